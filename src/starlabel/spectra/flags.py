@@ -1,0 +1,42 @@
+"""Per-star flag bits, shared by datasets (``/meta/flag``) and catalogues (``flag``).
+
+Bits add up: a star with flag 5 has ``NOT_PROCESSED`` (1) and ``LOW_SNR`` (4).
+The README's table is generated from this enum's docstrings; keep them one line.
+"""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = ["Flag", "describe_flags"]
+
+
+class Flag(enum.IntFlag):
+    """Flag bits of a star."""
+
+    NOT_PROCESSED = 1
+    """The spectrum could not be read or processed; its values are NaN."""
+    PARTIAL_COVERAGE = 2
+    """The spectrum does not cover the whole target grid; missing pixels are masked."""
+    LOW_SNR = 4
+    """S/N below the quality cut."""
+    MANY_MASKED = 8
+    """More than 10 % of the pixels are masked (bad pixels, spikes, gaps)."""
+    NO_LABELS = 16
+    """No match in the label catalogue (labels are NaN)."""
+    BAD_LABELS = 32
+    """Label uncertainties above the quality cut, or catalogue flags set."""
+    OUT_OF_DISTRIBUTION = 64
+    """The spectrum is unlike the training set; labels are extrapolated."""
+    OUTSIDE_TRAINING_RANGE = 128
+    """A predicted label lies outside the range of the training labels."""
+
+
+def describe_flags(value: int) -> list[str]:
+    """Names of the bits set in ``value``.
+
+    Example:
+        >>> describe_flags(5)
+        ['NOT_PROCESSED', 'LOW_SNR']
+    """
+    return [f.name for f in Flag if int(value) & f.value and f.name is not None]

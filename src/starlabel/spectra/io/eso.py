@@ -1,0 +1,211 @@
+"""ESO Phase 3 / Gaia-ESO 1D spectra in FITS (``--format ges``).
+
+Two layouts are accepted:
+
+* **binary table** (ESO Phase 3 ``SPECTRUM``): a table HDU whose rows hold array
+  columns, e.g. ``WAVE``, ``FLUX``, ``ERR`` or ``FLUX_NORM``, ``IVAR``. One row per
+  star (an id column such as ``CNAME`` names them), or one spectrum spread over rows
+  with scalar columns (one row per pixel).
+* **image** with a linear (or log-linear) WCS: ``CRVAL1``, ``CDELT1`` or ``CD1_1``,
+  ``CRPIX1`` (default 1), ``CUNIT1`` (default Angstrom), flux in the primary HDU (or
+  the extension named by ``flux``), inverse variance / variance / sigma in an
+  extension found by name (``IVAR``, ``VARIANCE``, ``ERR``...). A 2D image holds
+  one star per row.
+
+Column and extension names are options; the error kind (inverse variance, variance
+or sigma) is read from the name unless ``error_kind`` is given. When the flux is the
+normalised one (``FLUX_NORM``) but the error belongs to the un-normalised ``FLUX``,
+the error is rescaled as in Candebat et al. 2024, Eq. 4:
+``sigma_norm = sigma * FLUX_NORM / FLUX``. Wavelengths without a unit are taken as
+Angstrom (the ESO and Gaia-ESO convention) and checked for plausibility.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import astropy.units as u
+import numpy as np
+from astropy.io import fits
+
+from ...errors import StarlabelInputError
+from ..raw import RawSpectrum
+from ._common import (
+    FITS_EXTENSIONS,
+    guess_error_kind,
+    has_extension,
+    header_id,
+    ivar_from,
+    ivar_from_flux,
+    length_unit,
+    open_fits,
+    pick,
+    to_angstrom,
+)
+from .registry import register_reader
+
+WAVE_COLUMNS = ("WAVE", "WAVELENGTH", "LAMBDA", "WAVE_AIR", "WAVE_VAC")
+FLUX_COLUMNS = ("FLUX_NORM", "NORM_FLUX", "FLUX_NORMALIZED", "FLUX", "FLUX_REDUCED")
+ERROR_COLUMNS = ("IVAR_NORM", "ERR_NORM", "IVAR", "INVVAR", "ERR", "ERROR", "SIGMA",
+                 "FLUX_ERROR", "ERR_REDUCED", "VARIANCE", "VAR", "NOISE")
+ID_COLUMNS = ("CNAME", "ID", "OBJECT", "OBJID", "SOURCE_ID", "STAR_ID")
+ID_KEYWORDS = ("CNAME", "OBJECT", "OBJID", "OBJ_ID", "TARGNAME")
+SETUP_KEYWORDS = ("SETUP", "ESO INS EXP MODE", "ESO INS FILT NAME", "INSMODE")
+
+
+def _setup_of(header: fits.Header) -> str:
+    return header_id(header, SETUP_KEYWORDS, "")
+
+
+def _identify(path: Path) -> bool:
+    # The catch-all for FITS spectra: asked after the more specific readers.
+    return has_extension(path, FITS_EXTENSIONS)
+
+
+@register_reader("ges", extensions=FITS_EXTENSIONS, identify=_identify, priority=90,
+                 description="ESO Phase 3 / Gaia-ESO 1D spectra (binary table or image + WCS)")
+def read_eso(
+    path: Path,
+    *,
+    layout: str = "auto",
+    wave: str | None = None,
+    flux: str | None = None,
+    error: str | None = None,
+    error_kind: str | None = None,
+    id_keywords: Sequence[str] = ID_KEYWORDS,
+    medium: str = "air",
+) -> Iterator[RawSpectrum | StarlabelInputError]:
+    """Read ESO Phase 3 / Gaia-ESO spectra (see the module docstring for layouts).
+
+    Args:
+        path: FITS file.
+        layout: ``"auto"``, ``"table"`` or ``"image"``.
+        wave, flux, error: column (table) or extension (image) names overriding the
+            defaults.
+        error_kind: ``"ivar"``, ``"variance"`` or ``"sigma"``; guessed from the name.
+        id_keywords: header keywords tried, in order, for the star id.
+        medium: ``"air"`` (GIRAFFE, UVES) or ``"vacuum"``.
+    """
+    if layout not in ("auto", "table", "image"):
+        raise ValueError(f"layout: expected auto, table or image, got {layout!r}")
+    with open_fits(path) as hdul:
+        fallback = path.name.split(".")[0]
+        star = header_id(hdul[0].header, id_keywords, fallback)
+        setup = _setup_of(hdul[0].header)
+        tables = [h for h in hdul if isinstance(h, fits.BinTableHDU) and h.data is not None]
+        use_table = layout == "table" or (layout == "auto" and any(
+            pick(h.columns.names, (wave,) if wave else WAVE_COLUMNS) for h in tables))
+        if use_table:
+            yield from _read_table(path, hdul, tables, star, setup, wave, flux, error, error_kind, medium)
+        else:
+            yield from _read_image(path, hdul, star, setup, flux, error, error_kind, medium)
+
+
+def _read_table(path, hdul, tables, star, setup, wave, flux, error, kind, medium):
+    for hdu in tables:
+        names = hdu.columns.names
+        wcol = pick(names, (wave,) if wave else WAVE_COLUMNS)
+        if wcol is not None:
+            break
+    else:
+        raise StarlabelInputError(
+            f"no wavelength column (looked for {wave or ', '.join(WAVE_COLUMNS)})", path=path, star=star)
+    fcol = pick(names, (flux,) if flux else FLUX_COLUMNS)
+    if fcol is None:
+        raise StarlabelInputError(
+            f"no flux column (looked for {flux or ', '.join(FLUX_COLUMNS)}; have {', '.join(names)})",
+            path=path, star=star)
+    ecol = pick(names, (error,) if error else ERROR_COLUMNS)
+    if error and ecol is None:
+        raise StarlabelInputError(f"no error column {error!r}; have {', '.join(names)}", path=path, star=star)
+    unit = length_unit(hdu.columns[wcol].unit, what=f"column {wcol}", path=path) or u.AA
+    data = hdu.data
+    raw_flux_col = pick(names, ("FLUX",)) if "NORM" in fcol.upper() else None
+    rescale = ecol is not None and "NORM" not in ecol.upper() and raw_flux_col is not None
+    ekind = kind or (guess_error_kind(ecol) if ecol else None)
+    idcol = pick(names, ID_COLUMNS)
+    scalar = np.ndim(data[wcol][0]) == 0
+    rows = [None] if scalar else range(len(data))
+    for i in rows:
+        sid = star if (scalar or len(data) == 1) else (
+            str(data[idcol][i]).strip() if idcol else f"{star}-{i}")
+        try:
+            sel = slice(None) if i is None else i
+            wl = to_angstrom(np.ravel(data[wcol][sel]), unit)
+            fx = np.asarray(np.ravel(data[fcol][sel]), dtype=np.float64)
+            if ecol is None:
+                iv, meta = ivar_from_flux(fx), {"noise_unknown": True}
+            else:
+                iv = ivar_from(np.ravel(data[ecol][sel]), ekind, path=path, star=sid)
+                meta = {}
+                if rescale:
+                    raw = np.asarray(np.ravel(data[raw_flux_col][sel]), dtype=np.float64)
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        ratio = raw / fx  # sigma_norm = sigma * F_norm / F  =>  ivar * (F / F_norm)^2
+                        iv = np.where(np.isfinite(ratio), iv * ratio**2, 0.0)
+            yield RawSpectrum(wl, fx, iv, sid, path, medium, setup, meta)
+        except StarlabelInputError as err:
+            yield err.with_context(path=path, star=sid)
+
+
+def _wcs_wavelength(header: fits.Header, n: int, path: Path, star: str) -> np.ndarray:
+    crval = header.get("CRVAL1")
+    cdelt = header.get("CDELT1", header.get("CD1_1"))
+    if crval is None or cdelt is None:
+        raise StarlabelInputError("image has no wavelength WCS (CRVAL1 and CDELT1 or CD1_1)",
+                                  path=path, star=star)
+    crpix = header.get("CRPIX1", 1.0)
+    pix = np.arange(n, dtype=np.float64) + 1.0 - crpix
+    ctype = str(header.get("CTYPE1", "")).upper()
+    dcflag = header.get("DC-FLAG", 0)
+    if "LOG" in ctype or dcflag == 1:
+        return 10.0 ** (crval + cdelt * pix)  # log10(lambda / Angstrom) by convention
+    unit = length_unit(header.get("CUNIT1"), what="CUNIT1", path=path) or u.AA
+    return to_angstrom(crval + cdelt * pix, unit)
+
+
+def _image_hdus(hdul):
+    return [(i, h) for i, h in enumerate(hdul)
+            if isinstance(h, (fits.PrimaryHDU, fits.ImageHDU)) and h.data is not None]
+
+
+def _read_image(path, hdul, star, setup, flux, error, kind, medium):
+    images = _image_hdus(hdul)
+    if not images:
+        raise StarlabelInputError("no image or table data with a spectrum", path=path, star=star)
+    by_name = {str(h.header.get("EXTNAME", "")).upper(): (i, h) for i, h in images}
+    if flux:
+        if flux.upper() not in by_name:
+            raise StarlabelInputError(f"no extension named {flux!r}; have {sorted(by_name)}", path=path, star=star)
+        fi, fh = by_name[flux.upper()]
+    else:
+        fi, fh = images[0]
+    if error:
+        if error.upper() not in by_name:
+            raise StarlabelInputError(f"no extension named {error!r}; have {sorted(by_name)}", path=path, star=star)
+        ename = error.upper()
+    else:
+        ename = pick([n for n in by_name if by_name[n][0] != fi], ERROR_COLUMNS)
+    fdata = np.atleast_2d(np.asarray(fh.data, dtype=np.float64))
+    if fdata.ndim != 2:
+        raise StarlabelInputError(f"flux image has {np.ndim(fh.data)} dimensions, expected 1 or 2", path=path, star=star)
+    header = fh.header if "CRVAL1" in fh.header else hdul[0].header
+    wl = _wcs_wavelength(header, fdata.shape[1], path, star)
+    edata = None
+    if ename is not None:
+        edata = np.atleast_2d(np.asarray(by_name[ename][1].data, dtype=np.float64))
+        if edata.shape != fdata.shape:
+            raise StarlabelInputError(
+                f"error extension {ename} has shape {edata.shape}, flux {fdata.shape}", path=path, star=star)
+    ekind = kind or (guess_error_kind(ename) if ename else None)
+    for i in range(fdata.shape[0]):
+        sid = star if fdata.shape[0] == 1 else f"{star}-{i}"
+        try:
+            if edata is None:
+                iv, meta = ivar_from_flux(fdata[i]), {"noise_unknown": True}
+            else:
+                iv, meta = ivar_from(edata[i], ekind, path=path, star=sid), {}
+            yield RawSpectrum(wl.copy(), fdata[i], iv, sid, path, medium, setup, meta)
+        except StarlabelInputError as err:
+            yield err.with_context(path=path, star=sid)

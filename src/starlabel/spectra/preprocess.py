@@ -1,0 +1,406 @@
+"""Preprocessing steps, each a plain function on arrays.
+
+* :func:`clean_spikes` — spikes and bad pixels (Ambrosch et al. 2023 §2.1);
+* :func:`air_to_vacuum`, :func:`vacuum_to_air` — wavelength media;
+* :func:`doppler_factor`, :func:`shift_to_rest` — radial-velocity correction;
+* :func:`resample` — flux-conserving resampling with inverse-variance propagation;
+* :func:`resample_to_grid` — the same onto a multi-segment :class:`Grid`;
+* :func:`normalise_continuum` — running percentile or iterative polynomial;
+* :func:`fill_masked` — dense input for networks;
+* :func:`quality_mask` — cuts on S/N, label errors and flags.
+
+``starlabel.spectra.prepare`` chains them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal
+
+import numpy as np
+import scipy.sparse as sp
+from scipy import ndimage
+
+from .container import Spectra
+from .grids import Grid, bin_edges, split_segments
+
+__all__ = [
+    "clean_spikes",
+    "air_to_vacuum",
+    "vacuum_to_air",
+    "doppler_factor",
+    "shift_to_rest",
+    "resample",
+    "resample_to_grid",
+    "normalise_continuum",
+    "fill_masked",
+    "quality_mask",
+    "SPEED_OF_LIGHT_KMS",
+]
+
+SPEED_OF_LIGHT_KMS = 299792.458
+
+
+# ------------------------------------------------------------------- cleaning
+def clean_spikes(
+    flux: np.ndarray, ivar: np.ndarray, *, n_sigma: float = 5.0, window: int = 21
+) -> tuple[np.ndarray, np.ndarray]:
+    """Replace spikes and zero-flux pixels by the local median and mask them.
+
+    A pixel is a spike when it lies more than ``n_sigma`` noise sigmas above the
+    running median of ``window`` pixels, the noise being ``1/sqrt(ivar)`` or, where
+    the inverse variance is unknown, 1.4826 x the median absolute deviation of the
+    spectrum about its running median. Cosmic rays only add flux, so only upward
+    outliers are cut (absorption lines are never touched). Pixels with zero or
+    non-finite flux are also replaced. Replaced pixels get ``ivar = 0``.
+
+    Args:
+        flux: ``(n_pixels,)`` or ``(n_spectra, n_pixels)``.
+        ivar: same shape; 0 = masked.
+        n_sigma: threshold in noise sigmas (Ambrosch et al. 2023: 5).
+        window: running-median width in pixels (odd).
+
+    Returns:
+        Cleaned ``(flux, ivar)``, new arrays.
+    """
+    f = np.array(flux, dtype=np.float64, ndmin=2)
+    iv = np.array(ivar, dtype=np.float64, ndmin=2)
+    bad = ~np.isfinite(f) | (f == 0)
+    work = f.copy()
+    for i in range(f.shape[0]):
+        good = ~bad[i]
+        fill = np.median(f[i][good]) if good.any() else 1.0
+        work[i][bad[i]] = fill
+    med = ndimage.median_filter(work, size=(1, window | 1), mode="nearest")
+    resid = work - med
+    with np.errstate(divide="ignore"):
+        sigma = np.where(iv > 0, 1.0 / np.sqrt(iv), np.nan)
+    mad = 1.4826 * np.median(np.abs(resid), axis=1, keepdims=True)
+    sigma = np.where(np.isfinite(sigma), sigma, mad)
+    spikes = (resid > n_sigma * sigma) & ~bad
+    replace = spikes | bad
+    out_f = np.where(replace, med, f)
+    out_iv = np.where(replace, 0.0, iv)
+    shape = np.shape(flux)
+    return out_f.reshape(shape), out_iv.reshape(shape)
+
+
+# ---------------------------------------------------------- media and Doppler
+def _refractive_index_vacuum(wl_vac: np.ndarray) -> np.ndarray:
+    # Morton (2000, ApJS 130, 403) / Ciddor (1996) formula, as used by VALD:
+    # n = 1 + 8.34254e-5 + 2.406147e-2 / (130 - s^2) + 1.5998e-4 / (38.9 - s^2),
+    # s = 1e4 / lambda_vac [Angstrom].
+    s2 = (1e4 / np.asarray(wl_vac, dtype=np.float64)) ** 2
+    return 1.0 + 8.34254e-5 + 2.406147e-2 / (130.0 - s2) + 1.5998e-4 / (38.9 - s2)
+
+
+def vacuum_to_air(wavelength: np.ndarray) -> np.ndarray:
+    """Air wavelengths (Angstrom) from vacuum ones (Morton 2000 / Ciddor 1996).
+
+    Example:
+        >>> round(float(vacuum_to_air(np.array([8544.44]))[0]), 2)
+        8542.09
+    """
+    wl = np.asarray(wavelength, dtype=np.float64)
+    return wl / _refractive_index_vacuum(wl)
+
+
+def air_to_vacuum(wavelength: np.ndarray) -> np.ndarray:
+    """Vacuum wavelengths (Angstrom) from air ones (fixed-point inverse of ``vacuum_to_air``)."""
+    air = np.asarray(wavelength, dtype=np.float64)
+    vac = air.copy()
+    for _ in range(6):  # converges to < 1e-10 A in 3-4 steps
+        vac = air * _refractive_index_vacuum(vac)
+    return vac
+
+
+def doppler_factor(rv_kms: float | np.ndarray) -> np.ndarray:
+    """Relativistic Doppler factor ``lambda_obs / lambda_rest`` for a radial velocity."""
+    beta = np.asarray(rv_kms, dtype=np.float64) / SPEED_OF_LIGHT_KMS
+    return np.sqrt((1.0 + beta) / (1.0 - beta))
+
+
+def shift_to_rest(wavelength: np.ndarray, rv_kms: float) -> np.ndarray:
+    """Rest-frame wavelengths of a spectrum observed with radial velocity ``rv_kms``."""
+    return np.asarray(wavelength, dtype=np.float64) / doppler_factor(rv_kms)
+
+
+# ----------------------------------------------------------------- resampling
+def _input_bins(wavelength: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Contiguous input edges and, per bin, the index of its pixel (-1 for gap bins)."""
+    edges, owner = [], []
+    start = 0
+    for k, seg in enumerate(split_segments(wavelength)):
+        e = bin_edges(seg)
+        if k > 0:
+            edges.append(np.array([last]))  # the gap bin between segments: no pixel
+            owner.append(np.array([-1]))
+        edges.append(e[:-1])
+        owner.append(np.arange(start, start + seg.size))
+        last = e[-1]
+        start += seg.size
+    edges.append(np.array([last]))
+    return np.concatenate(edges), np.concatenate(owner)
+
+
+def overlap_matrix(in_edges: np.ndarray, out_edges: np.ndarray) -> sp.csr_matrix:
+    """``(n_out, n_in)`` sparse matrix of overlap lengths between bins (Angstrom)."""
+    lo = max(in_edges[0], out_edges[0])
+    hi = min(in_edges[-1], out_edges[-1])
+    n_in, n_out = in_edges.size - 1, out_edges.size - 1
+    if hi <= lo:
+        return sp.csr_matrix((n_out, n_in))
+    cuts = np.union1d(in_edges, out_edges)
+    cuts = cuts[(cuts >= lo) & (cuts <= hi)]
+    length = np.diff(cuts)
+    mid = 0.5 * (cuts[1:] + cuts[:-1])
+    i = np.searchsorted(in_edges, mid) - 1
+    j = np.searchsorted(out_edges, mid) - 1
+    ok = (length > 0) & (i >= 0) & (i < n_in) & (j >= 0) & (j < n_out)
+    return sp.csr_matrix((length[ok], (j[ok], i[ok])), shape=(n_out, n_in))
+
+
+def _apply(
+    a: sp.csr_matrix, out_width: np.ndarray, flux: np.ndarray, ivar: np.ndarray, min_coverage: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    good = (ivar > 0) & np.isfinite(flux)
+    w = good.astype(np.float64)
+    fz = np.where(good, flux, 0.0)
+    with np.errstate(divide="ignore"):
+        var = np.where(good, 1.0 / np.where(good, ivar, 1.0), 0.0)
+    cov = a @ w.T  # (n_out, n_spec): covered length
+    fsum = a @ (w * fz).T
+    a2 = a.multiply(a)
+    vsum = a2 @ (w * var).T
+    frac = cov / out_width[:, None]
+    ok = frac >= min_coverage
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fout = np.where(ok, fsum / cov, np.nan)
+        ivout = np.where(ok & (vsum > 0), cov**2 / vsum, 0.0)
+    return fout.T, ivout.T, np.clip(frac.T, 0.0, 1.0)
+
+
+def resample(
+    wavelength: np.ndarray,
+    flux: np.ndarray,
+    ivar: np.ndarray,
+    new_wavelength: np.ndarray,
+    *,
+    min_coverage: float = 0.5,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flux-conserving resampling onto ``new_wavelength``, propagating inverse variance.
+
+    Each pixel is a bin (edges at the midpoints between centres); flux density is
+    constant within an input bin. An output pixel gets the mean flux density of the
+    unmasked input over its bin, ``F_j = sum_i a_ij f_i / sum_i a_ij`` with ``a_ij``
+    the overlap length, and the variance of that mean for independent pixels,
+    ``var_j = sum_i a_ij^2 var_i / (sum_i a_ij)^2``. The integral of the flux over any
+    range made of whole output bins is conserved. Output pixels covered by less than
+    ``min_coverage`` of unmasked input are masked (NaN flux, ivar 0). Gaps in either
+    grid (steps above 5x the median step) are never bridged.
+
+    Args:
+        wavelength: ``(n_in,)`` input pixel centres, increasing.
+        flux: ``(n_in,)`` or ``(n_spectra, n_in)``.
+        ivar: same shape as ``flux``; 0 = masked.
+        new_wavelength: ``(n_out,)`` output pixel centres, increasing.
+        min_coverage: fraction of an output bin that unmasked input must cover.
+
+    Returns:
+        ``(flux, ivar, coverage)`` on the new grid, shaped like the input's leading
+        axes; ``coverage`` is the covered fraction of each output pixel.
+    """
+    f = np.array(flux, dtype=np.float64, ndmin=2)
+    iv = np.array(ivar, dtype=np.float64, ndmin=2)
+    in_edges, owner = _input_bins(np.asarray(wavelength, dtype=np.float64))
+    # Gap bins carry no data: give them zero weight.
+    f_bins = np.zeros((f.shape[0], owner.size))
+    iv_bins = np.zeros((f.shape[0], owner.size))
+    real = owner >= 0
+    f_bins[:, real] = f[:, owner[real]]
+    iv_bins[:, real] = iv[:, owner[real]]
+    outs_f, outs_iv, outs_c = [], [], []
+    for seg in split_segments(np.asarray(new_wavelength, dtype=np.float64)):
+        out_edges = bin_edges(seg)
+        a = overlap_matrix(in_edges, out_edges)
+        fo, io, co = _apply(a, np.diff(out_edges), f_bins, iv_bins, min_coverage)
+        outs_f.append(fo), outs_iv.append(io), outs_c.append(co)
+    fo, io, co = (np.concatenate(x, axis=1) for x in (outs_f, outs_iv, outs_c))
+    if np.ndim(flux) == 1:
+        return fo[0], io[0], co[0]
+    return fo, io, co
+
+
+def resample_to_grid(
+    wavelength: np.ndarray, flux: np.ndarray, ivar: np.ndarray, grid: Grid, *, min_coverage: float = 0.5
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`resample` onto every segment of a :class:`Grid` (segments never merge)."""
+    parts = [resample(wavelength, flux, ivar, seg, min_coverage=min_coverage) for seg in grid.segments]
+    fo, io, co = (np.concatenate([p[k] for p in parts], axis=-1) for k in range(3))
+    return fo, io, co
+
+
+# --------------------------------------------------------------- continuum
+def _interp_masked(wl: np.ndarray, f: np.ndarray, good: np.ndarray) -> np.ndarray:
+    if good.all():
+        return f
+    if not good.any():
+        return np.ones_like(f)
+    return np.interp(wl, wl[good], f[good])
+
+
+def normalise_continuum(
+    wavelength: np.ndarray,
+    flux: np.ndarray,
+    ivar: np.ndarray,
+    *,
+    method: Literal["percentile", "polynomial"] = "percentile",
+    window_aa: float = 25.0,
+    percentile: float = 90.0,
+    degree: int = 5,
+    n_iter: int = 10,
+    low_sigma: float = 1.5,
+    high_sigma: float = 3.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Divide a spectrum by an estimate of its continuum.
+
+    ``"percentile"``: the continuum is the running ``percentile`` (default 90th) of
+    the flux in a window of ``window_aa`` Angstrom, smoothed by a running mean of the
+    same width. Robust to absorption lines as long as the window holds continuum.
+
+    ``"polynomial"``: a Chebyshev polynomial of ``degree`` fitted iteratively with
+    asymmetric clipping: pixels more than ``low_sigma`` below or ``high_sigma`` above
+    the fit (in units of the residual scatter) are dropped, which rejects absorption
+    lines, for ``n_iter`` rounds or until nothing changes.
+
+    Segments separated by gaps are normalised separately. Masked pixels do not enter
+    the estimate.
+
+    Args:
+        wavelength: ``(n_pixels,)`` Angstrom.
+        flux, ivar: ``(n_pixels,)``.
+
+    Returns:
+        ``(flux / continuum, ivar * continuum**2, continuum)``.
+    """
+    wl = np.asarray(wavelength, dtype=np.float64)
+    f = np.asarray(flux, dtype=np.float64)
+    iv = np.asarray(ivar, dtype=np.float64)
+    cont = np.ones_like(f)
+    start = 0
+    for seg in split_segments(wl):
+        sl = slice(start, start + seg.size)
+        start += seg.size
+        good = (iv[sl] > 0) & np.isfinite(f[sl])
+        if good.sum() < max(degree + 2, 5):
+            cont[sl] = np.nan
+            continue
+        if method == "percentile":
+            step = np.median(np.diff(seg))
+            size = max(3, int(round(window_aa / step)) | 1)
+            filled = _interp_masked(seg, f[sl], good)
+            run = ndimage.percentile_filter(filled, percentile, size=size, mode="nearest")
+            cont[sl] = ndimage.uniform_filter1d(run, size=size, mode="nearest")
+        elif method == "polynomial":
+            x = (seg - seg[0]) / (seg[-1] - seg[0]) * 2.0 - 1.0
+            use = good.copy()
+            fit = np.ones(seg.size)
+            for _ in range(n_iter):
+                coef = np.polynomial.chebyshev.chebfit(x[use], f[sl][use], degree)
+                fit = np.polynomial.chebyshev.chebval(x, coef)
+                resid = f[sl] - fit
+                scatter = 1.4826 * np.median(np.abs(resid[use]))
+                new = good & (resid > -low_sigma * scatter) & (resid < high_sigma * scatter)
+                if new.sum() < degree + 2 or np.array_equal(new, use):
+                    break
+                use = new
+            cont[sl] = fit
+        else:
+            raise ValueError(f"method: expected 'percentile' or 'polynomial', got {method!r}")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ok = np.isfinite(cont) & (cont > 0)
+        out_f = np.where(ok, f / cont, np.nan)
+        out_iv = np.where(ok, iv * cont**2, 0.0)
+    return out_f, out_iv, cont
+
+
+# ------------------------------------------------------------------ filling
+def fill_masked(
+    flux: np.ndarray,
+    ivar: np.ndarray,
+    *,
+    method: Literal["interp", "one", "mean"] = "interp",
+) -> np.ndarray:
+    """Flux with masked pixels (``ivar == 0`` or NaN) filled; ivar stays 0 there.
+
+    ``"interp"``: linear interpolation between the nearest unmasked pixels (ends
+    take the nearest value); ``"one"``: the continuum level 1; ``"mean"``: the mean
+    unmasked flux of the spectrum (Candebat et al. 2024). A spectrum with no unmasked
+    pixel is filled with 1.
+
+    Args:
+        flux, ivar: ``(n_spectra, n_pixels)`` or ``(n_pixels,)``.
+    """
+    f = np.array(flux, dtype=np.float64, ndmin=2)
+    bad = (np.array(ivar, ndmin=2) <= 0) | ~np.isfinite(f)
+    x = np.arange(f.shape[1])
+    for i in np.flatnonzero(bad.any(axis=1)):
+        good = ~bad[i]
+        if not good.any():
+            f[i] = 1.0
+        elif method == "interp":
+            f[i, bad[i]] = np.interp(x[bad[i]], x[good], f[i, good])
+        elif method == "one":
+            f[i, bad[i]] = 1.0
+        elif method == "mean":
+            f[i, bad[i]] = f[i, good].mean()
+        else:
+            raise ValueError(f"method: expected 'interp', 'one' or 'mean', got {method!r}")
+    dtype = np.asarray(flux).dtype
+    return f.reshape(np.shape(flux)).astype(dtype if dtype.kind == "f" else np.float64)
+
+
+# --------------------------------------------------------------------- cuts
+def quality_mask(
+    spectra: Spectra,
+    *,
+    min_snr: float | None = None,
+    max_label_err: Mapping[str, float] | None = None,
+    flag_column: str | None = None,
+) -> tuple[np.ndarray, list[str]]:
+    """Which spectra pass the quality cuts, and why the others fail.
+
+    Args:
+        spectra: the dataset.
+        min_snr: minimum S/N (``meta['snr']`` if present, else :meth:`Spectra.snr`).
+        max_label_err: label -> largest accepted reference uncertainty; a missing
+            uncertainty fails the cut (Ambrosch et al. 2023: 200 K, 0.3 dex, 0.2 dex).
+        flag_column: a meta column of catalogue flags; non-zero or non-empty fails.
+
+    Returns:
+        ``(keep, reasons)``: ``(n_spectra,)`` bool, and one reason per spectrum
+        (empty string when kept).
+    """
+    n = spectra.n_spectra
+    reasons = [""] * n
+    keep = np.ones(n, dtype=bool)
+
+    def fail(mask: np.ndarray, text) -> None:
+        for i in np.flatnonzero(mask & keep):
+            reasons[i] = text(i)
+        keep[mask] = False
+
+    if min_snr is not None:
+        snr = spectra.meta["snr"].astype(float) if "snr" in spectra.meta else spectra.snr()
+        fail(~(snr >= min_snr), lambda i: f"S/N {snr[i]:.1f} below {min_snr:g}")
+    for name, limit in (max_label_err or {}).items():
+        if name not in spectra.labels_err:
+            raise ValueError(f"max_label_err: no uncertainty column for label {name!r}")
+        err = spectra.labels_err[name]
+        fail(~(err <= limit), lambda i, e=err, nm=name, lim=limit: f"{nm}_err {e[i]:.3g} above {lim:g}")
+    if flag_column is not None:
+        col = spectra.meta[flag_column]
+        flagged = (col.astype(str) != "") & (col.astype(str) != "0") if col.dtype.kind == "U" else (
+            np.nan_to_num(col.astype(float)) != 0)
+        fail(flagged, lambda i: f"{flag_column} = {col[i]}")
+    return keep, reasons
