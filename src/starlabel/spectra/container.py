@@ -16,7 +16,7 @@ import numpy as np
 from .._typing import ArrayLike, PathLike
 from .labels import label_spec
 
-__all__ = ["Spectra", "der_snr"]
+__all__ = ["Spectra", "der_snr", "assign_split"]
 
 _MEDIA = ("air", "vacuum")
 
@@ -60,6 +60,52 @@ def der_snr(flux: ArrayLike) -> np.ndarray:
         signal = np.median(row)
         out[i] = signal / noise if noise > 0 else np.inf
     return out
+
+
+def assign_split(
+    n: int,
+    fractions: Sequence[float],
+    *,
+    seed: int = 0,
+    strata: np.ndarray | None = None,
+) -> np.ndarray:
+    """Part index (0, 1, ...) of each of ``n`` items for a random or stratified split.
+
+    Part sizes are exact: ``n * fraction`` rounded by largest remainder. Random:
+    a seeded permutation. Stratified on a label (``strata``): items are ordered by
+    the label (ties and the order of unknown values, which go last, are random) and
+    the parts are interleaved evenly along that order, each starting at a random
+    offset, so every part samples the label's distribution from end to end.
+
+    Example:
+        >>> np.bincount(assign_split(10, (0.6, 0.2, 0.2), seed=1)).tolist()
+        [6, 2, 2]
+        >>> np.bincount(assign_split(10, (0.6, 0.2, 0.2), strata=np.arange(10.))).tolist()
+        [6, 2, 2]
+    """
+    frac = np.asarray(fractions, dtype=float)
+    if frac.ndim != 1 or frac.size < 1 or np.any(frac <= 0) or abs(frac.sum() - 1) > 1e-6:
+        raise ValueError(f"fractions: expected positive numbers summing to 1, got {list(fractions)}")
+    rng = np.random.default_rng(seed)
+    exact = frac * n
+    counts = np.floor(exact).astype(int)
+    counts[np.argsort(-(exact - counts), kind="stable")[: n - counts.sum()]] += 1
+    if strata is None:
+        part = np.empty(n, dtype=int)
+        part[rng.permutation(n)] = np.repeat(np.arange(frac.size), counts)
+        return part
+    values = np.asarray(strata, dtype=float)
+    if values.shape != (n,):
+        raise ValueError(f"strata: expected shape ({n},), got {values.shape}")
+    key = np.where(np.isfinite(values), values, np.inf)
+    order = np.lexsort((rng.random(n), key))
+    # Slot j of part k sits at (j + u_k) * n / c_k along the ordered items.
+    slots = np.concatenate([(np.arange(c) + rng.random()) * n / c for c in counts if c > 0])
+    owners = np.concatenate([np.full(c, k) for k, c in enumerate(counts) if c > 0])
+    sequence = owners[np.argsort(slots, kind="stable")]
+    part = np.empty(n, dtype=int)
+    part[order] = sequence
+    return part
 
 
 class Spectra:
@@ -391,19 +437,16 @@ class Spectra:
         *,
         seed: int = 0,
         stratify: str | None = None,
-        n_bins: int = 10,
     ) -> tuple[Spectra, ...]:
         """Split into parts with the given fractions (random, or stratified on a label).
 
-        Stratified splits bin the label into ``n_bins`` quantile bins (stars with an
-        unknown value form their own bin) and split every bin with the same fractions,
-        so each part spans the label's range like the whole.
+        See :func:`assign_split`: stratified parts each span the label's range like
+        the whole.
 
         Args:
             fractions: positive fractions summing to 1.
             seed: random seed; the same seed gives the same split.
             stratify: label name to stratify on, or ``None`` for a random split.
-            n_bins: number of quantile bins for ``stratify``.
 
         Returns:
             One ``Spectra`` per fraction, each in the original order.
@@ -414,35 +457,13 @@ class Spectra:
             >>> [len(p) for p in sp.split((0.6, 0.2, 0.2), seed=1)]
             [6, 2, 2]
         """
-        frac = np.asarray(fractions, dtype=float)
-        if frac.ndim != 1 or frac.size < 1 or np.any(frac <= 0) or abs(frac.sum() - 1) > 1e-6:
-            raise ValueError(f"fractions: expected positive numbers summing to 1, got {list(fractions)}")
-        rng = np.random.default_rng(seed)
-        if stratify is None:
-            groups = [np.arange(self.n_spectra)]
-        else:
+        strata = None
+        if stratify is not None:
             if stratify not in self.labels:
                 raise ValueError(f"stratify: no label {stratify!r}; have {self.label_names}")
-            values = self.labels[stratify]
-            known = np.isfinite(values)
-            edges = np.unique(np.quantile(values[known], np.linspace(0, 1, n_bins + 1))) if known.any() else np.array([])
-            which = np.full(self.n_spectra, -1)
-            if edges.size > 1:
-                which[known] = np.clip(np.searchsorted(edges, values[known], side="right") - 1, 0, edges.size - 2)
-            groups = [np.flatnonzero(which == g) for g in np.unique(which)]
-        assigned = [[] for _ in frac]
-        for g in groups:
-            g = rng.permutation(g)
-            # Largest-remainder rounding keeps part sizes within one of n * fraction.
-            exact = frac * g.size
-            counts = np.floor(exact).astype(int)
-            rest = g.size - counts.sum()
-            counts[np.argsort(-(exact - counts), kind="stable")[:rest]] += 1
-            start = 0
-            for k, c in enumerate(counts):
-                assigned[k].append(g[start : start + c])
-                start += c
-        return tuple(self[np.sort(np.concatenate(a))] for a in assigned)
+            strata = self.labels[stratify]
+        part = assign_split(self.n_spectra, fractions, seed=seed, strata=strata)
+        return tuple(self[part == k] for k in range(len(fractions)))
 
     # --------------------------------------------------------------- quality
     def snr(self, method: Literal["ivar", "der_snr"] = "ivar") -> np.ndarray:

@@ -29,7 +29,7 @@ from .._typing import PathLike
 from ..errors import StarlabelInputError
 from .container import Spectra
 from .flags import Flag
-from .grids import Grid, named_grid
+from .grids import Grid, named_grid, split_segments
 from .io.catalogue import LabelCatalogue
 from .io.hdf5 import DatasetWriter
 from .io.registry import Rejected, iter_raw
@@ -180,7 +180,13 @@ def _process_raw(raw: RawSpectrum, grid: Grid, config: PrepareConfig, rv: float 
     wl = _in_medium(raw, grid.medium)
     if rv is not None:
         wl = shift_to_rest(wl, rv)
-    fo, io, co = resample_to_grid(wl, flux, ivar, grid, min_coverage=config.min_coverage)
+    fo, io, _ = resample_to_grid(wl, flux, ivar, grid, min_coverage=config.min_coverage)
+    # Which grid pixels the spectrum's wavelength range reaches (gaps excluded),
+    # as opposed to pixels masked for bad data.
+    target = grid.wavelength
+    co = np.zeros(target.size, dtype=bool)
+    for seg in split_segments(wl):
+        co |= (target >= seg[0]) & (target <= seg[-1])
     if not np.any(io > 0):
         lo, hi = wl[0], wl[-1]
         raise raw.fail(
@@ -196,7 +202,7 @@ def _join(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]):
         return parts[0]
     f = np.stack([p[0] for p in parts])
     iv = np.stack([p[1] for p in parts])
-    cov = np.max(np.stack([p[2] for p in parts]), axis=0)
+    cov = np.any(np.stack([p[2] for p in parts]), axis=0)
     w = np.where(iv > 0, iv, 0.0)
     wsum = w.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -237,7 +243,7 @@ def _finish_batch(
     ivar = np.stack([r[1] for r in rows])
     cov = np.stack([r[2] for r in rows])
     flags = np.zeros(len(ids), dtype=np.int64)
-    flags[(cov < 0.999).any(axis=1)] |= Flag.PARTIAL_COVERAGE
+    flags[~cov.all(axis=1)] |= Flag.PARTIAL_COVERAGE
     flags[(ivar <= 0).mean(axis=1) > MANY_MASKED_FRACTION] |= Flag.MANY_MASKED
     labels: dict[str, np.ndarray] = {}
     labels_err: dict[str, np.ndarray] = {}
@@ -296,7 +302,7 @@ def _stream(
     catalogue: LabelCatalogue | None,
     config: PrepareConfig,
     report: PrepareReport,
-    progress: Callable[[int], None] | None,
+    progress: Callable[[int, int], None] | None,
 ) -> Iterator[Spectra]:
     grid = _resolve_grid(config)
     scan_rejects: list[Rejected] = []
@@ -351,7 +357,7 @@ def _stream(
             report.rejected.append(Rejected.from_error(err.with_context(path=raw.source, star=raw.id)))
             result = None
         if progress is not None:
-            progress(1)
+            progress(1, report.n_read)
         pending.setdefault(raw.id, []).append(result)
         if len(pending[raw.id]) == expected[raw.id]:
             complete(raw.id)
@@ -370,7 +376,7 @@ def prepare_files(
     reader_options: Mapping[str, Any] | None = None,
     catalogue: LabelCatalogue | None = None,
     config: PrepareConfig | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> PrepareReport:
     """Read survey files, prepare them and write a dataset file (atomically).
 
@@ -382,7 +388,8 @@ def prepare_files(
         reader_options: keyword options for the reader (column names, medium).
         catalogue: labels to join by id (and RVs for ``shift_rv``).
         config: the chain's settings.
-        progress: called with 1 after each raw spectrum of the second pass.
+        progress: called as ``progress(1, total)`` after each raw spectrum of the
+            second pass (``total`` = spectra found by the first pass).
 
     Returns:
         A :class:`PrepareReport`; skipped spectra are listed there, not raised.

@@ -209,3 +209,53 @@ def _read_image(path, hdul, star, setup, flux, error, kind, medium):
             yield RawSpectrum(wl.copy(), fdata[i], iv, sid, path, medium, setup, meta)
         except StarlabelInputError as err:
             yield err.with_context(path=path, star=sid)
+
+
+def write_eso_spectrum(
+    path: Path,
+    wavelength: np.ndarray,
+    flux: np.ndarray,
+    ivar: np.ndarray,
+    *,
+    star: str,
+    setup: str = "",
+    layout: str = "image",
+    header: dict | None = None,
+) -> None:
+    """Write one spectrum in a layout :func:`read_eso` reads back (atomically).
+
+    ``"image"``: flux in the primary HDU with a linear WCS (the grid must be linear)
+    and an ``IVAR`` extension; ``"table"``: one binary-table row with ``WAVE``,
+    ``FLUX`` and ``IVAR`` array columns (ESO Phase 3 style). Wavelengths in Angstrom.
+    """
+    from ..._atomic import atomic_path
+
+    wl = np.asarray(wavelength, dtype=np.float64)
+    primary = fits.PrimaryHDU()
+    h = primary.header
+    h["CNAME"] = star
+    if setup:
+        h["SETUP"] = setup
+    for key, value in (header or {}).items():
+        h[key] = value
+    if layout == "image":
+        step = np.diff(wl)
+        if not np.allclose(step, step[0], rtol=1e-6, atol=1e-9):
+            raise ValueError("wavelength: the image layout needs a linear grid; use layout='table'")
+        primary.data = np.asarray(flux, dtype=np.float32)
+        h["CRVAL1"], h["CDELT1"], h["CRPIX1"] = float(wl[0]), float(step[0]), 1.0
+        h["CUNIT1"], h["CTYPE1"] = "Angstrom", "AWAV"
+        ext = fits.ImageHDU(np.asarray(ivar, dtype=np.float32), name="IVAR")
+        hdul = fits.HDUList([primary, ext])
+    elif layout == "table":
+        n = wl.size
+        cols = [
+            fits.Column("WAVE", f"{n}D", unit="Angstrom", array=wl[None, :]),
+            fits.Column("FLUX", f"{n}E", array=np.asarray(flux, dtype=np.float32)[None, :]),
+            fits.Column("IVAR", f"{n}E", array=np.asarray(ivar, dtype=np.float32)[None, :]),
+        ]
+        hdul = fits.HDUList([primary, fits.BinTableHDU.from_columns(cols, name="SPECTRUM")])
+    else:
+        raise ValueError(f"layout: expected 'image' or 'table', got {layout!r}")
+    with atomic_path(path) as tmp:
+        hdul.writeto(tmp, overwrite=True)

@@ -319,3 +319,64 @@ def iter_dataset(path: PathLike, batch_size: int = 1024) -> Iterator[Spectra]:
     with DatasetReader(path) as r:
         yield from r.iter_batches(batch_size)
 
+
+
+SPLIT_NAMES = {2: ("train", "valid"), 3: ("train", "valid", "test")}
+
+
+def split_dataset(
+    path: PathLike,
+    prefix: PathLike,
+    fractions: Sequence[float] = (0.6, 0.2, 0.2),
+    *,
+    seed: int = 0,
+    stratify: str | None = None,
+    batch_size: int = 4096,
+) -> dict[str, tuple[Path, int]]:
+    """Split a dataset file into ``PREFIX-train.h5``, ``PREFIX-valid.h5`` (and ``-test``).
+
+    Streams the file in batches (bounded memory); the assignment is that of
+    :meth:`Spectra.split` with the same seed. All files appear together or none.
+
+    Returns:
+        part name -> (path, number of spectra).
+    """
+    from ..container import assign_split
+
+    if len(fractions) not in SPLIT_NAMES:
+        raise ValueError(f"fractions: give 2 (train, valid) or 3 (train, valid, test), got {len(fractions)}")
+    names = SPLIT_NAMES[len(fractions)]
+    with DatasetReader(path) as reader:
+        strata = None
+        if stratify is not None:
+            if stratify not in reader.label_names:
+                raise StarlabelInputError(
+                    f"no label {stratify!r} to stratify on; have {reader.label_names}", path=reader.path)
+            strata = reader._file["labels"][stratify][...]
+        part = assign_split(len(reader), fractions, seed=seed, strata=strata)
+        counts = np.bincount(part, minlength=len(names))
+        if np.any(counts == 0):
+            raise StarlabelInputError(
+                f"{len(reader)} spectra are too few for fractions {list(fractions)}: a part would be empty",
+                path=reader.path)
+        outputs = {name: Path(f"{prefix}-{name}.h5") for name in names}
+        writers: dict[str, DatasetWriter] = {}
+        try:
+            start = 0
+            for batch in reader.iter_batches(batch_size):
+                which = part[start : start + len(batch)]
+                start += len(batch)
+                for k, name in enumerate(names):
+                    sel = which == k
+                    if not sel.any():
+                        continue
+                    if name not in writers:
+                        writers[name] = DatasetWriter(outputs[name], batch)
+                    writers[name].append(batch[sel])
+            for w in writers.values():
+                w.close()
+        except BaseException:
+            for w in writers.values():
+                w.abort()
+            raise
+    return {name: (outputs[name], int(counts[k])) for k, name in enumerate(names)}
