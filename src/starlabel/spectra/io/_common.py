@@ -28,6 +28,7 @@ def open_fits(path: Path) -> Iterator[fits.HDUList]:
     """Open a FITS file, turning empty or truncated files into one-line errors."""
     if path.stat().st_size == 0:
         raise StarlabelInputError("empty file", path=path)
+    hdul = None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # astropy warns about non-standard headers
@@ -36,6 +37,8 @@ def open_fits(path: Path) -> Iterator[fits.HDUList]:
             for hdu in hdul:  # force reading: a truncated file fails here, not later
                 _ = hdu.data
     except (OSError, TypeError, ValueError) as exc:
+        if hdul is not None:
+            hdul.close()
         raise StarlabelInputError(
             f"not a readable FITS file (empty or truncated?): {' '.join(str(exc).split())}", path=path
         ) from exc

@@ -203,25 +203,33 @@ def read_catalogue(
     return LabelCatalogue(path, ids, labels, errs, meta)
 
 
+def _name(scale: str, el: str) -> str:
+    return {"a": f"a_{el.lower()}", "x_h": f"{el.lower()}_h", "x_fe": f"{el.lower()}_fe"}[scale]
+
+
 def _convert(scale, el, v, e, fe_h, fe_err, want, path):
-    """Convert one abundance (value, error) from ``scale`` to ``want``."""
+    """Convert one abundance (value, error) from ``scale`` to ``want`` via [X/H].
+
+    Without [Fe/H], [X/Fe] cannot be reached from A(X) or [X/H]: those stay [X/H].
+    """
     if el == "Li":
         want = "a"  # Li is always quoted as A(Li)
-    # to [X/H] first
-    if scale == "a":
-        x_h, x_h_err = v - solar_abundance(el), e
-    elif scale == "x_h":
-        x_h, x_h_err = v, e
-    else:  # x_fe
+    if scale == want:
+        return _name(scale, el), v, e
+
+    def plus_fe(err):
+        return None if err is None else (np.hypot(err, fe_err) if fe_err is not None else err)
+
+    if scale == "x_fe":
         if fe_h is None:
             raise StarlabelInputError(f"[{el}/Fe] needs [Fe/H] to convert; map a [Fe/H] column", path=path)
-        x_h = v + fe_h
-        x_h_err = None if e is None else np.hypot(e, fe_err) if fe_err is not None else e
+        x_h, x_h_err = v + fe_h, plus_fe(e)
+    elif scale == "a":
+        x_h, x_h_err = v - solar_abundance(el), e
+    else:
+        x_h, x_h_err = v, e
     if want == "a":
-        return f"a_{el.lower()}", x_h + solar_abundance(el), x_h_err
+        return _name("a", el), x_h + solar_abundance(el), x_h_err
     if want == "x_h" or fe_h is None:
-        return f"{el.lower()}_h", x_h, x_h_err
-    if scale == "x_fe":
-        return f"{el.lower()}_fe", v, e
-    err = None if x_h_err is None else (np.hypot(x_h_err, fe_err) if fe_err is not None else x_h_err)
-    return f"{el.lower()}_fe", x_h - fe_h, err
+        return _name("x_h", el), x_h, x_h_err
+    return _name("x_fe", el), x_h - fe_h, plus_fe(x_h_err)
