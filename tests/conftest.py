@@ -21,7 +21,9 @@ def _seed() -> None:
 @pytest.fixture
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"real data folder {SHARED_DATA} absent (a user's clone has no ../shared)")
+        pytest.skip(
+            f"real data folder {SHARED_DATA} absent (a user's clone has no ../shared)"
+        )
     return SHARED_DATA
 
 
@@ -45,7 +47,11 @@ def gaussian_line_spectra(n: int = 16, n_pixels: int = 256, seed: int = 0) -> Sp
         labels_err={"teff": np.full(n, 50.0)},
         labels_crlb={"fe_h": np.full(n, 0.01)},
         extra={"gmag": rng.uniform(10, 15, n)},
-        meta={"id": [f"s{i:03d}" for i in range(n)], "snr": np.full(n, 100.0), "cluster": ["NGC 2420"] * n},
+        meta={
+            "id": [f"s{i:03d}" for i in range(n)],
+            "snr": np.full(n, 100.0),
+            "cluster": ["NGC 2420"] * n,
+        },
         setup="test",
     )
 

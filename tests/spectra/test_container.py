@@ -78,7 +78,12 @@ def test_selection_by_mask_ids_slice(small_spectra):
 
 def test_concatenate_fills_missing_labels_with_nan(small_spectra):
     a = small_spectra[:3]
-    b = Spectra(np.ones((2, a.n_pixels)), a.wavelength, labels={"logg": [4.0, 4.5]}, meta={"id": ["x", "y"]})
+    b = Spectra(
+        np.ones((2, a.n_pixels)),
+        a.wavelength,
+        labels={"logg": [4.0, 4.5]},
+        meta={"id": ["x", "y"]},
+    )
     c = Spectra.concatenate([a, b])
     assert c.n_spectra == 5
     assert np.isnan(c.labels["teff"][3:]).all()

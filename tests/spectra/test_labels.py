@@ -14,8 +14,19 @@ from starlabel.spectra.labels import (
 )
 
 
-@pytest.mark.parametrize(("el", "value"), [("Fe", 7.45), ("Mg", 7.53), ("Al", 6.37), ("Si", 7.51),
-                                           ("Ca", 6.31), ("Ti", 4.90), ("Ni", 6.23), ("Li", 1.05)])
+@pytest.mark.parametrize(
+    ("el", "value"),
+    [
+        ("Fe", 7.45),
+        ("Mg", 7.53),
+        ("Al", 6.37),
+        ("Si", 7.51),
+        ("Ca", 6.31),
+        ("Ti", 4.90),
+        ("Ni", 6.23),
+        ("Li", 1.05),
+    ],
+)
 def test_solar_abundances_gas2007(el, value):
     assert solar_abundance(el) == value
     assert solar_abundance(el.lower()) == value

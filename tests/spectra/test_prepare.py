@@ -4,12 +4,26 @@ from astropy.io import fits
 from astropy.table import Table
 
 from starlabel.errors import StarlabelInputError
-from starlabel.spectra import Flag, PrepareConfig, named_grid, prepare_files, read_catalogue, read_dataset
+from starlabel.spectra import (
+    Flag,
+    PrepareConfig,
+    named_grid,
+    prepare_files,
+    read_catalogue,
+    read_dataset,
+)
 from starlabel.spectra.io.eso import write_eso_spectrum
 from starlabel.spectra.preprocess import resample
 from starlabel.spectra.toy import toy_flux, write_toy_survey
 
-MAPPING = ["TEFF=teff", "E_TEFF=teff_err", "LOGG=logg", "FEH=fe_h", "E_FEH=fe_h_err", "VRAD=rv"]
+MAPPING = [
+    "TEFF=teff",
+    "E_TEFF=teff_err",
+    "LOGG=logg",
+    "FEH=fe_h",
+    "E_FEH=fe_h_err",
+    "VRAD=rv",
+]
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +47,13 @@ def test_prepared_spectra_match_the_noise_free_truth(toy, tmp_path):
     files, cat_path = toy
     catalogue = read_catalogue(cat_path, id_column="CNAME", mapping=MAPPING)
     out = tmp_path / "toy.h5"
-    report = prepare_files(files, out, format="ges", catalogue=catalogue,
-                           config=PrepareConfig(grid="giraffe-hr10-hr21", shift_rv=True))
+    report = prepare_files(
+        files,
+        out,
+        format="ges",
+        catalogue=catalogue,
+        config=PrepareConfig(grid="giraffe-hr10-hr21", shift_rv=True),
+    )
     assert report.n_read == 24 and report.n_written == 12 and not report.rejected
     sp = read_dataset(out)
     assert sp.n_pixels == 8669 and sp.rest_frame and sp.medium == "air"
@@ -43,7 +62,9 @@ def test_prepared_spectra_match_the_noise_free_truth(toy, tmp_path):
     grid = named_grid("giraffe-hr10-hr21")
     chi2 = []
     for i in range(sp.n_spectra):
-        labels = np.array([[sp.labels["teff"][i], sp.labels["logg"][i], sp.labels["fe_h"][i]]])
+        labels = np.array(
+            [[sp.labels["teff"][i], sp.labels["logg"][i], sp.labels["fe_h"][i]]]
+        )
         truth = _truth_on_grid(labels, grid, seed=3)
         good = sp.ivar[i] > 0
         chi2.append(np.mean((sp.flux[i][good] - truth[good]) ** 2 * sp.ivar[i][good]))
@@ -54,10 +75,18 @@ def test_prepared_spectra_match_the_noise_free_truth(toy, tmp_path):
     assert 0.8 < np.median(chi2) < 1.2 and max(chi2) < 1.4, chi2
     # Without the RV correction the lines sit in the wrong place: far outside the noise.
     unshifted = tmp_path / "noshift.h5"
-    prepare_files(files, unshifted, format="ges", catalogue=catalogue, config=PrepareConfig(grid="giraffe-hr10-hr21"))
+    prepare_files(
+        files,
+        unshifted,
+        format="ges",
+        catalogue=catalogue,
+        config=PrepareConfig(grid="giraffe-hr10-hr21"),
+    )
     raw = read_dataset(unshifted)
     i = int(np.argmax(np.abs(catalogue.meta["rv"])))
-    truth = _truth_on_grid(np.array([[raw.labels[k][i] for k in ("teff", "logg", "fe_h")]]), grid, seed=3)
+    truth = _truth_on_grid(
+        np.array([[raw.labels[k][i] for k in ("teff", "logg", "fe_h")]]), grid, seed=3
+    )
     good = raw.ivar[i] > 0
     assert np.mean((raw.flux[i][good] - truth[good]) ** 2 * raw.ivar[i][good]) > 3
 
@@ -66,7 +95,10 @@ def test_no_grid_keeps_the_shared_grid_or_takes_the_union(toy, tmp_path):
     files, _ = toy
     hr10 = [f for f in files if "HR10" in f.name]
     report = prepare_files(hr10, tmp_path / "a.h5", format="ges")
-    assert report.grid.name == "input" and report.grid.n_pixels == named_grid("giraffe-hr10").n_pixels
+    assert (
+        report.grid.name == "input"
+        and report.grid.n_pixels == named_grid("giraffe-hr10").n_pixels
+    )
     report = prepare_files(files, tmp_path / "b.h5", format="ges")
     assert report.grid.name == "union" and len(report.grid.segments) == 2
     lo10, hi10 = report.grid.segments[0][[0, -1]]
@@ -80,15 +112,24 @@ def _star_file(path, star, wl, snr=100.0):
 def test_batch_skips_bad_stars_and_writes_the_rest(tmp_path):
     wl = np.arange(5339.0, 5619.0, 0.05)
     _star_file(tmp_path / "a.fits", "a", wl)
-    _star_file(tmp_path / "b.fits", "b", np.arange(6000.0, 6100.0, 0.05))  # misses the grid
+    _star_file(
+        tmp_path / "b.fits", "b", np.arange(6000.0, 6100.0, 0.05)
+    )  # misses the grid
     _star_file(tmp_path / "c.fits", "c", wl, snr=5.0)  # fails the S/N cut
     (tmp_path / "d.fits").write_bytes(b"")  # empty file
     _star_file(tmp_path / "e.fits", "e", wl)  # not in the catalogue
-    Table({"ID": ["a", "b", "c", "d"], "TEFF": [5000.0, 5100, 5200, 5300]}).write(tmp_path / "cat.fits")
+    Table({"ID": ["a", "b", "c", "d"], "TEFF": [5000.0, 5100, 5200, 5300]}).write(
+        tmp_path / "cat.fits"
+    )
     cat = read_catalogue(tmp_path / "cat.fits", id_column="ID", mapping=["TEFF=teff"])
     out = tmp_path / "out.h5"
-    report = prepare_files(sorted(tmp_path.glob("*.fits")), out, format="ges", catalogue=cat,
-                           config=PrepareConfig(grid="giraffe-hr10", min_snr=20))
+    report = prepare_files(
+        sorted(tmp_path.glob("*.fits")),
+        out,
+        format="ges",
+        catalogue=cat,
+        config=PrepareConfig(grid="giraffe-hr10", min_snr=20),
+    )
     sp = read_dataset(out)
     assert sp.ids.tolist() == ["a", "e"]
     assert np.isnan(sp.labels["teff"][1]) and sp.meta["flag"][1] & Flag.NO_LABELS
@@ -104,8 +145,12 @@ def test_catalogue_without_matching_ids_is_an_error(tmp_path):
     _star_file(tmp_path / "a.fits", "a", wl)
     Table({"ID": ["x", "y"], "TEFF": [5000.0, 5100]}).write(tmp_path / "cat.fits")
     cat = read_catalogue(tmp_path / "cat.fits", id_column="ID", mapping=["TEFF=teff"])
-    with pytest.raises(StarlabelInputError, match=r"cat\.fits: none of the 1 spectrum ids match"):
-        prepare_files([tmp_path / "a.fits"], tmp_path / "o.h5", format="ges", catalogue=cat)
+    with pytest.raises(
+        StarlabelInputError, match=r"cat\.fits: none of the 1 spectrum ids match"
+    ):
+        prepare_files(
+            [tmp_path / "a.fits"], tmp_path / "o.h5", format="ges", catalogue=cat
+        )
     assert not (tmp_path / "o.h5").exists()
 
 
@@ -115,8 +160,13 @@ def test_missing_rv_skips_the_star(tmp_path):
     _star_file(tmp_path / "b.fits", "b", wl)
     Table({"ID": ["a", "b"], "RV": [12.0, np.nan]}).write(tmp_path / "cat.fits")
     cat = read_catalogue(tmp_path / "cat.fits", id_column="ID", mapping=["RV=rv"])
-    report = prepare_files([tmp_path / "a.fits", tmp_path / "b.fits"], tmp_path / "o.h5", format="ges",
-                           catalogue=cat, config=PrepareConfig(shift_rv=True))
+    report = prepare_files(
+        [tmp_path / "a.fits", tmp_path / "b.fits"],
+        tmp_path / "o.h5",
+        format="ges",
+        catalogue=cat,
+        config=PrepareConfig(shift_rv=True),
+    )
     assert read_dataset(tmp_path / "o.h5").ids.tolist() == ["a"]
     assert "no radial velocity" in report.rejected[0].reason
 
@@ -124,7 +174,12 @@ def test_missing_rv_skips_the_star(tmp_path):
 def test_nothing_passes_writes_nothing(tmp_path):
     _star_file(tmp_path / "a.fits", "a", np.arange(6000.0, 6100.0, 0.05))
     with pytest.raises(StarlabelInputError, match="nothing written .*does not overlap"):
-        prepare_files([tmp_path / "a.fits"], tmp_path / "o.h5", format="ges", config=PrepareConfig(grid="giraffe-hr10"))
+        prepare_files(
+            [tmp_path / "a.fits"],
+            tmp_path / "o.h5",
+            format="ges",
+            config=PrepareConfig(grid="giraffe-hr10"),
+        )
     assert not (tmp_path / "o.h5").exists()
 
 
@@ -134,13 +189,25 @@ def test_vacuum_input_is_converted_to_an_air_grid(tmp_path):
     air = np.arange(8480.0, 8700.0, 0.05)
     flux = 1 - 0.6 * np.exp(-0.5 * ((air - 8542.09) / 0.3) ** 2)  # Ca II in air
     vac = air_to_vacuum(air)
-    cols = [fits.Column("WAVE", f"{air.size}D", unit="Angstrom", array=vac[None]),
-            fits.Column("FLUX", f"{air.size}E", array=flux[None]),
-            fits.Column("IVAR", f"{air.size}E", array=np.full((1, air.size), 1e4))]
+    cols = [
+        fits.Column("WAVE", f"{air.size}D", unit="Angstrom", array=vac[None]),
+        fits.Column("FLUX", f"{air.size}E", array=flux[None]),
+        fits.Column("IVAR", f"{air.size}E", array=np.full((1, air.size), 1e4)),
+    ]
     path = tmp_path / "vac.fits"
-    fits.HDUList([fits.PrimaryHDU(header=fits.Header({"CNAME": "v"})), fits.BinTableHDU.from_columns(cols)]).writeto(path)
-    prepare_files([path], tmp_path / "o.h5", format="ges", reader_options={"medium": "vacuum"},
-                  config=PrepareConfig(grid="giraffe-hr21"))
+    fits.HDUList(
+        [
+            fits.PrimaryHDU(header=fits.Header({"CNAME": "v"})),
+            fits.BinTableHDU.from_columns(cols),
+        ]
+    ).writeto(path)
+    prepare_files(
+        [path],
+        tmp_path / "o.h5",
+        format="ges",
+        reader_options={"medium": "vacuum"},
+        config=PrepareConfig(grid="giraffe-hr21"),
+    )
     sp = read_dataset(tmp_path / "o.h5")
     wl = sp.wavelength_aa
     near = np.abs(wl - 8542.09) < 1.5

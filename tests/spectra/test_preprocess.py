@@ -41,7 +41,9 @@ def test_shift_resample_and_back_recovers_line_centre(rv):
     f_obs, iv_obs, _ = resample(rest_grid * doppler_factor(rv), truth, ivar, obs_grid)
     good = iv_obs > 0
     # Back to the rest frame with the catalogue RV.
-    f_back, iv_back, _ = resample(shift_to_rest(obs_grid[good], rv), f_obs[good], iv_obs[good], rest_grid)
+    f_back, iv_back, _ = resample(
+        shift_to_rest(obs_grid[good], rv), f_obs[good], iv_obs[good], rest_grid
+    )
     ok = iv_back > 0
     centre = _fit_centre(rest_grid[ok], f_back[ok])
     assert abs(centre - 5500.0) / 0.06 < 0.05  # in pixels of the rest grid
@@ -51,8 +53,14 @@ def test_resampling_conserves_integrated_flux():
     fine = np.arange(5490.0, 5510.0, 0.01)
     flux = _line(fine, centre=5500.013, depth=0.8, sigma=0.09)
     ivar = np.ones_like(fine)
-    for coarse in (np.arange(5492.0, 5508.0, 0.06), np.arange(5492.0, 5508.0, 0.1), np.arange(5492.0, 5508.0, 0.0371)):
-        out, _, _ = resample(fine, 1.0 - flux, ivar, coarse)  # integrate the line's absorbed flux
+    for coarse in (
+        np.arange(5492.0, 5508.0, 0.06),
+        np.arange(5492.0, 5508.0, 0.1),
+        np.arange(5492.0, 5508.0, 0.0371),
+    ):
+        out, _, _ = resample(
+            fine, 1.0 - flux, ivar, coarse
+        )  # integrate the line's absorbed flux
         ew_in = np.sum((1.0 - flux) * np.diff(bin_edges(fine)))
         ew_out = np.sum(out * np.diff(bin_edges(coarse)))
         assert ew_out == pytest.approx(ew_in, rel=1e-3)
@@ -69,11 +77,21 @@ def test_resample_matches_specutils_flux_conserving_resampler():
     ivar = rng.uniform(5e3, 2e4, wl.size)
     new = np.arange(wl[5], wl[-5], 0.083)
     ours_f, ours_iv, _ = resample(wl, flux, ivar, new)
-    spec = Spectrum(flux=flux * u.dimensionless_unscaled, spectral_axis=wl * u.AA, uncertainty=InverseVariance(ivar))
-    theirs = FluxConservingResampler(extrapolation_treatment="nan_fill")(spec, new * u.AA)
+    spec = Spectrum(
+        flux=flux * u.dimensionless_unscaled,
+        spectral_axis=wl * u.AA,
+        uncertainty=InverseVariance(ivar),
+    )
+    theirs = FluxConservingResampler(extrapolation_treatment="nan_fill")(
+        spec, new * u.AA
+    )
     inner = slice(2, -2)
-    np.testing.assert_allclose(ours_f[inner], theirs.flux.value[inner], rtol=1e-9, atol=1e-9)
-    np.testing.assert_allclose(ours_iv[inner], theirs.uncertainty.array[inner], rtol=1e-6)
+    np.testing.assert_allclose(
+        ours_f[inner], theirs.flux.value[inner], rtol=1e-9, atol=1e-9
+    )
+    np.testing.assert_allclose(
+        ours_iv[inner], theirs.uncertainty.array[inner], rtol=1e-6
+    )
 
 
 def test_propagated_ivar_matches_monte_carlo():
@@ -88,7 +106,9 @@ def test_propagated_ivar_matches_monte_carlo():
 
 
 def test_masked_pixels_do_not_enter_and_gaps_are_not_bridged():
-    wl = np.concatenate([np.arange(5000.0, 5010.0, 0.05), np.arange(5100.0, 5110.0, 0.05)])
+    wl = np.concatenate(
+        [np.arange(5000.0, 5010.0, 0.05), np.arange(5100.0, 5110.0, 0.05)]
+    )
     flux = np.ones(wl.size)
     ivar = np.ones(wl.size)
     flux[50:60] = 100.0
@@ -113,9 +133,13 @@ def test_air_vacuum_conversions_match_specutils():
     from specutils.utils.wcs_utils import air_to_vac, vac_to_air
 
     wl = np.array([5339.0, 6707.8, 8542.09, 15500.0])
-    np.testing.assert_allclose(air_to_vacuum(wl), air_to_vac(wl * u.AA, method="Morton2000").value, atol=2e-3)
+    np.testing.assert_allclose(
+        air_to_vacuum(wl), air_to_vac(wl * u.AA, method="Morton2000").value, atol=2e-3
+    )
     np.testing.assert_allclose(vacuum_to_air(air_to_vacuum(wl)), wl, atol=1e-8)
-    np.testing.assert_allclose(vacuum_to_air(wl), vac_to_air(wl * u.AA, method="Morton2000").value, atol=2e-3)
+    np.testing.assert_allclose(
+        vacuum_to_air(wl), vac_to_air(wl * u.AA, method="Morton2000").value, atol=2e-3
+    )
 
 
 def test_clean_spikes_removes_cosmics_and_keeps_lines():
@@ -152,7 +176,9 @@ def test_normalise_continuum_recovers_a_smooth_continuum(method):
     for c in rng.uniform(8490, 8920, 25):
         lines *= _line(wl, centre=c, depth=0.4, sigma=0.2)
     flux = continuum * lines
-    norm, ivar, cont = normalise_continuum(wl, flux, np.full(wl.size, 1.0), method=method)
+    norm, ivar, cont = normalise_continuum(
+        wl, flux, np.full(wl.size, 1.0), method=method
+    )
     off_line = lines > 0.999
     np.testing.assert_allclose(cont[off_line], continuum[off_line], rtol=0.015)
     np.testing.assert_allclose(ivar, cont**2)
@@ -189,5 +215,7 @@ def test_grid_validation():
         Grid((np.array([1.0, 2.0, 3.0]), np.array([2.5, 4.0])))
     with pytest.raises(ValueError, match="unknown name"):
         named_grid("nope")
-    g = Grid.from_wavelength(Spectra(np.ones((1, 6)), [1.0, 2, 3, 100, 101, 102] * u.AA).wavelength_aa)
+    g = Grid.from_wavelength(
+        Spectra(np.ones((1, 6)), [1.0, 2, 3, 100, 101, 102] * u.AA).wavelength_aa
+    )
     assert [s.size for s in g.segments] == [3, 3]

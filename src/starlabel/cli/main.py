@@ -11,7 +11,7 @@ import functools
 import io
 import sys
 from collections.abc import Callable
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -36,7 +36,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _fail(message: str, code: int) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True)
+    err_console.print(
+        f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True
+    )
     raise typer.Exit(code)
 
 
@@ -58,7 +60,7 @@ def guarded(fn: F) -> F:
 
 
 # ------------------------------------------------------------------ prepare
-class InputFormat(str, Enum):
+class InputFormat(StrEnum):
     ges = "ges"
     apogee_apstar = "apogee-apstar"
     apogee_apvisit = "apogee-apvisit"
@@ -66,19 +68,19 @@ class InputFormat(str, Enum):
     table = "table"
 
 
-class Normalise(str, Enum):
+class Normalise(StrEnum):
     none = "none"
     percentile = "percentile"
     polynomial = "polynomial"
 
 
-class Fill(str, Enum):
+class Fill(StrEnum):
     interp = "interp"
     one = "one"
     mean = "mean"
 
 
-class Scale(str, Enum):
+class Scale(StrEnum):
     x_fe = "x_fe"
     x_h = "x_h"
     a = "a"
@@ -125,24 +127,44 @@ def run_prepare(
     quiet: bool = False,
 ) -> Any:
     """Shared by ``prepare`` and ``demo``: read, prepare, write, report."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     from ..spectra import PrepareConfig, prepare_files, read_catalogue
 
     catalogue = None
     if labels is not None:
         if not id_column:
-            raise ValueError("--id-column: required with --labels (the catalogue column holding the ids)")
+            raise ValueError(
+                "--id-column: required with --labels (the catalogue column holding the ids)"
+            )
         full_map = list(mapping)
         if rv_column:
             full_map.append(f"{rv_column}=rv")
-        catalogue = read_catalogue(labels, id_column=id_column, mapping=full_map, abundance_scale=abundance_scale)
+        catalogue = read_catalogue(
+            labels,
+            id_column=id_column,
+            mapping=full_map,
+            abundance_scale=abundance_scale,
+        )
     elif rv_column:
-        raise ValueError("--rv-column: needs --labels (the RV comes from the catalogue)")
+        raise ValueError(
+            "--rv-column: needs --labels (the RV comes from the catalogue)"
+        )
     config = PrepareConfig(shift_rv=rv_column is not None, **config_kwargs)
     with Progress(
-        TextColumn("[bold]prepare[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err_console, disable=quiet, transient=False,
+        TextColumn("[bold]prepare[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        disable=quiet,
+        transient=False,
     ) as progress:
         task = progress.add_task("prepare", total=None)
 
@@ -150,17 +172,27 @@ def run_prepare(
             progress.update(task, advance=n, total=total)
 
         report = prepare_files(
-            files, output, format=format, reader_options=reader_options, catalogue=catalogue,
-            config=config, progress=advance,
+            files,
+            output,
+            format=format,
+            reader_options=reader_options,
+            catalogue=catalogue,
+            config=config,
+            progress=advance,
         )
     rejected_file = write_rejected(Path(output), report.rejected)
     if not quiet:
         console.print(f"wrote {output}: {report.summary()}; grid {report.grid!r}")
         for r in report.rejected[:10]:
-            err_console.print(f"  skipped {r.source}: {('star ' + r.star + ': ') if r.star else ''}{r.reason}",
-                              highlight=False, markup=False)
+            err_console.print(
+                f"  skipped {r.source}: {('star ' + r.star + ': ') if r.star else ''}{r.reason}",
+                highlight=False,
+                markup=False,
+            )
         if len(report.rejected) > 10:
-            err_console.print(f"  ... and {len(report.rejected) - 10} more", highlight=False)
+            err_console.print(
+                f"  ... and {len(report.rejected) - 10} more", highlight=False
+            )
         if rejected_file:
             console.print(f"skipped spectra listed in {rejected_file}")
     return report
@@ -169,26 +201,98 @@ def run_prepare(
 @app.command()
 @guarded
 def prepare(
-    files: Annotated[list[str], typer.Argument(help="Spectrum files, directories or glob patterns.")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Dataset file to write (.h5).")],
-    format: Annotated[InputFormat | None, typer.Option("--format", help="Input format; guessed per file if omitted.")] = None,
-    labels: Annotated[Path | None, typer.Option("--labels", help="Label catalogue (FITS, CSV, Parquet).")] = None,
-    id_column: Annotated[str | None, typer.Option("--id-column", help="Catalogue column with the star ids.")] = None,
-    map_: Annotated[list[str], typer.Option("--map", help="COLUMN=label, e.g. TEFF=teff, MG1=A(Mg), E_TEFF=teff_err.")] = [],  # noqa: B006
-    rv_column: Annotated[str | None, typer.Option("--rv-column", help="Catalogue RV column (km/s): shift to rest frame.")] = None,
-    grid: Annotated[str | None, typer.Option("--grid", help="Named grid (giraffe-hr10-hr21, giraffe-hr10, giraffe-hr21, giraffe-hr15n, gaia-rvs, apogee) or a file.")] = None,
-    min_snr: Annotated[float | None, typer.Option("--min-snr", help="Drop spectra with lower S/N.")] = None,
-    max_label_err: Annotated[list[str], typer.Option("--max-label-err", help="LABEL=VALUE, e.g. teff=200.")] = [],  # noqa: B006
-    flag_column: Annotated[str | None, typer.Option("--flag-column", help="Mapped catalogue column (e.g. TECH=flags); non-empty values drop the star.")] = None,
-    normalise: Annotated[Normalise, typer.Option("--normalise", help="Continuum normalisation for un-normalised input.")] = Normalise.none,
-    fill: Annotated[Fill, typer.Option("--fill", help="How masked pixels are filled (ivar stays 0).")] = Fill.interp,
-    no_clean: Annotated[bool, typer.Option("--no-clean", help="Skip spike and bad-pixel cleaning.")] = False,
-    abundance_scale: Annotated[Scale, typer.Option("--abundance-scale", help="Store abundances as [X/Fe], [X/H] or A(X).")] = Scale.x_fe,
-    medium: Annotated[str | None, typer.Option("--medium", help="Wavelength medium of the input (air/vacuum), for ges and table formats.")] = None,
-    wavelength_unit: Annotated[str | None, typer.Option("--wavelength-unit", help="Unit of unit-less wavelength columns (table format).")] = None,
-    wave_column: Annotated[str | None, typer.Option("--wave", help="Wavelength column name.")] = None,
-    flux_column: Annotated[str | None, typer.Option("--flux", help="Flux column or extension name.")] = None,
-    error_column: Annotated[str | None, typer.Option("--error", help="Error/ivar column or extension name.")] = None,
+    files: Annotated[
+        list[str], typer.Argument(help="Spectrum files, directories or glob patterns.")
+    ],
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Dataset file to write (.h5).")
+    ],
+    format: Annotated[
+        InputFormat | None,
+        typer.Option("--format", help="Input format; guessed per file if omitted."),
+    ] = None,
+    labels: Annotated[
+        Path | None,
+        typer.Option("--labels", help="Label catalogue (FITS, CSV, Parquet)."),
+    ] = None,
+    id_column: Annotated[
+        str | None,
+        typer.Option("--id-column", help="Catalogue column with the star ids."),
+    ] = None,
+    map_: Annotated[
+        list[str],
+        typer.Option(
+            "--map", help="COLUMN=label, e.g. TEFF=teff, MG1=A(Mg), E_TEFF=teff_err."
+        ),
+    ] = [],  # noqa: B006
+    rv_column: Annotated[
+        str | None,
+        typer.Option(
+            "--rv-column", help="Catalogue RV column (km/s): shift to rest frame."
+        ),
+    ] = None,
+    grid: Annotated[
+        str | None,
+        typer.Option(
+            "--grid",
+            help="Named grid (giraffe-hr10-hr21, giraffe-hr10, giraffe-hr21, giraffe-hr15n, gaia-rvs, apogee) or a file.",
+        ),
+    ] = None,
+    min_snr: Annotated[
+        float | None, typer.Option("--min-snr", help="Drop spectra with lower S/N.")
+    ] = None,
+    max_label_err: Annotated[
+        list[str], typer.Option("--max-label-err", help="LABEL=VALUE, e.g. teff=200.")
+    ] = [],  # noqa: B006
+    flag_column: Annotated[
+        str | None,
+        typer.Option(
+            "--flag-column",
+            help="Mapped catalogue column (e.g. TECH=flags); non-empty values drop the star.",
+        ),
+    ] = None,
+    normalise: Annotated[
+        Normalise,
+        typer.Option(
+            "--normalise", help="Continuum normalisation for un-normalised input."
+        ),
+    ] = Normalise.none,
+    fill: Annotated[
+        Fill,
+        typer.Option("--fill", help="How masked pixels are filled (ivar stays 0)."),
+    ] = Fill.interp,
+    no_clean: Annotated[
+        bool, typer.Option("--no-clean", help="Skip spike and bad-pixel cleaning.")
+    ] = False,
+    abundance_scale: Annotated[
+        Scale,
+        typer.Option(
+            "--abundance-scale", help="Store abundances as [X/Fe], [X/H] or A(X)."
+        ),
+    ] = Scale.x_fe,
+    medium: Annotated[
+        str | None,
+        typer.Option(
+            "--medium",
+            help="Wavelength medium of the input (air/vacuum), for ges and table formats.",
+        ),
+    ] = None,
+    wavelength_unit: Annotated[
+        str | None,
+        typer.Option(
+            "--wavelength-unit",
+            help="Unit of unit-less wavelength columns (table format).",
+        ),
+    ] = None,
+    wave_column: Annotated[
+        str | None, typer.Option("--wave", help="Wavelength column name.")
+    ] = None,
+    flux_column: Annotated[
+        str | None, typer.Option("--flux", help="Flux column or extension name.")
+    ] = None,
+    error_column: Annotated[
+        str | None, typer.Option("--error", help="Error/ivar column or extension name.")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Read survey spectra and a label catalogue; clean, shift, resample, join setups, cut -> dataset file."""
@@ -205,15 +309,29 @@ def prepare(
         options["error"] = error_column
     fmt = format.value if format else None
     if options and fmt not in ("ges", "table"):
-        raise ValueError("--medium/--wave/--flux/--error/--wavelength-unit need --format ges or table")
+        raise ValueError(
+            "--medium/--wave/--flux/--error/--wavelength-unit need --format ges or table"
+        )
     if fmt != "table":
         options.pop("wavelength_unit", None)
     run_prepare(
-        files, output, format=fmt, reader_options=options, labels=labels, id_column=id_column,
-        mapping=map_, rv_column=rv_column, abundance_scale=abundance_scale.value,
+        files,
+        output,
+        format=fmt,
+        reader_options=options,
+        labels=labels,
+        id_column=id_column,
+        mapping=map_,
+        rv_column=rv_column,
+        abundance_scale=abundance_scale.value,
         config_kwargs=dict(
-            grid=grid, min_snr=min_snr, max_label_err=_parse_limits(max_label_err), flag_column=flag_column,
-            normalise=normalise.value, fill=fill.value, clean=not no_clean,
+            grid=grid,
+            min_snr=min_snr,
+            max_label_err=_parse_limits(max_label_err),
+            flag_column=flag_column,
+            normalise=normalise.value,
+            fill=fill.value,
+            clean=not no_clean,
         ),
         quiet=quiet,
     )
@@ -224,32 +342,52 @@ def print_summary(path: Path) -> None:
     from ..spectra.summary import summarise_dataset
 
     s = summarise_dataset(path)
-    console.print(f"[bold]{s.path}[/]: {s.n_spectra} spectra x {s.n_pixels} pixels, "
-                  f"{s.medium} wavelengths, {'rest frame' if s.rest_frame else 'observed frame'}"
-                  + (f", setup {s.setup}" if s.setup else ""))
+    console.print(
+        f"[bold]{s.path}[/]: {s.n_spectra} spectra x {s.n_pixels} pixels, "
+        f"{s.medium} wavelengths, {'rest frame' if s.rest_frame else 'observed frame'}"
+        + (f", setup {s.setup}" if s.setup else "")
+    )
     for lo, hi, n in s.segments:
-        console.print(f"  wavelength {lo:.2f}-{hi:.2f} Angstrom ({n} px, {(hi - lo) / max(n - 1, 1):.4f} A/px)")
+        console.print(
+            f"  wavelength {lo:.2f}-{hi:.2f} Angstrom ({n} px, {(hi - lo) / max(n - 1, 1):.4f} A/px)"
+        )
     q = s.snr_quartiles
-    console.print(f"  S/N per pixel quartiles: {q[0]:.1f} / {q[1]:.1f} / {q[2]:.1f}; "
-                  f"masked pixels {100 * s.masked_fraction:.2f} %")
+    console.print(
+        f"  S/N per pixel quartiles: {q[0]:.1f} / {q[1]:.1f} / {q[2]:.1f}; "
+        f"masked pixels {100 * s.masked_fraction:.2f} %"
+    )
     if s.labels:
         t = Table("label", "unit", "known", "min", "median", "max")
         for lab in s.labels:
-            t.add_row(lab.name, lab.unit, f"{lab.n_known}/{s.n_spectra}",
-                      f"{lab.minimum:.4g}", f"{lab.median:.4g}", f"{lab.maximum:.4g}")
+            t.add_row(
+                lab.name,
+                lab.unit,
+                f"{lab.n_known}/{s.n_spectra}",
+                f"{lab.minimum:.4g}",
+                f"{lab.median:.4g}",
+                f"{lab.maximum:.4g}",
+            )
         console.print(t)
     else:
         console.print("  no labels")
     if s.flag_counts:
-        console.print("  flags: " + ", ".join(f"{k} {v}" for k, v in s.flag_counts.items()))
+        console.print(
+            "  flags: " + ", ".join(f"{k} {v}" for k, v in s.flag_counts.items())
+        )
 
 
 @app.command()
 @guarded
-def info(path: Annotated[Path, typer.Argument(help="A dataset file (.h5) or a model directory.")]) -> None:
+def info(
+    path: Annotated[
+        Path, typer.Argument(help="A dataset file (.h5) or a model directory.")
+    ],
+) -> None:
     """Summarise a dataset (counts, wavelength range, label ranges, S/N quartiles) or a model."""
     if path.is_dir():
-        raise NotBuiltError(f"{path}: model directories arrive with the CNN issue; `info` reads datasets now")
+        raise NotBuiltError(
+            f"{path}: model directories arrive with the CNN issue; `info` reads datasets now"
+        )
     print_summary(path)
 
 
@@ -258,10 +396,25 @@ def info(path: Annotated[Path, typer.Argument(help="A dataset file (.h5) or a mo
 @guarded
 def split(
     path: Annotated[Path, typer.Argument(help="Dataset file to split.")],
-    output: Annotated[str, typer.Option("-o", "--output", help="PREFIX: writes PREFIX-train.h5, PREFIX-valid.h5[, PREFIX-test.h5].")],
-    fractions: Annotated[tuple[float, float, float], typer.Option("--fractions", help="Train, validation, test fractions (test may be 0).")] = (0.6, 0.2, 0.2),
+    output: Annotated[
+        str,
+        typer.Option(
+            "-o",
+            "--output",
+            help="PREFIX: writes PREFIX-train.h5, PREFIX-valid.h5[, PREFIX-test.h5].",
+        ),
+    ],
+    fractions: Annotated[
+        tuple[float, float, float],
+        typer.Option(
+            "--fractions", help="Train, validation, test fractions (test may be 0)."
+        ),
+    ] = (0.6, 0.2, 0.2),
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    stratify: Annotated[str | None, typer.Option("--stratify", help="Label to stratify on (quantile bins).")] = None,
+    stratify: Annotated[
+        str | None,
+        typer.Option("--stratify", help="Label to stratify on (quantile bins)."),
+    ] = None,
 ) -> None:
     """Split a dataset into train / validation / test files (random or stratified)."""
     from ..spectra.io.hdf5 import split_dataset
@@ -278,8 +431,12 @@ def split(
 @app.command()
 @guarded
 def demo(
-    out: Annotated[Path, typer.Option("--out", help="Folder for everything the demo writes.")] = Path("starlabel-demo"),
-    quick: Annotated[bool, typer.Option("--quick", help="A smaller run for a first look.")] = False,
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for everything the demo writes.")
+    ] = Path("starlabel-demo"),
+    quick: Annotated[
+        bool, typer.Option("--quick", help="A smaller run for a first look.")
+    ] = False,
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
     """The main job on the embedded default: survey -> prepare -> split -> (train, predict, report as they land)."""
@@ -294,25 +451,49 @@ def demo(
     )
     raw_dir = out / "raw"
     files, catalogue = write_toy_survey(raw_dir, n_stars=n_stars, seed=seed)
-    console.print(f"1. wrote a toy raw survey: {len(files)} FITS spectra of {n_stars} stars "
-                  f"(HR10 image layout + HR21 table layout, RV-shifted, with cosmic rays) and {catalogue}")
+    console.print(
+        f"1. wrote a toy raw survey: {len(files)} FITS spectra of {n_stars} stars "
+        f"(HR10 image layout + HR21 table layout, RV-shifted, with cosmic rays) and {catalogue}"
+    )
     data = out / "survey.h5"
     run_prepare(
-        [str(raw_dir / "*_HR*.fits")], data, format="ges", reader_options={}, labels=catalogue,
-        id_column="CNAME", mapping=["TEFF=teff", "E_TEFF=teff_err", "LOGG=logg", "E_LOGG=logg_err",
-                                    "FEH=fe_h", "E_FEH=fe_h_err"],
-        rv_column="VRAD", abundance_scale="x_fe",
-        config_kwargs=dict(grid="giraffe-hr10-hr21", min_snr=10.0), quiet=False,
+        [str(raw_dir / "*_HR*.fits")],
+        data,
+        format="ges",
+        reader_options={},
+        labels=catalogue,
+        id_column="CNAME",
+        mapping=[
+            "TEFF=teff",
+            "E_TEFF=teff_err",
+            "LOGG=logg",
+            "E_LOGG=logg_err",
+            "FEH=fe_h",
+            "E_FEH=fe_h_err",
+        ],
+        rv_column="VRAD",
+        abundance_scale="x_fe",
+        config_kwargs=dict(grid="giraffe-hr10-hr21", min_snr=10.0),
+        quiet=False,
     )
-    console.print("2. prepared: cleaned spikes, shifted to rest frame with the catalogue RV, "
-                  "resampled (flux-conserving) onto the 8669-pixel HR10+HR21 grid, joined the setups")
+    console.print(
+        "2. prepared: cleaned spikes, shifted to rest frame with the catalogue RV, "
+        "resampled (flux-conserving) onto the 8669-pixel HR10+HR21 grid, joined the setups"
+    )
     print_summary(data)
     from ..spectra.io.hdf5 import split_dataset
 
-    parts = split_dataset(data, out / "survey", (0.6, 0.2, 0.2), seed=seed, stratify="teff")
-    console.print("3. split (stratified on teff): " + ", ".join(f"{n} {name} -> {p}" for name, (p, n) in parts.items()))
-    console.print("[yellow]not run yet[/] (not built): synthetic survey, training, prediction, evaluation, "
-                  "saliency, similarity map, HTML report.")
+    parts = split_dataset(
+        data, out / "survey", (0.6, 0.2, 0.2), seed=seed, stratify="teff"
+    )
+    console.print(
+        "3. split (stratified on teff): "
+        + ", ".join(f"{n} {name} -> {p}" for name, (p, n) in parts.items())
+    )
+    console.print(
+        "[yellow]not run yet[/] (not built): synthetic survey, training, prediction, evaluation, "
+        "saliency, similarity map, HTML report."
+    )
     console.print(f"everything is in {out}/")
 
 
@@ -334,7 +515,10 @@ def _planned(name: str, job: str) -> None:
         _fail(f"`starlabel {name}` is not built yet ({job})", 3)
 
     command.__doc__ = f"{job[0].upper()}{job[1:]}. [not built yet]"
-    app.command(name, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(command)
+    app.command(
+        name,
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    )(command)
 
 
 for _name, _job in _PLANNED.items():

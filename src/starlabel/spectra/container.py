@@ -56,7 +56,11 @@ def der_snr(flux: ArrayLike) -> np.ndarray:
         row = row[np.isfinite(row)]
         if row.size < 5:
             continue
-        noise = 1.482602 / np.sqrt(6.0) * np.median(np.abs(2 * row[2:-2] - row[:-4] - row[4:]))
+        noise = (
+            1.482602
+            / np.sqrt(6.0)
+            * np.median(np.abs(2 * row[2:-2] - row[:-4] - row[4:]))
+        )
         signal = np.median(row)
         out[i] = signal / noise if noise > 0 else np.inf
     return out
@@ -84,8 +88,15 @@ def assign_split(
         [6, 2, 2]
     """
     frac = np.asarray(fractions, dtype=float)
-    if frac.ndim != 1 or frac.size < 1 or np.any(frac <= 0) or abs(frac.sum() - 1) > 1e-6:
-        raise ValueError(f"fractions: expected positive numbers summing to 1, got {list(fractions)}")
+    if (
+        frac.ndim != 1
+        or frac.size < 1
+        or np.any(frac <= 0)
+        or abs(frac.sum() - 1) > 1e-6
+    ):
+        raise ValueError(
+            f"fractions: expected positive numbers summing to 1, got {list(fractions)}"
+        )
     rng = np.random.default_rng(seed)
     exact = frac * n
     counts = np.floor(exact).astype(int)
@@ -100,7 +111,9 @@ def assign_split(
     key = np.where(np.isfinite(values), values, np.inf)
     order = np.lexsort((rng.random(n), key))
     # Slot j of part k sits at (j + u_k) * n / c_k along the ordered items.
-    slots = np.concatenate([(np.arange(c) + rng.random()) * n / c for c in counts if c > 0])
+    slots = np.concatenate(
+        [(np.arange(c) + rng.random()) * n / c for c in counts if c > 0]
+    )
     owners = np.concatenate([np.full(c, k) for k, c in enumerate(counts) if c > 0])
     sequence = owners[np.argsort(slots, kind="stable")]
     part = np.empty(n, dtype=int)
@@ -167,7 +180,9 @@ class Spectra:
         if flux.ndim == 1:
             flux = flux[None, :]
         if flux.ndim != 2:
-            raise ValueError(f"flux: expected (n_spectra, n_pixels), got shape {flux.shape}")
+            raise ValueError(
+                f"flux: expected (n_spectra, n_pixels), got shape {flux.shape}"
+            )
         n, p = flux.shape
         if not isinstance(wavelength, u.Quantity):
             raise ValueError(
@@ -177,7 +192,9 @@ class Spectra:
         try:
             wl = wavelength.to_value(u.AA, equivalencies=u.spectral())
         except u.UnitConversionError as exc:
-            raise ValueError(f"wavelength: unit {wavelength.unit} is not a length") from exc
+            raise ValueError(
+                f"wavelength: unit {wavelength.unit} is not a length"
+            ) from exc
         wl = np.asarray(wl, dtype=np.float64)
         if wl.ndim != 1 or wl.shape[0] != p:
             raise ValueError(f"wavelength: expected shape ({p},), got {wl.shape}")
@@ -232,14 +249,19 @@ class Spectra:
         self.labels = floats(labels, "labels", np.float64)
         self.labels_err = floats(labels_err, "labels_err", np.float64)
         self.labels_crlb = floats(labels_crlb, "labels_crlb", np.float64)
-        for what, d in (("labels_err", self.labels_err), ("labels_crlb", self.labels_crlb)):
+        for what, d in (
+            ("labels_err", self.labels_err),
+            ("labels_crlb", self.labels_crlb),
+        ):
             unknown = set(d) - set(self.labels)
             if unknown:
                 raise ValueError(f"{what}: no label named {sorted(unknown)}")
         self.extra = floats(extra, "extra", np.float32)
         self.meta = meta_d
         units = {name: label_spec(name).unit for name in self.labels}
-        units.update({k: str(v) for k, v in (label_units or {}).items() if k in self.labels})
+        units.update(
+            {k: str(v) for k, v in (label_units or {}).items() if k in self.labels}
+        )
         self.label_units = units
         self.medium = medium
         self.rest_frame = bool(rest_frame)
@@ -306,7 +328,9 @@ class Spectra:
 
     def replace(self, **changes: Any) -> Spectra:
         """A new ``Spectra`` with some fields changed (``flux=``, ``labels=``, ...)."""
-        kw: dict[str, Any] = dict(flux=self.flux, wavelength=self.wavelength, ivar=self.ivar)
+        kw: dict[str, Any] = dict(
+            flux=self.flux, wavelength=self.wavelength, ivar=self.ivar
+        )
         kw.update(self._kwargs())
         kw.update(changes)
         return Spectra(**kw)
@@ -325,7 +349,9 @@ class Spectra:
                         f"mask: expected shape ({self.n_spectra},), got {idx.shape}"
                     )
             elif idx.dtype.kind not in "iu":
-                raise TypeError(f"index: expected int, slice, bool mask or ints, got {idx.dtype}")
+                raise TypeError(
+                    f"index: expected int, slice, bool mask or ints, got {idx.dtype}"
+                )
 
         def take(d: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
             return {k: v[idx] for k, v in d.items()}
@@ -365,7 +391,9 @@ class Spectra:
         names = self.label_names if names is None else list(names)
         missing = [n for n in names if n not in self.labels]
         if missing:
-            raise KeyError(f"labels: not in this dataset: {missing}; have {self.label_names}")
+            raise KeyError(
+                f"labels: not in this dataset: {missing}; have {self.label_names}"
+            )
         if not names:
             return np.empty((self.n_spectra, 0))
         return np.stack([self.labels[n] for n in names], axis=1)
@@ -387,11 +415,18 @@ class Spectra:
         first = parts[0]
         for i, other in enumerate(parts[1:], start=1):
             if other.n_pixels != first.n_pixels or not np.allclose(
-                other.wavelength_aa, first.wavelength_aa, rtol=0, atol=1e-9 * first.wavelength_aa.max()
+                other.wavelength_aa,
+                first.wavelength_aa,
+                rtol=0,
+                atol=1e-9 * first.wavelength_aa.max(),
             ):
-                raise ValueError(f"parts[{i}]: wavelength grid differs from parts[0]; resample first")
+                raise ValueError(
+                    f"parts[{i}]: wavelength grid differs from parts[0]; resample first"
+                )
             if other.medium != first.medium:
-                raise ValueError(f"parts[{i}]: medium {other.medium!r} differs from {first.medium!r}")
+                raise ValueError(
+                    f"parts[{i}]: medium {other.medium!r} differs from {first.medium!r}"
+                )
 
         def merged(attr: str, fill_float: float = np.nan) -> dict[str, np.ndarray]:
             keys: list[str] = []
@@ -405,7 +440,9 @@ class Spectra:
                     if k in d:
                         cols.append(d[k])
                     else:
-                        like = next(getattr(q, attr)[k] for q in parts if k in getattr(q, attr))
+                        like = next(
+                            getattr(q, attr)[k] for q in parts if k in getattr(q, attr)
+                        )
                         fill: Any = "" if like.dtype.kind == "U" else fill_float
                         dt = like.dtype if like.dtype.kind in "Uf" else np.float64
                         cols.append(np.full(p.n_spectra, fill, dtype=dt))
@@ -460,7 +497,9 @@ class Spectra:
         strata = None
         if stratify is not None:
             if stratify not in self.labels:
-                raise ValueError(f"stratify: no label {stratify!r}; have {self.label_names}")
+                raise ValueError(
+                    f"stratify: no label {stratify!r}; have {self.label_names}"
+                )
             strata = self.labels[stratify]
         part = assign_split(self.n_spectra, fractions, seed=seed, strata=strata)
         return tuple(self[part == k] for k in range(len(fractions)))
@@ -521,7 +560,9 @@ class Spectra:
         flux = np.atleast_2d(np.asarray(spectrum.flux.value, dtype=np.float32))
         ivar = None
         if spectrum.uncertainty is not None:
-            ivar = np.atleast_2d(spectrum.uncertainty.represent_as(InverseVariance).array)
+            ivar = np.atleast_2d(
+                spectrum.uncertainty.represent_as(InverseVariance).array
+            )
             ivar = np.where(np.isfinite(ivar), ivar, 0.0)
         if spectrum.mask is not None and ivar is not None:
             ivar = np.where(np.atleast_2d(spectrum.mask), 0.0, ivar)

@@ -15,7 +15,14 @@ import numpy as np
 from .._typing import PathLike
 from ..errors import StarlabelInputError
 
-__all__ = ["Grid", "named_grid", "NAMED_GRIDS", "bin_edges", "split_segments", "grid_from_file"]
+__all__ = [
+    "Grid",
+    "named_grid",
+    "NAMED_GRIDS",
+    "bin_edges",
+    "split_segments",
+    "grid_from_file",
+]
 
 
 @dataclass(frozen=True)
@@ -38,7 +45,9 @@ class Grid:
         last = -np.inf
         for k, seg in enumerate(self.segments):
             if seg.ndim != 1 or seg.size < 2 or not np.all(np.diff(seg) > 0):
-                raise ValueError(f"segments[{k}]: must be 1D, strictly increasing, >= 2 pixels")
+                raise ValueError(
+                    f"segments[{k}]: must be 1D, strictly increasing, >= 2 pixels"
+                )
             if seg[0] <= last:
                 raise ValueError(f"segments[{k}]: overlaps the previous segment")
             last = seg[-1]
@@ -55,13 +64,21 @@ class Grid:
         return int(sum(s.size for s in self.segments))
 
     def __repr__(self) -> str:
-        parts = ", ".join(f"{s[0]:.2f}-{s[-1]:.2f} A ({s.size} px)" for s in self.segments)
+        parts = ", ".join(
+            f"{s[0]:.2f}-{s[-1]:.2f} A ({s.size} px)" for s in self.segments
+        )
         return f"Grid({self.name or 'unnamed'}: {parts}, {self.medium})"
 
     @classmethod
-    def from_wavelength(cls, wavelength: np.ndarray, medium: str = "air", name: str = "") -> Grid:
+    def from_wavelength(
+        cls, wavelength: np.ndarray, medium: str = "air", name: str = ""
+    ) -> Grid:
         """Split a concatenated grid at its gaps into segments."""
-        return cls(tuple(split_segments(np.asarray(wavelength, dtype=np.float64))), medium, name)
+        return cls(
+            tuple(split_segments(np.asarray(wavelength, dtype=np.float64))),
+            medium,
+            name,
+        )
 
 
 def _linear(start: float, step: float, n: int) -> np.ndarray:
@@ -76,12 +93,23 @@ def _log(start_log10: float, step_log10: float, n: int) -> np.ndarray:
 NAMED_GRIDS: dict[str, tuple[tuple[np.ndarray, ...], str, str]] = {
     # Ambrosch et al. 2023: HR10 rebinned to 0.06 A/px, HR21 to 0.1 A/px, truncated to
     # 5350-5600 + 8480-8930 A: 4168 + 4501 = 8669 pixels.
-    "giraffe-hr10-hr21": ((_linear(5350.0, 0.06, 4168), _linear(8480.0, 0.1, 4501)), "air",
-                          "Ambrosch et al. 2023 joined HR10+HR21 grid"),
+    "giraffe-hr10-hr21": (
+        (_linear(5350.0, 0.06, 4168), _linear(8480.0, 0.1, 4501)),
+        "air",
+        "Ambrosch et al. 2023 joined HR10+HR21 grid",
+    ),
     # Gaia-ESO GIRAFFE setups at the survey's 0.05 A/px sampling.
     "giraffe-hr10": ((_linear(5339.0, 0.05, 5601),), "air", "GIRAFFE HR10 5339-5619 A"),
-    "giraffe-hr21": ((_linear(8484.0, 0.05, 10341),), "air", "GIRAFFE HR21 8484-9001 A"),
-    "giraffe-hr15n": ((_linear(6444.0, 0.05, 7481),), "air", "GIRAFFE HR15N 6444-6818 A"),
+    "giraffe-hr21": (
+        (_linear(8484.0, 0.05, 10341),),
+        "air",
+        "GIRAFFE HR21 8484-9001 A",
+    ),
+    "giraffe-hr15n": (
+        (_linear(6444.0, 0.05, 7481),),
+        "air",
+        "GIRAFFE HR15N 6444-6818 A",
+    ),
     # Gaia DR3 RVS: 846-870 nm in 0.01 nm steps, vacuum.
     "gaia-rvs": ((_linear(8460.0, 0.1, 2401),), "vacuum", "Gaia DR3 RVS 846-870 nm"),
     # APOGEE apStar: log10(lambda) = 4.179 + 6e-6 k, k < 8575, vacuum.
@@ -97,7 +125,9 @@ def named_grid(name: str) -> Grid:
         8669
     """
     if name not in NAMED_GRIDS:
-        raise ValueError(f"grid: unknown name {name!r}; choose from {sorted(NAMED_GRIDS)} or give a file")
+        raise ValueError(
+            f"grid: unknown name {name!r}; choose from {sorted(NAMED_GRIDS)} or give a file"
+        )
     segments, medium, _ = NAMED_GRIDS[name]
     return Grid(tuple(s.copy() for s in segments), medium, name)
 
@@ -137,7 +167,9 @@ def grid_from_file(path: PathLike) -> Grid:
         from .io.hdf5 import DatasetReader
 
         with DatasetReader(path) as r:
-            return Grid.from_wavelength(r.wavelength_aa, r.attrs.get("medium", "air"), path.stem)
+            return Grid.from_wavelength(
+                r.wavelength_aa, r.attrs.get("medium", "air"), path.stem
+            )
     medium = "air"
     values = []
     for line in path.read_text(encoding="utf-8").splitlines():
@@ -151,8 +183,12 @@ def grid_from_file(path: PathLike) -> Grid:
         try:
             values.append(float(line.split(",")[0].split()[0]))
         except ValueError as exc:
-            raise StarlabelInputError(f"not a number: {line[:40]!r}", path=path) from exc
+            raise StarlabelInputError(
+                f"not a number: {line[:40]!r}", path=path
+            ) from exc
     wl = np.asarray(values)
     if wl.size < 2 or not np.all(np.diff(wl) > 0):
-        raise StarlabelInputError("grid must have >= 2 strictly increasing wavelengths", path=path)
+        raise StarlabelInputError(
+            "grid must have >= 2 strictly increasing wavelengths", path=path
+        )
     return Grid.from_wavelength(wl, medium, path.stem)

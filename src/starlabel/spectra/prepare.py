@@ -45,7 +45,13 @@ from .preprocess import (
 )
 from .raw import RawSpectrum
 
-__all__ = ["PrepareConfig", "PrepareReport", "prepare_files", "prepare_spectra", "infer_grid"]
+__all__ = [
+    "PrepareConfig",
+    "PrepareReport",
+    "prepare_files",
+    "prepare_spectra",
+    "infer_grid",
+]
 
 log = logging.getLogger(__name__)
 MANY_MASKED_FRACTION = 0.10
@@ -85,7 +91,9 @@ class PrepareConfig:
 
     def __post_init__(self) -> None:
         if self.normalise not in ("none", "percentile", "polynomial"):
-            raise ValueError(f"normalise: expected none, percentile or polynomial, got {self.normalise!r}")
+            raise ValueError(
+                f"normalise: expected none, percentile or polynomial, got {self.normalise!r}"
+            )
         if self.fill not in ("interp", "one", "mean"):
             raise ValueError(f"fill: expected interp, one or mean, got {self.fill!r}")
         if not 0 < self.min_coverage <= 1:
@@ -116,7 +124,11 @@ class PrepareReport:
 def _in_medium(raw: RawSpectrum, medium: str) -> np.ndarray:
     if raw.medium == medium:
         return raw.wavelength
-    return air_to_vacuum(raw.wavelength) if medium == "vacuum" else vacuum_to_air(raw.wavelength)
+    return (
+        air_to_vacuum(raw.wavelength)
+        if medium == "vacuum"
+        else vacuum_to_air(raw.wavelength)
+    )
 
 
 def _is_log_uniform(wl: np.ndarray) -> bool:
@@ -134,7 +146,10 @@ def infer_grid(grids: Sequence[np.ndarray], medium: str) -> Grid:
     if not grids:
         raise ValueError("grids: no input spectra to infer a grid from")
     first = grids[0]
-    if all(g.size == first.size and np.allclose(g, first, rtol=0, atol=1e-6) for g in grids[1:]):
+    if all(
+        g.size == first.size and np.allclose(g, first, rtol=0, atol=1e-6)
+        for g in grids[1:]
+    ):
         return Grid.from_wavelength(first, medium, "input")
     log_sampled = all(_is_log_uniform(g) for g in grids)
     ranges = sorted((g[0], g[-1]) for g in grids)
@@ -176,7 +191,9 @@ def _process_raw(raw: RawSpectrum, grid: Grid, config: PrepareConfig, rv: float 
     if config.clean:
         flux, ivar = clean_spikes(flux, ivar, n_sigma=config.spike_sigma)
     if config.normalise != "none":
-        flux, ivar, _ = normalise_continuum(raw.wavelength, flux, ivar, method=config.normalise)
+        flux, ivar, _ = normalise_continuum(
+            raw.wavelength, flux, ivar, method=config.normalise
+        )
     wl = _in_medium(raw, grid.medium)
     if rv is not None:
         wl = shift_to_rest(wl, rv)
@@ -206,24 +223,32 @@ def _join(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]):
     w = np.where(iv > 0, iv, 0.0)
     wsum = w.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        flux = np.where(wsum > 0, np.nansum(np.where(w > 0, f, 0.0) * w, axis=0) / wsum, np.nan)
+        flux = np.where(
+            wsum > 0, np.nansum(np.where(w > 0, f, 0.0) * w, axis=0) / wsum, np.nan
+        )
     return flux, wsum, cov
 
 
 # --------------------------------------------------------------- the chain
-def _rv_lookup(catalogue: LabelCatalogue | None, config: PrepareConfig) -> Callable[[RawSpectrum], float | None]:
+def _rv_lookup(
+    catalogue: LabelCatalogue | None, config: PrepareConfig
+) -> Callable[[RawSpectrum], float | None]:
     if not config.shift_rv:
         return lambda raw: None
     if catalogue is None or "rv" not in catalogue.meta:
         if catalogue is None:
             raise ValueError("shift_rv: needs a label catalogue with an rv column")
-        raise StarlabelInputError("no rv column mapped (use --rv-column)", path=catalogue.path)
+        raise StarlabelInputError(
+            "no rv column mapped (use --rv-column)", path=catalogue.path
+        )
     rvs = catalogue.meta["rv"].astype(float)
 
     def lookup(raw: RawSpectrum) -> float:
         row = catalogue.rows_for([raw.id])[0]
         if row < 0 or not np.isfinite(rvs[row]):
-            raise raw.fail("no radial velocity in the catalogue; cannot shift to the rest frame")
+            raise raw.fail(
+                "no radial velocity in the catalogue; cannot shift to the rest frame"
+            )
         return float(rvs[row])
 
     return lookup
@@ -247,7 +272,11 @@ def _finish_batch(
     flags[(ivar <= 0).mean(axis=1) > MANY_MASKED_FRACTION] |= Flag.MANY_MASKED
     labels: dict[str, np.ndarray] = {}
     labels_err: dict[str, np.ndarray] = {}
-    meta: dict[str, Any] = {"id": np.asarray(ids), "source": np.asarray(sources), "setup": np.asarray(setups)}
+    meta: dict[str, Any] = {
+        "id": np.asarray(ids),
+        "source": np.asarray(sources),
+        "setup": np.asarray(setups),
+    }
     if catalogue is not None:
         labels, labels_err, cat_meta, found = catalogue.take(ids)
         flags[~found] |= Flag.NO_LABELS
@@ -267,7 +296,10 @@ def _finish_batch(
     snr = sp.snr()
     sp.meta["snr"] = snr
     keep, reasons = quality_mask(
-        sp, min_snr=config.min_snr, max_label_err=config.max_label_err, flag_column=config.flag_column
+        sp,
+        min_snr=config.min_snr,
+        max_label_err=config.max_label_err,
+        flag_column=config.flag_column,
     )
     flags[~np.isfinite(snr)] |= Flag.NOT_PROCESSED
     sp.meta["flag"] = flags
@@ -284,7 +316,9 @@ def _finish_batch(
 RawSource = Callable[[list[Rejected] | None], Iterator[RawSpectrum]]
 
 
-def _scan(source: RawSource, medium_hint, rejected) -> tuple[Counter, list[np.ndarray], str]:
+def _scan(
+    source: RawSource, medium_hint, rejected
+) -> tuple[Counter, list[np.ndarray], str]:
     counts: Counter = Counter()
     grids: dict[tuple, np.ndarray] = {}
     medium = medium_hint
@@ -310,7 +344,11 @@ def _stream(
     report.rejected.extend(scan_rejects)
     report.n_read = sum(counts.values())
     if not counts:
-        reason = f" ({scan_rejects[0].source}: {scan_rejects[0].reason})" if scan_rejects else ""
+        reason = (
+            f" ({scan_rejects[0].source}: {scan_rejects[0].reason})"
+            if scan_rejects
+            else ""
+        )
         raise StarlabelInputError(f"no readable spectrum{reason}")
     if catalogue is not None:
         matched = catalogue.rows_for(list(counts)) >= 0
@@ -352,9 +390,15 @@ def _stream(
         if raw.id not in expected:
             continue
         try:
-            result = (_process_raw(raw, grid, config, rv_of(raw)), raw.source.name, raw.setup)
+            result = (
+                _process_raw(raw, grid, config, rv_of(raw)),
+                raw.source.name,
+                raw.setup,
+            )
         except StarlabelInputError as err:
-            report.rejected.append(Rejected.from_error(err.with_context(path=raw.source, star=raw.id)))
+            report.rejected.append(
+                Rejected.from_error(err.with_context(path=raw.source, star=raw.id))
+            )
             result = None
         if progress is not None:
             progress(1, report.n_read)
@@ -417,7 +461,9 @@ def prepare_files(
         if writer is None:
             reasons = Counter(r.reason for r in report.rejected).most_common(1)
             why = f" (most common reason: {reasons[0][0]})" if reasons else ""
-            raise StarlabelInputError(f"no spectrum passed; nothing written{why}", path=output)
+            raise StarlabelInputError(
+                f"no spectrum passed; nothing written{why}", path=output
+            )
         writer.close()
     except BaseException:
         if writer is not None:

@@ -129,6 +129,7 @@ def shift_to_rest(wavelength: np.ndarray, rv_kms: float) -> np.ndarray:
 def _input_bins(wavelength: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Contiguous input edges and, per bin, the index of its pixel (-1 for gap bins)."""
     edges, owner = [], []
+    last = float(wavelength[-1])
     start = 0
     for k, seg in enumerate(split_segments(wavelength)):
         e = bin_edges(seg)
@@ -161,7 +162,11 @@ def overlap_matrix(in_edges: np.ndarray, out_edges: np.ndarray) -> sp.csr_matrix
 
 
 def _apply(
-    a: sp.csr_matrix, out_width: np.ndarray, flux: np.ndarray, ivar: np.ndarray, min_coverage: float
+    a: sp.csr_matrix,
+    out_width: np.ndarray,
+    flux: np.ndarray,
+    ivar: np.ndarray,
+    min_coverage: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     good = (ivar > 0) & np.isfinite(flux)
     w = good.astype(np.float64)
@@ -232,10 +237,18 @@ def resample(
 
 
 def resample_to_grid(
-    wavelength: np.ndarray, flux: np.ndarray, ivar: np.ndarray, grid: Grid, *, min_coverage: float = 0.5
+    wavelength: np.ndarray,
+    flux: np.ndarray,
+    ivar: np.ndarray,
+    grid: Grid,
+    *,
+    min_coverage: float = 0.5,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`resample` onto every segment of a :class:`Grid` (segments never merge)."""
-    parts = [resample(wavelength, flux, ivar, seg, min_coverage=min_coverage) for seg in grid.segments]
+    parts = [
+        resample(wavelength, flux, ivar, seg, min_coverage=min_coverage)
+        for seg in grid.segments
+    ]
     fo, io, co = (np.concatenate([p[k] for p in parts], axis=-1) for k in range(3))
     return fo, io, co
 
@@ -306,13 +319,21 @@ def normalise_continuum(
                 size = max(5, (seg.size // 2) | 1)
             # Divide out a clipped quadratic trend first, so the running percentile
             # works on a nearly flat spectrum (no slope bias, no edge effects).
-            trend = _polynomial_continuum(seg, f[sl], good, 2, n_iter, low_sigma, high_sigma)
+            trend = _polynomial_continuum(
+                seg, f[sl], good, 2, n_iter, low_sigma, high_sigma
+            )
             flat = f[sl] / trend
-            cont[sl] = trend * _running_continuum(flat, iv[sl] * trend**2, good, size, percentile)
+            cont[sl] = trend * _running_continuum(
+                flat, iv[sl] * trend**2, good, size, percentile
+            )
         elif method == "polynomial":
-            cont[sl] = _polynomial_continuum(seg, f[sl], good, degree, n_iter, low_sigma, high_sigma)
+            cont[sl] = _polynomial_continuum(
+                seg, f[sl], good, degree, n_iter, low_sigma, high_sigma
+            )
         else:
-            raise ValueError(f"method: expected 'percentile' or 'polynomial', got {method!r}")
+            raise ValueError(
+                f"method: expected 'percentile' or 'polynomial', got {method!r}"
+            )
     with np.errstate(divide="ignore", invalid="ignore"):
         ok = np.isfinite(cont) & (cont > 0)
         out_f = np.where(ok, f / cont, np.nan)
@@ -321,7 +342,13 @@ def normalise_continuum(
 
 
 def _polynomial_continuum(
-    seg: np.ndarray, f: np.ndarray, good: np.ndarray, degree: int, n_iter: int, low_sigma: float, high_sigma: float
+    seg: np.ndarray,
+    f: np.ndarray,
+    good: np.ndarray,
+    degree: int,
+    n_iter: int,
+    low_sigma: float,
+    high_sigma: float,
 ) -> np.ndarray:
     """Chebyshev fit with asymmetric sigma clipping (rejects absorption lines)."""
     x = (seg - seg[0]) / (seg[-1] - seg[0]) * 2.0 - 1.0
@@ -340,7 +367,12 @@ def _polynomial_continuum(
 
 
 def _running_continuum(
-    f: np.ndarray, iv: np.ndarray, good: np.ndarray, size: int, percentile: float, n_iter: int = 3
+    f: np.ndarray,
+    iv: np.ndarray,
+    good: np.ndarray,
+    size: int,
+    percentile: float,
+    n_iter: int = 3,
 ) -> np.ndarray:
     """Running-percentile continuum, refined on the pixels that sit at it.
 
@@ -359,13 +391,17 @@ def _running_continuum(
     with np.errstate(divide="ignore", invalid="ignore"):
         for _ in range(n_iter):
             ratio = filled / cont
-            envelope = ndimage.percentile_filter(ratio, percentile, size=size, mode="nearest")
+            envelope = ndimage.percentile_filter(
+                ratio, percentile, size=size, mode="nearest"
+            )
             sigma = np.where(iv > 0, 1.0 / (np.sqrt(iv) * np.abs(cont)), np.inf)
             tol = np.maximum(3.0 * sigma, 0.005)
             on = good & (ratio >= envelope - tol)
             if on.sum() < 5:
                 break
-            level = ndimage.median_filter(np.interp(x, x[on], f[on]), size=size, mode="nearest")
+            level = ndimage.median_filter(
+                np.interp(x, x[on], f[on]), size=size, mode="nearest"
+            )
             cont = savgol_filter(level, size, 2, mode="interp")
     return cont
 
@@ -401,7 +437,9 @@ def fill_masked(
         elif method == "mean":
             f[i, bad[i]] = f[i, good].mean()
         else:
-            raise ValueError(f"method: expected 'interp', 'one' or 'mean', got {method!r}")
+            raise ValueError(
+                f"method: expected 'interp', 'one' or 'mean', got {method!r}"
+            )
     dtype = np.asarray(flux).dtype
     return f.reshape(np.shape(flux)).astype(dtype if dtype.kind == "f" else np.float64)
 
@@ -437,16 +475,26 @@ def quality_mask(
         keep[mask] = False
 
     if min_snr is not None:
-        snr = spectra.meta["snr"].astype(float) if "snr" in spectra.meta else spectra.snr()
+        snr = (
+            spectra.meta["snr"].astype(float)
+            if "snr" in spectra.meta
+            else spectra.snr()
+        )
         fail(~(snr >= min_snr), lambda i: f"S/N {snr[i]:.1f} below {min_snr:g}")
     for name, limit in (max_label_err or {}).items():
         if name not in spectra.labels_err:
             raise ValueError(f"max_label_err: no uncertainty column for label {name!r}")
         err = spectra.labels_err[name]
-        fail(~(err <= limit), lambda i, e=err, nm=name, lim=limit: f"{nm}_err {e[i]:.3g} above {lim:g}")
+        fail(
+            ~(err <= limit),
+            lambda i, e=err, nm=name, lim=limit: f"{nm}_err {e[i]:.3g} above {lim:g}",
+        )
     if flag_column is not None:
         col = spectra.meta[flag_column]
-        flagged = (col.astype(str) != "") & (col.astype(str) != "0") if col.dtype.kind == "U" else (
-            np.nan_to_num(col.astype(float)) != 0)
+        flagged = (
+            (col.astype(str) != "") & (col.astype(str) != "0")
+            if col.dtype.kind == "U"
+            else (np.nan_to_num(col.astype(float)) != 0)
+        )
         fail(flagged, lambda i: f"{flag_column} = {col[i]}")
     return keep, reasons

@@ -75,13 +75,24 @@ class RawSpectrum:
         if np.any(np.isnan(ivar)):
             ivar = np.where(np.isnan(ivar), 0.0, ivar)
         if np.any(ivar < 0):
-            raise self.fail(f"negative inverse variance in {int((ivar < 0).sum())} pixels")
+            raise self.fail(
+                f"negative inverse variance in {int((ivar < 0).sum())} pixels"
+            )
         if np.any(np.isinf(ivar)):
             raise self.fail("infinite inverse variance (zero error) in some pixels")
         ivar = np.where(np.isfinite(flux), ivar, 0.0)
         if not np.any(ivar > 0):
             raise self.fail("no usable pixel (all flux NaN or all inverse variance 0)")
-        return RawSpectrum(wl, flux, ivar, self.id, self.source, self.medium, self.setup, dict(self.meta))
+        return RawSpectrum(
+            wl,
+            flux,
+            ivar,
+            self.id,
+            self.source,
+            self.medium,
+            self.setup,
+            dict(self.meta),
+        )
 
     @property
     def snr(self) -> float:

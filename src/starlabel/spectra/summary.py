@@ -45,31 +45,54 @@ def summarise_dataset(path: PathLike, *, batch_size: int = 2048) -> DatasetSumma
     with DatasetReader(path) as r:
         f = r._file
         wl = r.wavelength_aa
-        segments = [(float(s[0]), float(s[-1]), int(s.size)) for s in split_segments(wl)]
+        segments = [
+            (float(s[0]), float(s[-1]), int(s.size)) for s in split_segments(wl)
+        ]
         labels = []
         for name in r.label_names:
             values = f["labels"][name][...]
             known = values[np.isfinite(values)]
             unit = f["labels"][name].attrs.get("unit", "")
             unit = unit.decode() if isinstance(unit, bytes) else str(unit)
-            stats = (np.min(known), np.median(known), np.max(known)) if known.size else (np.nan,) * 3
+            stats = (
+                (np.min(known), np.median(known), np.max(known))
+                if known.size
+                else (np.nan,) * 3
+            )
             labels.append(LabelSummary(name, unit, int(known.size), *map(float, stats)))
         snr_parts, masked, total = [], 0, 0
         for batch in r.iter_batches(batch_size):
-            snr_parts.append(batch.meta["snr"].astype(float) if "snr" in batch.meta else batch.snr())
+            snr_parts.append(
+                batch.meta["snr"].astype(float) if "snr" in batch.meta else batch.snr()
+            )
             masked += int(batch.mask.sum())
             total += batch.mask.size
         snr = np.concatenate(snr_parts) if snr_parts else np.array([])
         snr = snr[np.isfinite(snr)]
-        quartiles = tuple(float(q) for q in np.percentile(snr, [25, 50, 75])) if snr.size else (np.nan,) * 3
+        quartiles = (
+            tuple(float(q) for q in np.percentile(snr, [25, 50, 75]))
+            if snr.size
+            else (np.nan,) * 3
+        )
         flag_counts = {}
         if "flag" in f["meta"]:
             flags = f["meta"]["flag"][...].astype(np.int64)
-            flag_counts = {b.name: int(((flags & b) != 0).sum()) for b in Flag if ((flags & b) != 0).any()}
+            flag_counts = {
+                b.name: int(((flags & b) != 0).sum())
+                for b in Flag
+                if ((flags & b) != 0).any()
+            }
         attrs = r.attrs
         return DatasetSummary(
-            path=Path(path), n_spectra=len(r), n_pixels=r.n_pixels, segments=segments,
-            medium=str(attrs.get("medium", "")), rest_frame=bool(attrs.get("rest_frame", True)),
-            setup=str(attrs.get("setup", "")), labels=labels, snr_quartiles=quartiles,  # type: ignore[arg-type]
-            masked_fraction=masked / total if total else float("nan"), flag_counts=flag_counts,
+            path=Path(path),
+            n_spectra=len(r),
+            n_pixels=r.n_pixels,
+            segments=segments,
+            medium=str(attrs.get("medium", "")),
+            rest_frame=bool(attrs.get("rest_frame", True)),
+            setup=str(attrs.get("setup", "")),
+            labels=labels,
+            snr_quartiles=quartiles,  # type: ignore[arg-type]
+            masked_fraction=masked / total if total else float("nan"),
+            flag_counts=flag_counts,
         )

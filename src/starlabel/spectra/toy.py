@@ -26,7 +26,9 @@ _LABELS = ("teff", "logg", "fe_h")
 _RANGES = ((5339.0, 5619.0), (8484.0, 9001.0))
 
 
-def toy_flux(wavelength: np.ndarray, labels: np.ndarray, *, seed: int = 0, n_lines: int = 40) -> np.ndarray:
+def toy_flux(
+    wavelength: np.ndarray, labels: np.ndarray, *, seed: int = 0, n_lines: int = 40
+) -> np.ndarray:
     """Noise-free toy flux ``(n_spectra, n_pixels)`` for labels ``(n_spectra, 3)``.
 
     ``n_lines`` lines per GIRAFFE HR10 / HR21 range sit at fixed wavelengths drawn
@@ -35,7 +37,9 @@ def toy_flux(wavelength: np.ndarray, labels: np.ndarray, *, seed: int = 0, n_lin
     (shifted or not) samples the same spectrum.
     """
     rng = np.random.default_rng(seed)
-    centres = np.sort(np.concatenate([rng.uniform(lo + 1, hi - 1, n_lines) for lo, hi in _RANGES]))
+    centres = np.sort(
+        np.concatenate([rng.uniform(lo + 1, hi - 1, n_lines) for lo, hi in _RANGES])
+    )
     coef = rng.normal(0.0, 0.08, size=(centres.size, 3))
     wl = np.asarray(wavelength, dtype=np.float64)
     lab = np.atleast_2d(labels)
@@ -47,7 +51,11 @@ def toy_flux(wavelength: np.ndarray, labels: np.ndarray, *, seed: int = 0, n_lin
 
 
 def write_toy_survey(
-    out_dir: str | Path, *, n_stars: int = 100, seed: int = 0, snr: tuple[float, float] = (30.0, 150.0)
+    out_dir: str | Path,
+    *,
+    n_stars: int = 100,
+    seed: int = 0,
+    snr: tuple[float, float] = (30.0, 150.0),
 ) -> tuple[list[Path], Path]:
     """Write a toy GIRAFFE-like survey: HR10 image files, HR21 table files, a catalogue.
 
@@ -63,8 +71,13 @@ def write_toy_survey(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    labels = np.column_stack([
-        rng.uniform(4000, 7000, n_stars), rng.uniform(1.0, 5.0, n_stars), rng.uniform(-2.0, 0.5, n_stars)])
+    labels = np.column_stack(
+        [
+            rng.uniform(4000, 7000, n_stars),
+            rng.uniform(1.0, 5.0, n_stars),
+            rng.uniform(-2.0, 0.5, n_stars),
+        ]
+    )
     rv = rng.normal(0.0, 30.0, n_stars)
     sn = np.exp(rng.uniform(np.log(snr[0]), np.log(snr[1]), n_stars))
     ids = [f"toy{i:05d}" for i in range(n_stars)]
@@ -80,13 +93,22 @@ def write_toy_survey(
             noisy[rng.integers(20, flux.size - 20)] += 20 * sigma + 0.5  # a cosmic ray
             ivar = np.full(flux.size, 1.0 / sigma**2)
             path = out / f"{ids[i]}_{setup}.fits"
-            write_eso_spectrum(path, native, noisy, ivar, star=ids[i], setup=setup, layout=layout)
+            write_eso_spectrum(
+                path, native, noisy, ivar, star=ids[i], setup=setup, layout=layout
+            )
             files.append(path)
-    table = Table({
-        "CNAME": ids, "TEFF": labels[:, 0], "E_TEFF": np.full(n_stars, 50.0),
-        "LOGG": labels[:, 1], "E_LOGG": np.full(n_stars, 0.1),
-        "FEH": labels[:, 2], "E_FEH": np.full(n_stars, 0.05), "VRAD": rv,
-    })
+    table = Table(
+        {
+            "CNAME": ids,
+            "TEFF": labels[:, 0],
+            "E_TEFF": np.full(n_stars, 50.0),
+            "LOGG": labels[:, 1],
+            "E_LOGG": np.full(n_stars, 0.1),
+            "FEH": labels[:, 2],
+            "E_FEH": np.full(n_stars, 0.05),
+            "VRAD": rv,
+        }
+    )
     catalogue = out / "catalogue.fits"
     with atomic_path(catalogue) as tmp:
         table.write(tmp, format="fits", overwrite=True)

@@ -8,18 +8,20 @@ from starlabel.spectra.io import read_catalogue
 
 
 def _table():
-    return Table({
-        "CNAME": ["a", "b", "c"],
-        "TEFF": [5000.0, 4500.0, -9999.0],
-        "E_TEFF": [50.0, 60.0, 70.0],
-        "FEH": [-0.5, 0.1, -1.0],
-        "E_FEH": [0.03, 0.04, 0.05],
-        "MG1": [7.33, 7.73, 6.83],  # A(Mg)
-        "E_MG1": [0.04, 0.03, 0.02],
-        "LI1": [1.2, 2.5, 0.8],
-        "VRAD": [10.0, -20.0, 5.5],
-        "TECH": ["", "WARN", ""],
-    })
+    return Table(
+        {
+            "CNAME": ["a", "b", "c"],
+            "TEFF": [5000.0, 4500.0, -9999.0],
+            "E_TEFF": [50.0, 60.0, 70.0],
+            "FEH": [-0.5, 0.1, -1.0],
+            "E_FEH": [0.03, 0.04, 0.05],
+            "MG1": [7.33, 7.73, 6.83],  # A(Mg)
+            "E_MG1": [0.04, 0.03, 0.02],
+            "LI1": [1.2, 2.5, 0.8],
+            "VRAD": [10.0, -20.0, 5.5],
+            "TECH": ["", "WARN", ""],
+        }
+    )
 
 
 @pytest.mark.parametrize("ext", ["fits", "csv", "parquet"])
@@ -30,13 +32,29 @@ def test_catalogue_formats_and_conversions(tmp_path, ext):
         t.to_pandas().to_parquet(path)
     else:
         t.write(path)
-    cat = read_catalogue(path, id_column="CNAME", mapping=[
-        "TEFF=teff", "E_TEFF=teff_err", "FEH=fe_h", "E_FEH=fe_h_err", "MG1=A(Mg)", "E_MG1=e_A(Mg)",
-        "LI1=A(Li)", "VRAD=rv", "TECH=flags"])
+    cat = read_catalogue(
+        path,
+        id_column="CNAME",
+        mapping=[
+            "TEFF=teff",
+            "E_TEFF=teff_err",
+            "FEH=fe_h",
+            "E_FEH=fe_h_err",
+            "MG1=A(Mg)",
+            "E_MG1=e_A(Mg)",
+            "LI1=A(Li)",
+            "VRAD=rv",
+            "TECH=flags",
+        ],
+    )
     assert cat.ids.tolist() == ["a", "b", "c"]
     assert np.isnan(cat.labels["teff"][2])  # -9999 sentinel
-    np.testing.assert_allclose(cat.labels["mg_fe"], [7.33 - 7.53 + 0.5, 7.73 - 7.53 - 0.1, 6.83 - 7.53 + 1.0])
-    np.testing.assert_allclose(cat.labels_err["mg_fe"], np.hypot([0.04, 0.03, 0.02], [0.03, 0.04, 0.05]))
+    np.testing.assert_allclose(
+        cat.labels["mg_fe"], [7.33 - 7.53 + 0.5, 7.73 - 7.53 - 0.1, 6.83 - 7.53 + 1.0]
+    )
+    np.testing.assert_allclose(
+        cat.labels_err["mg_fe"], np.hypot([0.04, 0.03, 0.02], [0.03, 0.04, 0.05])
+    )
     np.testing.assert_allclose(cat.labels["a_li"], [1.2, 2.5, 0.8])
     np.testing.assert_allclose(cat.meta["rv"], [10.0, -20.0, 5.5])
     labels, errs, meta, found = cat.take(["b", "zzz"])
@@ -56,7 +74,12 @@ def test_abundance_scales(tmp_path):
     # [X/Fe] given directly needs no [Fe/H] to stay [X/Fe]
     df = pd.DataFrame({"ID": ["x"], "MGFE": [0.2]})
     df.to_csv(tmp_path / "xfe.csv", index=False)
-    assert read_catalogue(tmp_path / "xfe.csv", id_column="ID", mapping=["MGFE=[Mg/Fe]"]).labels["mg_fe"][0] == 0.2
+    assert (
+        read_catalogue(
+            tmp_path / "xfe.csv", id_column="ID", mapping=["MGFE=[Mg/Fe]"]
+        ).labels["mg_fe"][0]
+        == 0.2
+    )
     # [Fe/H] from A(Fe)
     df = pd.DataFrame({"ID": ["x"], "FE1": [7.15]})
     df.to_csv(tmp_path / "afe.csv", index=False)
@@ -73,7 +96,9 @@ def test_catalogue_bad_input(tmp_path):
         read_catalogue(path, id_column="OBJECT", mapping=["TEFF=teff"])
     dup = tmp_path / "dup.csv"
     pd.DataFrame({"ID": ["a", "a", "b"], "T": [1, 2, 3]}).to_csv(dup, index=False)
-    with pytest.raises(StarlabelInputError, match=r"dup\.csv: duplicated ids in column 'ID': a"):
+    with pytest.raises(
+        StarlabelInputError, match=r"dup\.csv: duplicated ids in column 'ID': a"
+    ):
         read_catalogue(dup, id_column="ID", mapping=["T=teff"])
     with pytest.raises(StarlabelInputError, match="unknown element"):
         read_catalogue(path, id_column="CNAME", mapping=["MG1=A(Xx)"])

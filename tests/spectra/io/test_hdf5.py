@@ -3,7 +3,13 @@ import numpy as np
 import pytest
 
 from starlabel.errors import StarlabelInputError
-from starlabel.spectra import DatasetReader, DatasetWriter, Spectra, read_dataset, write_dataset
+from starlabel.spectra import (
+    DatasetReader,
+    DatasetWriter,
+    Spectra,
+    read_dataset,
+    write_dataset,
+)
 from starlabel.spectra.io.hdf5 import split_dataset
 
 from ...conftest import gaussian_line_spectra
@@ -20,15 +26,26 @@ def _assert_same(a: Spectra, b: Spectra) -> None:
             assert da[key].dtype.kind == db[key].dtype.kind, (group, key)
             np.testing.assert_array_equal(da[key], db[key], err_msg=f"{group}/{key}")
     assert a.label_units == b.label_units
-    assert (a.medium, a.rest_frame, a.setup, a.attrs) == (b.medium, b.rest_frame, b.setup, b.attrs)
+    assert (a.medium, a.rest_frame, a.setup, a.attrs) == (
+        b.medium,
+        b.rest_frame,
+        b.setup,
+        b.attrs,
+    )
 
 
 def test_round_trip_is_lossless(tmp_path):
     sp = gaussian_line_spectra(n=7)
     sp.labels["teff"][3] = np.nan
     sp = sp.replace(
-        meta={**sp.meta, "flag": np.arange(7, dtype=np.int64), "ok": np.array([True, False] * 3 + [True])},
-        medium="vacuum", rest_frame=False, attrs={"survey": "GES iDR6", "history": ["a", "b"]},
+        meta={
+            **sp.meta,
+            "flag": np.arange(7, dtype=np.int64),
+            "ok": np.array([True, False] * 3 + [True]),
+        },
+        medium="vacuum",
+        rest_frame=False,
+        attrs={"survey": "GES iDR6", "history": ["a", "b"]},
     )
     path = tmp_path / "d.h5"
     write_dataset(sp, path)
@@ -65,7 +82,10 @@ def test_batches_equal_the_whole_and_stay_small(tmp_path):
 def test_failed_write_leaves_nothing(tmp_path):
     sp = gaussian_line_spectra(n=4)
     path = tmp_path / "d.h5"
-    with pytest.raises(ValueError, match="already written"), DatasetWriter(path, sp) as w:
+    with (
+        pytest.raises(ValueError, match="already written"),
+        DatasetWriter(path, sp) as w,
+    ):
         w.append(sp)
         w.append(sp)  # duplicated ids
     assert list(tmp_path.iterdir()) == []
@@ -74,7 +94,9 @@ def test_failed_write_leaves_nothing(tmp_path):
 def test_bad_files_give_one_line_errors(tmp_path):
     empty = tmp_path / "empty.h5"
     empty.write_bytes(b"")
-    with pytest.raises(StarlabelInputError, match=r"empty\.h5: not a readable HDF5") as exc:
+    with pytest.raises(
+        StarlabelInputError, match=r"empty\.h5: not a readable HDF5"
+    ) as exc:
         read_dataset(empty)
     assert "\n" not in str(exc.value)
 
@@ -113,7 +135,9 @@ def test_split_file_matches_in_memory_split(tmp_path):
     sp = gaussian_line_spectra(n=40)
     path = tmp_path / "d.h5"
     write_dataset(sp, path)
-    parts = split_dataset(path, tmp_path / "p", (0.5, 0.25, 0.25), seed=7, stratify="teff", batch_size=7)
+    parts = split_dataset(
+        path, tmp_path / "p", (0.5, 0.25, 0.25), seed=7, stratify="teff", batch_size=7
+    )
     expected = sp.split((0.5, 0.25, 0.25), seed=7, stratify="teff")
     for (name, (file, n)), exp in zip(parts.items(), expected, strict=True):
         assert file.name == f"p-{name}.h5"

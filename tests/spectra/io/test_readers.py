@@ -12,11 +12,14 @@ from starlabel.spectra.io.gaia_rvs import DR3_WAVELENGTH_NM
 
 
 # ---------------------------------------------------------------- APOGEE
-@pytest.mark.parametrize("name", ["apStar-dr17-2M17335483-2753043.fits", "apStar-dr17-2M19485057+5005279.fits"])
+@pytest.mark.parametrize(
+    "name",
+    ["apStar-dr17-2M17335483-2753043.fits", "apStar-dr17-2M19485057+5005279.fits"],
+)
 def test_apstar_real_files(shared_data, name):
     path = shared_data / "apogee" / name
     (raw,) = read_raw(path)  # identified without --format
-    assert raw.id == name[len("apStar-dr17-"):-len(".fits")]
+    assert raw.id == name[len("apStar-dr17-") : -len(".fits")]
     assert 15090 < raw.wavelength[0] < 15110 and 16990 < raw.wavelength[-1] < 17010
     assert raw.medium == "vacuum" and raw.wavelength.size == 8575
     # log-lambda WCS: constant step in log10(lambda) of 6e-6
@@ -37,8 +40,12 @@ def test_apstar_prepared_onto_its_own_grid(shared_data, tmp_path):
     from starlabel.spectra import PrepareConfig, prepare_files, read_dataset
 
     files = sorted((shared_data / "apogee").glob("apStar*.fits"))
-    report = prepare_files(files, tmp_path / "ap.h5", format="apogee-apstar",
-                           config=PrepareConfig(normalise="percentile"))
+    report = prepare_files(
+        files,
+        tmp_path / "ap.h5",
+        format="apogee-apstar",
+        config=PrepareConfig(normalise="percentile"),
+    )
     assert report.n_written == 2 and report.grid.name == "input"
     sp = read_dataset(tmp_path / "ap.h5")
     assert sp.medium == "vacuum" and sp.n_pixels == 8575
@@ -53,7 +60,9 @@ def test_eso_layouts_round_trip(tmp_path, layout):
     flux = 1 - 0.5 * np.exp(-0.5 * ((wl - 5500) / 0.2) ** 2)
     ivar = np.full(wl.size, 2500.0)
     path = tmp_path / f"s_{layout}.fits"
-    write_eso_spectrum(path, wl, flux, ivar, star="08095427-4721419", setup="HR10", layout=layout)
+    write_eso_spectrum(
+        path, wl, flux, ivar, star="08095427-4721419", setup="HR10", layout=layout
+    )
     (raw,) = read_raw(path, format="ges")
     assert raw.id == "08095427-4721419" and raw.setup == "HR10" and raw.medium == "air"
     np.testing.assert_allclose(raw.wavelength, wl, atol=1e-6)
@@ -68,13 +77,17 @@ def test_eso_phase3_normalised_flux_rescales_error(tmp_path):
     cont = np.linspace(800.0, 1200.0, n)
     norm = np.full(n, 0.9)
     err = np.full(n, 20.0)
-    cols = [fits.Column("WAVE", f"{n}D", unit="Angstrom", array=wl[None]),
-            fits.Column("FLUX", f"{n}E", array=(norm * cont)[None]),
-            fits.Column("ERR", f"{n}E", array=err[None]),
-            fits.Column("FLUX_NORM", f"{n}E", array=norm[None])]
+    cols = [
+        fits.Column("WAVE", f"{n}D", unit="Angstrom", array=wl[None]),
+        fits.Column("FLUX", f"{n}E", array=(norm * cont)[None]),
+        fits.Column("ERR", f"{n}E", array=err[None]),
+        fits.Column("FLUX_NORM", f"{n}E", array=norm[None]),
+    ]
     hdr = fits.Header({"OBJECT": "star-x"})
     path = tmp_path / "p3.fits"
-    fits.HDUList([fits.PrimaryHDU(header=hdr), fits.BinTableHDU.from_columns(cols)]).writeto(path)
+    fits.HDUList(
+        [fits.PrimaryHDU(header=hdr), fits.BinTableHDU.from_columns(cols)]
+    ).writeto(path)
     (raw,) = read_raw(path, format="ges")
     np.testing.assert_allclose(raw.flux, 0.9, rtol=1e-6)
     expected_sigma = err * norm / (norm * cont)
@@ -85,23 +98,48 @@ def test_eso_phase3_normalised_flux_rescales_error(tmp_path):
 def test_eso_image_with_cd_keyword_variance_and_nm_unit(tmp_path):
     n = 200
     primary = fits.PrimaryHDU(np.ones(n, dtype=np.float32))
-    primary.header.update({"CRVAL1": 644.4, "CD1_1": 0.005, "CRPIX1": 1, "CUNIT1": "nm", "OBJECT": "li-star"})
+    primary.header.update(
+        {
+            "CRVAL1": 644.4,
+            "CD1_1": 0.005,
+            "CRPIX1": 1,
+            "CUNIT1": "nm",
+            "OBJECT": "li-star",
+        }
+    )
     var = fits.ImageHDU(np.full(n, 1e-4, dtype=np.float32), name="VARIANCE")
     path = tmp_path / "img.fits"
     fits.HDUList([primary, var]).writeto(path)
     (raw,) = read_raw(path, format="ges")
-    assert raw.wavelength[0] == pytest.approx(6444.0) and raw.wavelength[1] - raw.wavelength[0] == pytest.approx(0.05)
+    assert raw.wavelength[0] == pytest.approx(6444.0) and raw.wavelength[
+        1
+    ] - raw.wavelength[0] == pytest.approx(0.05)
     np.testing.assert_allclose(raw.ivar, 1e4, rtol=1e-3)
 
 
 def test_eso_custom_names_and_missing_columns(tmp_path):
     n = 50
-    cols = [fits.Column("LAMBDA_AIR", f"{n}D", unit="Angstrom", array=np.linspace(5400, 5410, n)[None]),
-            fits.Column("F", f"{n}E", array=np.ones((1, n))),
-            fits.Column("S", f"{n}E", array=np.full((1, n), 0.01))]
+    cols = [
+        fits.Column(
+            "LAMBDA_AIR",
+            f"{n}D",
+            unit="Angstrom",
+            array=np.linspace(5400, 5410, n)[None],
+        ),
+        fits.Column("F", f"{n}E", array=np.ones((1, n))),
+        fits.Column("S", f"{n}E", array=np.full((1, n), 0.01)),
+    ]
     path = tmp_path / "custom.fits"
     fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(cols)]).writeto(path)
-    (raw,) = read_raw(path, format="ges", layout="table", wave="LAMBDA_AIR", flux="F", error="S", error_kind="sigma")
+    (raw,) = read_raw(
+        path,
+        format="ges",
+        layout="table",
+        wave="LAMBDA_AIR",
+        flux="F",
+        error="S",
+        error_kind="sigma",
+    )
     np.testing.assert_allclose(raw.ivar, 1e4, rtol=1e-4)
     with pytest.raises(StarlabelInputError, match=r"custom\.fits: .*no flux column"):
         read_raw(path, format="ges", layout="table", wave="LAMBDA_AIR")
@@ -120,7 +158,9 @@ def test_gaia_rvs_csv_with_array_cells(tmp_path):
     flux, err = _rvs_arrays()
     lines = ["source_id,solution_id,flux,flux_error"]
     for i in range(3):
-        fs = "[" + ", ".join("nan" if np.isnan(v) else f"{v:.6f}" for v in flux[i]) + "]"
+        fs = (
+            "[" + ", ".join("nan" if np.isnan(v) else f"{v:.6f}" for v in flux[i]) + "]"
+        )
         es = "[" + ", ".join(f"{v:.6f}" for v in err[i]) + "]"
         lines.append(f'{4295806720 + i},375316653866487564,"{fs}","{es}"')
     path = tmp_path / "RVS-combined.csv"
@@ -129,15 +169,23 @@ def test_gaia_rvs_csv_with_array_cells(tmp_path):
     assert [r.id for r in raws] == ["4295806720", "4295806721", "4295806722"]
     r = raws[0]
     assert r.medium == "vacuum"
-    assert r.wavelength[0] == pytest.approx(8460.0) and r.wavelength[-1] == pytest.approx(8700.0)
+    assert r.wavelength[0] == pytest.approx(8460.0) and r.wavelength[
+        -1
+    ] == pytest.approx(8700.0)
     assert np.all(r.ivar[:5] == 0) and np.allclose(r.ivar[5:], 2500, rtol=1e-4)
     np.testing.assert_allclose(r.flux[5:], flux[0, 5:], atol=1e-6)
 
 
 def test_gaia_rvs_fits_and_per_pixel_csv(tmp_path):
     flux, err = _rvs_arrays(2)
-    t = Table({"source_id": np.array([11, 12]), "wavelength": np.tile(DR3_WAVELENGTH_NM, (2, 1)),
-               "flux": flux, "flux_error": err})
+    t = Table(
+        {
+            "source_id": np.array([11, 12]),
+            "wavelength": np.tile(DR3_WAVELENGTH_NM, (2, 1)),
+            "flux": flux,
+            "flux_error": err,
+        }
+    )
     t["wavelength"].unit = "nm"
     path = tmp_path / "rvs.fits"
     t.write(path)
@@ -145,23 +193,36 @@ def test_gaia_rvs_fits_and_per_pixel_csv(tmp_path):
     assert [r.id for r in raws] == ["11", "12"]
     assert raws[1].wavelength[-1] == pytest.approx(8700.0)
     pix = tmp_path / "XP_RVS_99.csv"
-    rows = ["wavelength,flux,flux_error"] + [f"{w:.2f},{f},{e}" for w, f, e in zip(DR3_WAVELENGTH_NM, flux[0], err[0], strict=True)]
+    rows = ["wavelength,flux,flux_error"] + [
+        f"{w:.2f},{f},{e}"
+        for w, f, e in zip(DR3_WAVELENGTH_NM, flux[0], err[0], strict=True)
+    ]
     pix.write_text("\n".join(rows) + "\n")
     (one,) = read_raw(pix, format="gaia-rvs")
-    assert one.wavelength.size == DR3_WAVELENGTH_NM.size and (one.ivar > 0).sum() == DR3_WAVELENGTH_NM.size - 5
+    assert (
+        one.wavelength.size == DR3_WAVELENGTH_NM.size
+        and (one.ivar > 0).sum() == DR3_WAVELENGTH_NM.size - 5
+    )
 
 
 # --------------------------------------------------------- generic tables
 def test_generic_csv_needs_a_wavelength_unit(tmp_path):
     wl = np.linspace(6000, 6010, 40)
     path = tmp_path / "star1.csv"
-    path.write_text("wavelength,flux,error\n" + "\n".join(f"{w},{1.0},{0.01}" for w in wl))
-    with pytest.raises(StarlabelInputError, match=r"star1\.csv: wavelength column 'wavelength' has no unit"):
+    path.write_text(
+        "wavelength,flux,error\n" + "\n".join(f"{w},{1.0},{0.01}" for w in wl)
+    )
+    with pytest.raises(
+        StarlabelInputError,
+        match=r"star1\.csv: wavelength column 'wavelength' has no unit",
+    ):
         read_raw(path, format="table")
     (raw,) = read_raw(path, format="table", wavelength_unit="Angstrom")
     assert raw.id == "star1" and np.allclose(raw.ivar, 1e4)
     named = tmp_path / "star2.csv"
-    named.write_text("wave [nm],flux,ivar\n" + "\n".join(f"{w / 10},{1.0},{400.0}" for w in wl))
+    named.write_text(
+        "wave [nm],flux,ivar\n" + "\n".join(f"{w / 10},{1.0},{400.0}" for w in wl)
+    )
     (raw2,) = read_raw(named)
     np.testing.assert_allclose(raw2.wavelength, wl)
     np.testing.assert_allclose(raw2.ivar, 400.0)
@@ -171,8 +232,14 @@ def test_generic_long_table_with_ids_and_parquet(tmp_path):
     import pandas as pd
 
     wl = np.linspace(6000, 6010, 30)
-    df = pd.DataFrame({"star_id": ["a"] * 30 + ["b"] * 30, "wavelength_aa": np.tile(wl, 2),
-                       "flux": 1.0, "sigma": 0.05})
+    df = pd.DataFrame(
+        {
+            "star_id": ["a"] * 30 + ["b"] * 30,
+            "wavelength_aa": np.tile(wl, 2),
+            "flux": 1.0,
+            "sigma": 0.05,
+        }
+    )
     path = tmp_path / "many.parquet"
     df.to_parquet(path)
     raws = read_raw(path)
@@ -183,7 +250,10 @@ def test_expand_paths_directories_and_globs(tmp_path):
     for name in ("b.fits", "a.fits", ".hidden"):
         (tmp_path / name).write_bytes(b"x")
     assert [p.name for p in expand_paths([tmp_path])] == ["a.fits", "b.fits"]
-    assert [p.name for p in expand_paths([str(tmp_path / "*.fits")])] == ["a.fits", "b.fits"]
+    assert [p.name for p in expand_paths([str(tmp_path / "*.fits")])] == [
+        "a.fits",
+        "b.fits",
+    ]
     with pytest.raises(StarlabelInputError, match="pattern matches no file"):
         expand_paths([str(tmp_path / "*.csv")])
 
@@ -203,7 +273,9 @@ def test_empty_and_truncated_fits(tmp_path):
     _good_fits(good)
     cut = tmp_path / "cut.fits"
     cut.write_bytes(good.read_bytes()[:3000])
-    with pytest.raises(StarlabelInputError, match=r"cut\.fits: not a readable FITS file"):
+    with pytest.raises(
+        StarlabelInputError, match=r"cut\.fits: not a readable FITS file"
+    ):
         read_raw(cut, format="ges")
 
 
@@ -221,20 +293,36 @@ def test_bad_spectra_are_named_and_skipped_in_batches(tmp_path, mutate, message)
     f, iv = np.ones(wl.size), np.full(wl.size, 100.0)
     bad_wl, bad_f, bad_iv = mutate(wl, f, iv)
     bad = tmp_path / "bad.fits"
-    cols = [fits.Column("WAVE", f"{wl.size}D", unit="Angstrom", array=bad_wl[None]),
-            fits.Column("FLUX", f"{wl.size}E", array=bad_f[None]),
-            fits.Column("IVAR", f"{wl.size}E", array=bad_iv[None])]
-    fits.HDUList([fits.PrimaryHDU(header=fits.Header({"CNAME": "broken-star"})),
-                  fits.BinTableHDU.from_columns(cols)]).writeto(bad)
-    with pytest.raises(StarlabelInputError, match=rf"bad\.fits: star broken-star: .*{message}") as exc:
+    cols = [
+        fits.Column("WAVE", f"{wl.size}D", unit="Angstrom", array=bad_wl[None]),
+        fits.Column("FLUX", f"{wl.size}E", array=bad_f[None]),
+        fits.Column("IVAR", f"{wl.size}E", array=bad_iv[None]),
+    ]
+    fits.HDUList(
+        [
+            fits.PrimaryHDU(header=fits.Header({"CNAME": "broken-star"})),
+            fits.BinTableHDU.from_columns(cols),
+        ]
+    ).writeto(bad)
+    with pytest.raises(
+        StarlabelInputError, match=rf"bad\.fits: star broken-star: .*{message}"
+    ) as exc:
         read_raw(bad, format="ges")
     assert "\n" not in str(exc.value)
     _good_fits(tmp_path / "a.fits", "a")
     _good_fits(tmp_path / "c.fits", "c")
     rejected = []
-    got = list(iter_raw([tmp_path / "a.fits", bad, tmp_path / "c.fits"], "ges", rejected=rejected))
+    got = list(
+        iter_raw(
+            [tmp_path / "a.fits", bad, tmp_path / "c.fits"], "ges", rejected=rejected
+        )
+    )
     assert [r.id for r in got] == ["a", "c"]
-    assert len(rejected) == 1 and rejected[0].star == "broken-star" and rejected[0].source.endswith("bad.fits")
+    assert (
+        len(rejected) == 1
+        and rejected[0].star == "broken-star"
+        and rejected[0].source.endswith("bad.fits")
+    )
 
 
 def test_one_bad_row_in_a_multi_star_file_loses_nothing_else(tmp_path):

@@ -1,8 +1,21 @@
 """Readers for survey formats and the dataset file."""
 
 from .catalogue import LabelCatalogue, read_catalogue
-from .hdf5 import DatasetReader, DatasetWriter, iter_dataset, read_dataset, write_dataset
-from .registry import READERS, Rejected, expand_paths, iter_raw, read_raw, register_reader
+from .hdf5 import (
+    DatasetReader,
+    DatasetWriter,
+    iter_dataset,
+    read_dataset,
+    write_dataset,
+)
+from .registry import (
+    READERS,
+    Rejected,
+    expand_paths,
+    iter_raw,
+    read_raw,
+    register_reader,
+)
 
 __all__ = [
     "LabelCatalogue",

@@ -40,7 +40,8 @@ def open_fits(path: Path) -> Iterator[fits.HDUList]:
         if hdul is not None:
             hdul.close()
         raise StarlabelInputError(
-            f"not a readable FITS file (empty or truncated?): {' '.join(str(exc).split())}", path=path
+            f"not a readable FITS file (empty or truncated?): {' '.join(str(exc).split())}",
+            path=path,
         ) from exc
     try:
         yield hdul
@@ -53,14 +54,25 @@ def length_unit(text: str | None, *, what: str, path: Path) -> u.UnitBase | None
     if text is None or not str(text).strip():
         return None
     clean = str(text).strip()
-    aliases = {"angstrom": "Angstrom", "angstroms": "Angstrom", "a": "Angstrom", "aa": "Angstrom",
-               "nm": "nm", "nanometer": "nm", "um": "um", "micron": "um", "microns": "um"}
+    aliases = {
+        "angstrom": "Angstrom",
+        "angstroms": "Angstrom",
+        "a": "Angstrom",
+        "aa": "Angstrom",
+        "nm": "nm",
+        "nanometer": "nm",
+        "um": "um",
+        "micron": "um",
+        "microns": "um",
+    }
     clean = aliases.get(clean.lower(), clean)
     try:
         unit = u.Unit(clean)
         unit.to(u.AA)
     except (ValueError, u.UnitConversionError) as exc:
-        raise StarlabelInputError(f"{what}: unit {text!r} is not a length", path=path) from exc
+        raise StarlabelInputError(
+            f"{what}: unit {text!r} is not a length", path=path
+        ) from exc
     return unit
 
 
@@ -76,9 +88,7 @@ def header_id(header: fits.Header, keywords: Sequence[str], fallback: str) -> st
     return fallback
 
 
-def ivar_from(
-    values: np.ndarray, kind: str, *, path: Path, star: str
-) -> np.ndarray:
+def ivar_from(values: np.ndarray, kind: str, *, path: Path, star: str) -> np.ndarray:
     """Inverse variance from an error-like array: ``ivar``, ``variance`` or ``sigma``."""
     v = np.asarray(values, dtype=np.float64)
     if kind == "ivar":
@@ -89,7 +99,9 @@ def ivar_from(
         elif kind == "sigma":
             out = np.where(v > 0, 1.0 / v**2, 0.0)
         else:
-            raise ValueError(f"error kind: expected ivar, variance or sigma, got {kind!r}")
+            raise ValueError(
+                f"error kind: expected ivar, variance or sigma, got {kind!r}"
+            )
     if np.any(v < 0):
         raise StarlabelInputError(f"negative {kind} values", path=path, star=star)
     return np.where(np.isfinite(out), out, 0.0)

@@ -44,7 +44,8 @@ def _is_apogee(path: Path, visit: bool) -> bool:
     if visit:
         return name.startswith(("apvisit", "asvisit"))
     return name.startswith(("apstar", "asstar")) or (
-        str(header.get("CTYPE1", "")).upper() == "LOG-LINEAR" and "NWAVE" in header)
+        str(header.get("CTYPE1", "")).upper() == "LOG-LINEAR" and "NWAVE" in header
+    )
 
 
 def _mask_to_bad(mask: np.ndarray, bad_bits: tuple[int, ...]) -> np.ndarray:
@@ -56,16 +57,22 @@ def _mask_to_bad(mask: np.ndarray, bad_bits: tuple[int, ...]) -> np.ndarray:
 
 def _finish(flux, err, mask, bad_bits, path, star):
     flux = np.asarray(flux, dtype=np.float64)
-    ivar = ivar_from(np.where(np.isfinite(err), err, 0.0), "sigma", path=path, star=star)
+    ivar = ivar_from(
+        np.where(np.isfinite(err), err, 0.0), "sigma", path=path, star=star
+    )
     bad = ~np.isfinite(flux) | (flux == 0)
     if mask is not None:
         bad |= _mask_to_bad(mask, bad_bits)
     return flux, np.where(bad, 0.0, ivar)
 
 
-@register_reader("apogee-apstar", extensions=FITS_EXTENSIONS, priority=10,
-                 identify=lambda p: _is_apogee(p, visit=False),
-                 description="APOGEE apStar combined spectra (log-lambda WCS, flux/error/mask HDUs)")
+@register_reader(
+    "apogee-apstar",
+    extensions=FITS_EXTENSIONS,
+    priority=10,
+    identify=lambda p: _is_apogee(p, visit=False),
+    description="APOGEE apStar combined spectra (log-lambda WCS, flux/error/mask HDUs)",
+)
 def read_apstar(
     path: Path, *, row: int = 0, bad_bits: tuple[int, ...] = DEFAULT_BAD_BITS
 ) -> Iterator[RawSpectrum | StarlabelInputError]:
@@ -74,28 +81,56 @@ def read_apstar(
         h0 = hdul[0].header
         star = header_id(h0, ID_KEYWORDS, path.name.split(".")[0])
         if len(hdul) < 3:
-            raise StarlabelInputError("apStar file needs flux, error and mask HDUs (1-3)", path=path, star=star)
+            raise StarlabelInputError(
+                "apStar file needs flux, error and mask HDUs (1-3)",
+                path=path,
+                star=star,
+            )
         flux = np.atleast_2d(hdul[1].data)
         err = np.atleast_2d(hdul[2].data)
-        mask = np.atleast_2d(hdul[3].data) if len(hdul) > 3 and hdul[3].data is not None else None
+        mask = (
+            np.atleast_2d(hdul[3].data)
+            if len(hdul) > 3 and hdul[3].data is not None
+            else None
+        )
         if row >= flux.shape[0]:
-            raise StarlabelInputError(f"row {row} requested but the file has {flux.shape[0]}", path=path, star=star)
+            raise StarlabelInputError(
+                f"row {row} requested but the file has {flux.shape[0]}",
+                path=path,
+                star=star,
+            )
         hdr = hdul[1].header if "CRVAL1" in hdul[1].header else h0
         if "CRVAL1" not in hdr or "CDELT1" not in hdr:
-            raise StarlabelInputError("no log-lambda WCS (CRVAL1, CDELT1)", path=path, star=star)
+            raise StarlabelInputError(
+                "no log-lambda WCS (CRVAL1, CDELT1)", path=path, star=star
+            )
         pix = np.arange(flux.shape[1], dtype=np.float64) + 1.0 - hdr.get("CRPIX1", 1.0)
         wl = 10.0 ** (hdr["CRVAL1"] + hdr["CDELT1"] * pix)
-        fx, iv = _finish(flux[row], err[row], None if mask is None else mask[row], bad_bits, path, star)
-        meta = {"snr_header": float(h0.get("SNR", np.nan)), "telescope": str(h0.get("TELESCOP", "")).strip()}
+        fx, iv = _finish(
+            flux[row],
+            err[row],
+            None if mask is None else mask[row],
+            bad_bits,
+            path,
+            star,
+        )
+        meta = {
+            "snr_header": float(h0.get("SNR", np.nan)),
+            "telescope": str(h0.get("TELESCOP", "")).strip(),
+        }
         for key in ("RA", "DEC", "J", "H", "K"):
             if key in h0:
                 meta[key.lower()] = float(h0[key])
         yield RawSpectrum(wl, fx, iv, star, path, "vacuum", "apogee", meta)
 
 
-@register_reader("apogee-apvisit", extensions=FITS_EXTENSIONS, priority=10,
-                 identify=lambda p: _is_apogee(p, visit=True),
-                 description="APOGEE apVisit single-visit spectra (three chips, wavelength HDU)")
+@register_reader(
+    "apogee-apvisit",
+    extensions=FITS_EXTENSIONS,
+    priority=10,
+    identify=lambda p: _is_apogee(p, visit=True),
+    description="APOGEE apVisit single-visit spectra (three chips, wavelength HDU)",
+)
 def read_apvisit(
     path: Path, *, bad_bits: tuple[int, ...] = DEFAULT_BAD_BITS
 ) -> Iterator[RawSpectrum | StarlabelInputError]:
@@ -104,8 +139,11 @@ def read_apvisit(
         h0 = hdul[0].header
         star = header_id(h0, ID_KEYWORDS, path.name.split(".")[0])
         if len(hdul) < 5:
-            raise StarlabelInputError("apVisit file needs flux, error, mask and wavelength HDUs (1-4)",
-                                      path=path, star=star)
+            raise StarlabelInputError(
+                "apVisit file needs flux, error, mask and wavelength HDUs (1-4)",
+                path=path,
+                star=star,
+            )
         flux, err, mask, wave = (np.atleast_2d(hdul[i].data) for i in (1, 2, 3, 4))
         fx, iv = _finish(flux.ravel(), err.ravel(), mask.ravel(), bad_bits, path, star)
         wl = np.asarray(wave, dtype=np.float64).ravel()
@@ -114,4 +152,6 @@ def read_apvisit(
         for key in ("VHELIO", "RA", "DEC", "JD-MID"):
             if key in h0:
                 meta[key.lower().replace("-", "_")] = float(h0[key])
-        yield RawSpectrum(wl[order], fx[order], iv[order], star, path, "vacuum", "apogee", meta)
+        yield RawSpectrum(
+            wl[order], fx[order], iv[order], star, path, "vacuum", "apogee", meta
+        )

@@ -27,7 +27,17 @@ from .table import read_any_table
 
 __all__ = ["LabelCatalogue", "read_catalogue", "parse_mapping"]
 
-META_TARGETS = {"rv", "rv_err", "snr", "flag", "flags", "cluster", "ra", "dec", "population"}
+META_TARGETS = {
+    "rv",
+    "rv_err",
+    "snr",
+    "flag",
+    "flags",
+    "cluster",
+    "ra",
+    "dec",
+    "population",
+}
 SCALES = ("x_fe", "x_h", "a")
 
 
@@ -87,7 +97,8 @@ def _column(df, name: str, path: Path) -> np.ndarray:
         lower = {str(c).lower(): c for c in df.columns}
         if name.lower() not in lower:
             raise StarlabelInputError(
-                f"no column {name!r}; have {', '.join(map(str, df.columns))}", path=path)
+                f"no column {name!r}; have {', '.join(map(str, df.columns))}", path=path
+            )
         name = lower[name.lower()]
     return df[name].to_numpy()
 
@@ -142,13 +153,17 @@ def read_catalogue(
     """
     path = Path(path)
     if abundance_scale not in SCALES:
-        raise ValueError(f"abundance_scale: expected one of {SCALES}, got {abundance_scale!r}")
+        raise ValueError(
+            f"abundance_scale: expected one of {SCALES}, got {abundance_scale!r}"
+        )
     df, _ = read_any_table(path)
     ids = np.asarray([str(v).strip() for v in _column(df, id_column, path)])
     values, uniq_counts = np.unique(ids, return_counts=True)
     if np.any(uniq_counts > 1):
         dup = ", ".join(values[uniq_counts > 1][:5])
-        raise StarlabelInputError(f"duplicated ids in column {id_column!r}: {dup}", path=path)
+        raise StarlabelInputError(
+            f"duplicated ids in column {id_column!r}: {dup}", path=path
+        )
 
     mapping = parse_mapping(mapping)
     # quantities[(scale, element or name)] = (values, errors)
@@ -162,14 +177,22 @@ def read_catalogue(
             raise StarlabelInputError(str(exc), path=path) from exc
         raw = _column(df, col, path)
         base = target.name
-        if target.scale == "label" and (base in META_TARGETS or base.startswith("meta_")):
+        if target.scale == "label" and (
+            base in META_TARGETS or base.startswith("meta_")
+        ):
             key = base + ("_err" if target.is_error else "")
-            meta[key] = raw.astype(str) if raw.dtype.kind in "OUS" else _floats(raw, missing_values)
+            meta[key] = (
+                raw.astype(str)
+                if raw.dtype.kind in "OUS"
+                else _floats(raw, missing_values)
+            )
             continue
         try:
             vals = _floats(raw, missing_values)
         except (TypeError, ValueError) as exc:
-            raise StarlabelInputError(f"column {col!r} is not numeric", path=path) from exc
+            raise StarlabelInputError(
+                f"column {col!r} is not numeric", path=path
+            ) from exc
         if target.scale == "label":
             slot = plain.setdefault(base, [None, None])
         else:
@@ -189,14 +212,20 @@ def read_catalogue(
             errs["fe_h"] = fe[1]
     for name, (v, e) in plain.items():
         if v is None:
-            raise StarlabelInputError(f"{name}_err mapped but no column for {name}", path=path)
+            raise StarlabelInputError(
+                f"{name}_err mapped but no column for {name}", path=path
+            )
         labels[name] = v
         if e is not None:
             errs[name] = e
     for (scale, el), (v, e) in abund.items():
         if v is None:
-            raise StarlabelInputError(f"error of {el} mapped but no value column", path=path)
-        name, val, err = _convert(scale, el, v, e, labels.get("fe_h"), errs.get("fe_h"), abundance_scale, path)
+            raise StarlabelInputError(
+                f"error of {el} mapped but no value column", path=path
+            )
+        name, val, err = _convert(
+            scale, el, v, e, labels.get("fe_h"), errs.get("fe_h"), abundance_scale, path
+        )
         labels[name] = val
         if err is not None:
             errs[name] = err
@@ -204,7 +233,11 @@ def read_catalogue(
 
 
 def _name(scale: str, el: str) -> str:
-    return {"a": f"a_{el.lower()}", "x_h": f"{el.lower()}_h", "x_fe": f"{el.lower()}_fe"}[scale]
+    return {
+        "a": f"a_{el.lower()}",
+        "x_h": f"{el.lower()}_h",
+        "x_fe": f"{el.lower()}_fe",
+    }[scale]
 
 
 def _convert(scale, el, v, e, fe_h, fe_err, want, path):
@@ -218,11 +251,17 @@ def _convert(scale, el, v, e, fe_h, fe_err, want, path):
         return _name(scale, el), v, e
 
     def plus_fe(err):
-        return None if err is None else (np.hypot(err, fe_err) if fe_err is not None else err)
+        return (
+            None
+            if err is None
+            else (np.hypot(err, fe_err) if fe_err is not None else err)
+        )
 
     if scale == "x_fe":
         if fe_h is None:
-            raise StarlabelInputError(f"[{el}/Fe] needs [Fe/H] to convert; map a [Fe/H] column", path=path)
+            raise StarlabelInputError(
+                f"[{el}/Fe] needs [Fe/H] to convert; map a [Fe/H] column", path=path
+            )
         x_h, x_h_err = v + fe_h, plus_fe(e)
     elif scale == "a":
         x_h, x_h_err = v - solar_abundance(el), e

@@ -47,8 +47,20 @@ from .registry import register_reader
 
 WAVE_COLUMNS = ("WAVE", "WAVELENGTH", "LAMBDA", "WAVE_AIR", "WAVE_VAC")
 FLUX_COLUMNS = ("FLUX_NORM", "NORM_FLUX", "FLUX_NORMALIZED", "FLUX", "FLUX_REDUCED")
-ERROR_COLUMNS = ("IVAR_NORM", "ERR_NORM", "IVAR", "INVVAR", "ERR", "ERROR", "SIGMA",
-                 "FLUX_ERROR", "ERR_REDUCED", "VARIANCE", "VAR", "NOISE")
+ERROR_COLUMNS = (
+    "IVAR_NORM",
+    "ERR_NORM",
+    "IVAR",
+    "INVVAR",
+    "ERR",
+    "ERROR",
+    "SIGMA",
+    "FLUX_ERROR",
+    "ERR_REDUCED",
+    "VARIANCE",
+    "VAR",
+    "NOISE",
+)
 ID_COLUMNS = ("CNAME", "ID", "OBJECT", "OBJID", "SOURCE_ID", "STAR_ID")
 ID_KEYWORDS = ("CNAME", "OBJECT", "OBJID", "OBJ_ID", "TARGNAME")
 SETUP_KEYWORDS = ("SETUP", "ESO INS EXP MODE", "ESO INS FILT NAME", "INSMODE")
@@ -63,8 +75,13 @@ def _identify(path: Path) -> bool:
     return has_extension(path, FITS_EXTENSIONS)
 
 
-@register_reader("ges", extensions=FITS_EXTENSIONS, identify=_identify, priority=90,
-                 description="ESO Phase 3 / Gaia-ESO 1D spectra (binary table or image + WCS)")
+@register_reader(
+    "ges",
+    extensions=FITS_EXTENSIONS,
+    identify=_identify,
+    priority=90,
+    description="ESO Phase 3 / Gaia-ESO 1D spectra (binary table or image + WCS)",
+)
 def read_eso(
     path: Path,
     *,
@@ -93,13 +110,23 @@ def read_eso(
         fallback = path.name.split(".")[0]
         star = header_id(hdul[0].header, id_keywords, fallback)
         setup = _setup_of(hdul[0].header)
-        tables = [h for h in hdul if isinstance(h, fits.BinTableHDU) and h.data is not None]
-        use_table = layout == "table" or (layout == "auto" and any(
-            pick(h.columns.names, (wave,) if wave else WAVE_COLUMNS) for h in tables))
+        tables = [
+            h for h in hdul if isinstance(h, fits.BinTableHDU) and h.data is not None
+        ]
+        use_table = layout == "table" or (
+            layout == "auto"
+            and any(
+                pick(h.columns.names, (wave,) if wave else WAVE_COLUMNS) for h in tables
+            )
+        )
         if use_table:
-            yield from _read_table(path, hdul, tables, star, setup, wave, flux, error, error_kind, medium)
+            yield from _read_table(
+                path, hdul, tables, star, setup, wave, flux, error, error_kind, medium
+            )
         else:
-            yield from _read_image(path, hdul, star, setup, flux, error, error_kind, medium)
+            yield from _read_image(
+                path, hdul, star, setup, flux, error, error_kind, medium
+            )
 
 
 def _read_table(path, hdul, tables, star, setup, wave, flux, error, kind, medium):
@@ -110,26 +137,38 @@ def _read_table(path, hdul, tables, star, setup, wave, flux, error, kind, medium
             break
     else:
         raise StarlabelInputError(
-            f"no wavelength column (looked for {wave or ', '.join(WAVE_COLUMNS)})", path=path, star=star)
+            f"no wavelength column (looked for {wave or ', '.join(WAVE_COLUMNS)})",
+            path=path,
+            star=star,
+        )
     fcol = pick(names, (flux,) if flux else FLUX_COLUMNS)
     if fcol is None:
         raise StarlabelInputError(
             f"no flux column (looked for {flux or ', '.join(FLUX_COLUMNS)}; have {', '.join(names)})",
-            path=path, star=star)
+            path=path,
+            star=star,
+        )
     ecol = pick(names, (error,) if error else ERROR_COLUMNS)
     if error and ecol is None:
-        raise StarlabelInputError(f"no error column {error!r}; have {', '.join(names)}", path=path, star=star)
+        raise StarlabelInputError(
+            f"no error column {error!r}; have {', '.join(names)}", path=path, star=star
+        )
     unit = length_unit(hdu.columns[wcol].unit, what=f"column {wcol}", path=path) or u.AA
     data = hdu.data
     raw_flux_col = pick(names, ("FLUX",)) if "NORM" in fcol.upper() else None
-    rescale = ecol is not None and "NORM" not in ecol.upper() and raw_flux_col is not None
+    rescale = (
+        ecol is not None and "NORM" not in ecol.upper() and raw_flux_col is not None
+    )
     ekind = kind or (guess_error_kind(ecol) if ecol else None)
     idcol = pick(names, ID_COLUMNS)
     scalar = np.ndim(data[wcol][0]) == 0
     rows = [None] if scalar else range(len(data))
     for i in rows:
-        sid = star if (scalar or len(data) == 1) else (
-            str(data[idcol][i]).strip() if idcol else f"{star}-{i}")
+        sid = (
+            star
+            if (scalar or len(data) == 1)
+            else (str(data[idcol][i]).strip() if idcol else f"{star}-{i}")
+        )
         try:
             sel = slice(None) if i is None else i
             wl = to_angstrom(np.ravel(data[wcol][sel]), unit)
@@ -140,9 +179,13 @@ def _read_table(path, hdul, tables, star, setup, wave, flux, error, kind, medium
                 iv = ivar_from(np.ravel(data[ecol][sel]), ekind, path=path, star=sid)
                 meta = {}
                 if rescale:
-                    raw = np.asarray(np.ravel(data[raw_flux_col][sel]), dtype=np.float64)
+                    raw = np.asarray(
+                        np.ravel(data[raw_flux_col][sel]), dtype=np.float64
+                    )
                     with np.errstate(divide="ignore", invalid="ignore"):
-                        ratio = raw / fx  # sigma_norm = sigma * F_norm / F  =>  ivar * (F / F_norm)^2
+                        ratio = (
+                            raw / fx
+                        )  # sigma_norm = sigma * F_norm / F  =>  ivar * (F / F_norm)^2
                         iv = np.where(np.isfinite(ratio), iv * ratio**2, 0.0)
             yield RawSpectrum(wl, fx, iv, sid, path, medium, setup, meta)
         except StarlabelInputError as err:
@@ -153,8 +196,11 @@ def _wcs_wavelength(header: fits.Header, n: int, path: Path, star: str) -> np.nd
     crval = header.get("CRVAL1")
     cdelt = header.get("CDELT1", header.get("CD1_1"))
     if crval is None or cdelt is None:
-        raise StarlabelInputError("image has no wavelength WCS (CRVAL1 and CDELT1 or CD1_1)",
-                                  path=path, star=star)
+        raise StarlabelInputError(
+            "image has no wavelength WCS (CRVAL1 and CDELT1 or CD1_1)",
+            path=path,
+            star=star,
+        )
     crpix = header.get("CRPIX1", 1.0)
     pix = np.arange(n, dtype=np.float64) + 1.0 - crpix
     ctype = str(header.get("CTYPE1", "")).upper()
@@ -166,30 +212,47 @@ def _wcs_wavelength(header: fits.Header, n: int, path: Path, star: str) -> np.nd
 
 
 def _image_hdus(hdul):
-    return [(i, h) for i, h in enumerate(hdul)
-            if isinstance(h, (fits.PrimaryHDU, fits.ImageHDU)) and h.data is not None]
+    return [
+        (i, h)
+        for i, h in enumerate(hdul)
+        if isinstance(h, (fits.PrimaryHDU, fits.ImageHDU)) and h.data is not None
+    ]
 
 
 def _read_image(path, hdul, star, setup, flux, error, kind, medium):
     images = _image_hdus(hdul)
     if not images:
-        raise StarlabelInputError("no image or table data with a spectrum", path=path, star=star)
+        raise StarlabelInputError(
+            "no image or table data with a spectrum", path=path, star=star
+        )
     by_name = {str(h.header.get("EXTNAME", "")).upper(): (i, h) for i, h in images}
     if flux:
         if flux.upper() not in by_name:
-            raise StarlabelInputError(f"no extension named {flux!r}; have {sorted(by_name)}", path=path, star=star)
+            raise StarlabelInputError(
+                f"no extension named {flux!r}; have {sorted(by_name)}",
+                path=path,
+                star=star,
+            )
         fi, fh = by_name[flux.upper()]
     else:
         fi, fh = images[0]
     if error:
         if error.upper() not in by_name:
-            raise StarlabelInputError(f"no extension named {error!r}; have {sorted(by_name)}", path=path, star=star)
+            raise StarlabelInputError(
+                f"no extension named {error!r}; have {sorted(by_name)}",
+                path=path,
+                star=star,
+            )
         ename = error.upper()
     else:
         ename = pick([n for n in by_name if by_name[n][0] != fi], ERROR_COLUMNS)
     fdata = np.atleast_2d(np.asarray(fh.data, dtype=np.float64))
     if fdata.ndim != 2:
-        raise StarlabelInputError(f"flux image has {np.ndim(fh.data)} dimensions, expected 1 or 2", path=path, star=star)
+        raise StarlabelInputError(
+            f"flux image has {np.ndim(fh.data)} dimensions, expected 1 or 2",
+            path=path,
+            star=star,
+        )
     header = fh.header if "CRVAL1" in fh.header else hdul[0].header
     wl = _wcs_wavelength(header, fdata.shape[1], path, star)
     edata = None
@@ -197,7 +260,10 @@ def _read_image(path, hdul, star, setup, flux, error, kind, medium):
         edata = np.atleast_2d(np.asarray(by_name[ename][1].data, dtype=np.float64))
         if edata.shape != fdata.shape:
             raise StarlabelInputError(
-                f"error extension {ename} has shape {edata.shape}, flux {fdata.shape}", path=path, star=star)
+                f"error extension {ename} has shape {edata.shape}, flux {fdata.shape}",
+                path=path,
+                star=star,
+            )
     ekind = kind or (guess_error_kind(ename) if ename else None)
     for i in range(fdata.shape[0]):
         sid = star if fdata.shape[0] == 1 else f"{star}-{i}"
@@ -241,7 +307,9 @@ def write_eso_spectrum(
     if layout == "image":
         step = np.diff(wl)
         if not np.allclose(step, step[0], rtol=1e-6, atol=1e-9):
-            raise ValueError("wavelength: the image layout needs a linear grid; use layout='table'")
+            raise ValueError(
+                "wavelength: the image layout needs a linear grid; use layout='table'"
+            )
         primary.data = np.asarray(flux, dtype=np.float32)
         h["CRVAL1"], h["CDELT1"], h["CRPIX1"] = float(wl[0]), float(step[0]), 1.0
         h["CUNIT1"], h["CTYPE1"] = "Angstrom", "AWAV"
@@ -251,10 +319,16 @@ def write_eso_spectrum(
         n = wl.size
         cols = [
             fits.Column("WAVE", f"{n}D", unit="Angstrom", array=wl[None, :]),
-            fits.Column("FLUX", f"{n}E", array=np.asarray(flux, dtype=np.float32)[None, :]),
-            fits.Column("IVAR", f"{n}E", array=np.asarray(ivar, dtype=np.float32)[None, :]),
+            fits.Column(
+                "FLUX", f"{n}E", array=np.asarray(flux, dtype=np.float32)[None, :]
+            ),
+            fits.Column(
+                "IVAR", f"{n}E", array=np.asarray(ivar, dtype=np.float32)[None, :]
+            ),
         ]
-        hdul = fits.HDUList([primary, fits.BinTableHDU.from_columns(cols, name="SPECTRUM")])
+        hdul = fits.HDUList(
+            [primary, fits.BinTableHDU.from_columns(cols, name="SPECTRUM")]
+        )
     else:
         raise ValueError(f"layout: expected 'image' or 'table', got {layout!r}")
     with atomic_path(path) as tmp:

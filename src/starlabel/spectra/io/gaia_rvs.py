@@ -24,23 +24,38 @@ from astropy.table import Table
 
 from ...errors import StarlabelInputError
 from ..raw import RawSpectrum
-from ._common import FITS_EXTENSIONS, has_extension, ivar_from, length_unit, open_fits, pick, to_angstrom
+from ._common import (
+    FITS_EXTENSIONS,
+    has_extension,
+    ivar_from,
+    length_unit,
+    open_fits,
+    pick,
+    to_angstrom,
+)
 from .registry import register_reader
 
 DR3_WAVELENGTH_NM = np.round(np.arange(846.0, 870.0 + 1e-9, 0.01), 2)
-_NUM = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|NaN|null", re.IGNORECASE)
+_NUM = re.compile(
+    r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|NaN|null", re.IGNORECASE
+)
 
 
 def _parse_cell(value) -> np.ndarray:
     if isinstance(value, str):
         tokens = _NUM.findall(value)
-        return np.array([float(t) if t.lower() not in ("null",) else np.nan for t in tokens])
+        return np.array(
+            [float(t) if t.lower() not in ("null",) else np.nan for t in tokens]
+        )
     return np.asarray(value, dtype=np.float64).ravel()
 
 
 def _identify(path: Path) -> bool:
     name = path.name.lower()
-    if not (has_extension(path, FITS_EXTENSIONS) or name.endswith((".csv", ".csv.gz", ".ecsv"))):
+    if not (
+        has_extension(path, FITS_EXTENSIONS)
+        or name.endswith((".csv", ".csv.gz", ".ecsv"))
+    ):
         return False
     if "rvs" in name:
         return True
@@ -50,7 +65,9 @@ def _identify(path: Path) -> bool:
                 if line.startswith("#") or not line.strip():
                     continue
                 cols = [c.strip().strip('"').lower() for c in line.split(",")]
-                return "flux_error" in cols and ("source_id" in cols or "wavelength" in cols)
+                return "flux_error" in cols and (
+                    "source_id" in cols or "wavelength" in cols
+                )
     return False
 
 
@@ -67,37 +84,64 @@ def _read_table(path: Path) -> Table:
     try:
         return Table.read(path, format=fmt, comment="#")
     except Exception as exc:  # astropy raises many types for malformed text
-        raise StarlabelInputError(f"not a readable table: {' '.join(str(exc).split())[:200]}", path=path) from exc
+        raise StarlabelInputError(
+            f"not a readable table: {' '.join(str(exc).split())[:200]}", path=path
+        ) from exc
 
 
-@register_reader("gaia-rvs", extensions=(".csv", ".ecsv", *FITS_EXTENSIONS), identify=_identify, priority=20,
-                 description="Gaia DR3 RVS mean spectra (CSV or FITS, array or per-pixel rows)")
+@register_reader(
+    "gaia-rvs",
+    extensions=(".csv", ".ecsv", *FITS_EXTENSIONS),
+    identify=_identify,
+    priority=20,
+    description="Gaia DR3 RVS mean spectra (CSV or FITS, array or per-pixel rows)",
+)
 def read_gaia_rvs(path: Path) -> Iterator[RawSpectrum | StarlabelInputError]:
     """Read Gaia DR3 RVS spectra."""
     table = _read_table(path)
     names = table.colnames
     fcol, ecol = pick(names, ("flux",)), pick(names, ("flux_error",))
     if fcol is None or ecol is None:
-        raise StarlabelInputError(f"needs columns flux and flux_error; have {', '.join(names)}", path=path)
+        raise StarlabelInputError(
+            f"needs columns flux and flux_error; have {', '.join(names)}", path=path
+        )
     wcol, idcol = pick(names, ("wavelength",)), pick(names, ("source_id",))
     unit = None
     if wcol is not None:
-        unit = length_unit(str(table[wcol].unit) if table[wcol].unit is not None else None,
-                           what="wavelength", path=path)
+        unit = length_unit(
+            str(table[wcol].unit) if table[wcol].unit is not None else None,
+            what="wavelength",
+            path=path,
+        )
     import astropy.units as u
 
     unit = unit or u.nm
-    per_pixel = len(table) > 0 and np.ndim(table[fcol][0]) == 0 and not isinstance(table[fcol][0], str)
+    per_pixel = (
+        len(table) > 0
+        and np.ndim(table[fcol][0]) == 0
+        and not isinstance(table[fcol][0], str)
+    )
     if per_pixel:
         if wcol is None:
-            raise StarlabelInputError("per-pixel table without a wavelength column", path=path)
-        ids = np.asarray(table[idcol]).astype(str) if idcol else np.full(len(table), path.name.split(".")[0])
+            raise StarlabelInputError(
+                "per-pixel table without a wavelength column", path=path
+            )
+        ids = (
+            np.asarray(table[idcol]).astype(str)
+            if idcol
+            else np.full(len(table), path.name.split(".")[0])
+        )
         for sid in dict.fromkeys(ids.tolist()):
             sel = ids == sid
             try:
                 wl = to_angstrom(np.asarray(table[wcol][sel], dtype=float), unit)
                 fx = np.asarray(table[fcol][sel], dtype=float)
-                iv = ivar_from(np.asarray(table[ecol][sel], dtype=float), "sigma", path=path, star=sid)
+                iv = ivar_from(
+                    np.asarray(table[ecol][sel], dtype=float),
+                    "sigma",
+                    path=path,
+                    star=sid,
+                )
                 yield RawSpectrum(wl, fx, iv, sid, path, "vacuum", "gaia-rvs", {})
             except StarlabelInputError as err:
                 yield err.with_context(path=path, star=sid)
@@ -114,8 +158,12 @@ def read_gaia_rvs(path: Path) -> Iterator[RawSpectrum | StarlabelInputError]:
             else:
                 raise StarlabelInputError(
                     f"no wavelength column and {fx.size} pixels (the DR3 grid has {DR3_WAVELENGTH_NM.size})",
-                    path=path, star=sid)
-            iv = ivar_from(np.where(np.isfinite(err), err, 0.0), "sigma", path=path, star=sid)
+                    path=path,
+                    star=sid,
+                )
+            iv = ivar_from(
+                np.where(np.isfinite(err), err, 0.0), "sigma", path=path, star=sid
+            )
             yield RawSpectrum(wl, fx, iv, sid, path, "vacuum", "gaia-rvs", {})
         except StarlabelInputError as err:
             yield err.with_context(path=path, star=sid)

@@ -28,12 +28,26 @@ from ..._typing import PathLike
 from ...errors import StarlabelInputError
 from ..container import Spectra
 
-__all__ = ["FORMAT", "VERSION", "write_dataset", "read_dataset", "DatasetReader", "DatasetWriter"]
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "write_dataset",
+    "read_dataset",
+    "DatasetReader",
+    "DatasetWriter",
+]
 
 FORMAT = "starlabel-spectra"
 VERSION = 1
 _ROW_GROUPS = ("labels", "labels_err", "labels_crlb", "extra", "meta")
-_RESERVED_ATTRS = {"format", "version", "wavelength_unit", "medium", "rest_frame", "setup"}
+_RESERVED_ATTRS = {
+    "format",
+    "version",
+    "wavelength_unit",
+    "medium",
+    "rest_frame",
+    "setup",
+}
 _STR = h5py.string_dtype("utf-8")
 
 
@@ -98,24 +112,40 @@ class DatasetWriter:
         p = template.n_pixels
         rows = _chunk_rows(p)
         for name in ("flux", "ivar"):
-            f.create_dataset(name, shape=(0, p), maxshape=(None, p), dtype=np.float32, chunks=(rows, p))
+            f.create_dataset(
+                name,
+                shape=(0, p),
+                maxshape=(None, p),
+                dtype=np.float32,
+                chunks=(rows, p),
+            )
         for group in _ROW_GROUPS:
             g = f.create_group(group)
             for key, values in getattr(template, group).items():
                 dtype = _STR if values.dtype.kind == "U" else values.dtype
-                ds = g.create_dataset(key, shape=(0,), maxshape=(None,), dtype=dtype, chunks=(max(rows, 1024),))
+                ds = g.create_dataset(
+                    key,
+                    shape=(0,),
+                    maxshape=(None,),
+                    dtype=dtype,
+                    chunks=(max(rows, 1024),),
+                )
                 if group in ("labels", "labels_err", "labels_crlb"):
                     ds.attrs["unit"] = template.label_units.get(key, "")
 
     def append(self, batch: Spectra) -> None:
         """Append a batch with the template's grid and columns."""
         t = self._template
-        if batch.n_pixels != t.n_pixels or not np.allclose(batch.wavelength_aa, t.wavelength_aa, rtol=1e-12, atol=0):
+        if batch.n_pixels != t.n_pixels or not np.allclose(
+            batch.wavelength_aa, t.wavelength_aa, rtol=1e-12, atol=0
+        ):
             raise ValueError("batch: wavelength grid differs from the file's grid")
         for group in _ROW_GROUPS:
             have, want = set(getattr(batch, group)), set(getattr(t, group))
             if have != want:
-                raise ValueError(f"batch: {group} columns {sorted(have)} differ from the file's {sorted(want)}")
+                raise ValueError(
+                    f"batch: {group} columns {sorted(have)} differ from the file's {sorted(want)}"
+                )
         dup = self._ids.intersection(batch.ids.tolist())
         if dup:
             raise ValueError(f"batch: ids already written: {sorted(dup)[:5]}")
@@ -129,7 +159,9 @@ class DatasetWriter:
             for key, values in getattr(batch, group).items():
                 ds = f[group][key]
                 ds.resize(n1, axis=0)
-                ds[n0:n1] = values.astype(object) if values.dtype.kind == "U" else values
+                ds[n0:n1] = (
+                    values.astype(object) if values.dtype.kind == "U" else values
+                )
         self._n = n1
 
     def close(self) -> None:
@@ -193,7 +225,8 @@ class DatasetReader:
             self._file = h5py.File(self.path, "r")
         except OSError as exc:
             raise StarlabelInputError(
-                "not a readable HDF5 file (empty, truncated or another format)", path=self.path
+                "not a readable HDF5 file (empty, truncated or another format)",
+                path=self.path,
             ) from exc
         try:
             self._check()
@@ -218,21 +251,31 @@ class DatasetReader:
                 path=self.path,
             )
         if version < 1:
-            raise StarlabelInputError(f"unknown dataset format version {version}", path=self.path)
+            raise StarlabelInputError(
+                f"unknown dataset format version {version}", path=self.path
+            )
         for name in ("wavelength", "flux", "ivar", "meta/id"):
             if name not in f:
-                raise StarlabelInputError(f"missing required dataset /{name}", path=self.path)
+                raise StarlabelInputError(
+                    f"missing required dataset /{name}", path=self.path
+                )
         n, p = f["flux"].shape
         if f["wavelength"].shape != (p,) or f["ivar"].shape != (n, p):
-            raise StarlabelInputError("/wavelength, /flux and /ivar shapes disagree", path=self.path)
+            raise StarlabelInputError(
+                "/wavelength, /flux and /ivar shapes disagree", path=self.path
+            )
         unit = _read_attr(f.attrs.get("wavelength_unit", "Angstrom"))
         try:
             self._scale = u.Unit(unit).to(u.AA)
         except (ValueError, u.UnitConversionError) as exc:
-            raise StarlabelInputError(f"wavelength_unit {unit!r} is not a length", path=self.path) from exc
+            raise StarlabelInputError(
+                f"wavelength_unit {unit!r} is not a length", path=self.path
+            ) from exc
         wl = f["wavelength"][...] * self._scale
         if p > 1 and not np.all(np.diff(wl) > 0):
-            raise StarlabelInputError("/wavelength is not strictly increasing", path=self.path)
+            raise StarlabelInputError(
+                "/wavelength is not strictly increasing", path=self.path
+            )
         self.wavelength_aa = wl
 
     def __len__(self) -> int:
@@ -263,7 +306,10 @@ class DatasetReader:
             if group not in f:
                 continue
             for key, ds in f[group].items():
-                if ds.dtype.kind == "O" or h5py.check_string_dtype(ds.dtype) is not None:
+                if (
+                    ds.dtype.kind == "O"
+                    or h5py.check_string_dtype(ds.dtype) is not None
+                ):
                     values = np.asarray(ds.asstr()[sl], dtype=str)
                 else:
                     values = ds[sl]
@@ -320,7 +366,6 @@ def iter_dataset(path: PathLike, batch_size: int = 1024) -> Iterator[Spectra]:
         yield from r.iter_batches(batch_size)
 
 
-
 SPLIT_NAMES = {2: ("train", "valid"), 3: ("train", "valid", "test")}
 
 
@@ -344,21 +389,26 @@ def split_dataset(
     from ..container import assign_split
 
     if len(fractions) not in SPLIT_NAMES:
-        raise ValueError(f"fractions: give 2 (train, valid) or 3 (train, valid, test), got {len(fractions)}")
+        raise ValueError(
+            f"fractions: give 2 (train, valid) or 3 (train, valid, test), got {len(fractions)}"
+        )
     names = SPLIT_NAMES[len(fractions)]
     with DatasetReader(path) as reader:
         strata = None
         if stratify is not None:
             if stratify not in reader.label_names:
                 raise StarlabelInputError(
-                    f"no label {stratify!r} to stratify on; have {reader.label_names}", path=reader.path)
+                    f"no label {stratify!r} to stratify on; have {reader.label_names}",
+                    path=reader.path,
+                )
             strata = reader._file["labels"][stratify][...]
         part = assign_split(len(reader), fractions, seed=seed, strata=strata)
         counts = np.bincount(part, minlength=len(names))
         if np.any(counts == 0):
             raise StarlabelInputError(
                 f"{len(reader)} spectra are too few for fractions {list(fractions)}: a part would be empty",
-                path=reader.path)
+                path=reader.path,
+            )
         outputs = {name: Path(f"{prefix}-{name}.h5") for name in names}
         writers: dict[str, DatasetWriter] = {}
         try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import glob
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,14 @@ from ..._typing import PathLike
 from ...errors import StarlabelInputError
 from ..raw import RawSpectrum
 
-__all__ = ["register_reader", "READERS", "read_raw", "iter_raw", "expand_paths", "Rejected"]
+__all__ = [
+    "register_reader",
+    "READERS",
+    "read_raw",
+    "iter_raw",
+    "expand_paths",
+    "Rejected",
+]
 
 ReaderFn = Callable[..., Iterator["RawSpectrum | StarlabelInputError"]]
 
@@ -55,7 +62,9 @@ def register_reader(
         if name in READERS:
             raise ValueError(f"reader {name!r} is registered twice")
         summary = description or (fn.__doc__ or "").split("\n")[0]
-        READERS[name] = ReaderInfo(name, fn, tuple(extensions), identify, summary, priority)
+        READERS[name] = ReaderInfo(
+            name, fn, tuple(extensions), identify, summary, priority
+        )
         return fn
 
     return decorate
@@ -85,7 +94,9 @@ def expand_paths(items: Iterable[PathLike]) -> list[Path]:
         text = str(item)
         p = Path(text)
         if p.is_dir():
-            files = sorted(q for q in p.iterdir() if q.is_file() and not q.name.startswith("."))
+            files = sorted(
+                q for q in p.iterdir() if q.is_file() and not q.name.startswith(".")
+            )
             if not files:
                 raise StarlabelInputError("directory holds no files", path=p)
             out += files
@@ -105,15 +116,21 @@ def _find_reader(path: Path, format: str | None) -> ReaderInfo:
     _load_builtin_readers()
     if format is not None:
         if format not in READERS:
-            raise ValueError(f"format: unknown {format!r}; choose from {sorted(READERS)}")
+            raise ValueError(
+                f"format: unknown {format!r}; choose from {sorted(READERS)}"
+            )
         return READERS[format]
     for info in sorted(READERS.values(), key=lambda r: r.priority):
         if info.identify is not None and info.identify(path):
             return info
-    raise StarlabelInputError(f"cannot tell the file format; pass one of {sorted(READERS)}", path=path)
+    raise StarlabelInputError(
+        f"cannot tell the file format; pass one of {sorted(READERS)}", path=path
+    )
 
 
-def read_raw(path: PathLike, format: str | None = None, **options: Any) -> list[RawSpectrum]:
+def read_raw(
+    path: PathLike, format: str | None = None, **options: Any
+) -> list[RawSpectrum]:
     """Read every spectrum of one file, raising on the first problem."""
     path = Path(path)
     info = _find_reader(path, format)
@@ -144,7 +161,9 @@ def iter_raw(
             for item in info.function(path, **options):
                 if isinstance(item, StarlabelInputError):
                     if rejected is not None:
-                        rejected.append(Rejected.from_error(item.with_context(path=path)))
+                        rejected.append(
+                            Rejected.from_error(item.with_context(path=path))
+                        )
                     continue
                 try:
                     yield item.validate()

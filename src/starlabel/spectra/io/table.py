@@ -20,12 +20,31 @@ import pandas as pd
 
 from ...errors import StarlabelInputError
 from ..raw import RawSpectrum
-from ._common import FITS_EXTENSIONS, guess_error_kind, has_extension, ivar_from, length_unit, open_fits, pick, to_angstrom
+from ._common import (
+    FITS_EXTENSIONS,
+    guess_error_kind,
+    has_extension,
+    ivar_from,
+    length_unit,
+    open_fits,
+    pick,
+    to_angstrom,
+)
 from .registry import register_reader
 
 WAVE = ("wavelength", "wave", "lambda", "wl")
 FLUX = ("flux", "flux_norm", "fnorm")
-ERROR = ("ivar", "inverse_variance", "error", "err", "sigma", "flux_error", "flux_err", "variance", "var")
+ERROR = (
+    "ivar",
+    "inverse_variance",
+    "error",
+    "err",
+    "sigma",
+    "flux_error",
+    "flux_err",
+    "variance",
+    "var",
+)
 IDS = ("id", "star_id", "source_id", "object", "cname")
 TEXT_EXTENSIONS = (".csv", ".ecsv", ".txt", ".dat", ".tsv")
 PARQUET_EXTENSIONS = (".parquet", ".pq")
@@ -54,7 +73,10 @@ def read_any_table(path: Path) -> tuple[pd.DataFrame, dict[str, str]]:
             from astropy.table import Table
 
             with open_fits(path) as hdul:
-                hdu = next((h for h in hdul if hasattr(h, "columns") and h.data is not None), None)
+                hdu = next(
+                    (h for h in hdul if hasattr(h, "columns") and h.data is not None),
+                    None,
+                )
                 if hdu is None:
                     raise StarlabelInputError("no table HDU", path=path)
                 table = Table(hdu.data)
@@ -70,23 +92,33 @@ def read_any_table(path: Path) -> tuple[pd.DataFrame, dict[str, str]]:
             from astropy.table import Table
 
             table = Table.read(path, format="ascii.ecsv")
-            units = {c: str(table[c].unit) for c in table.colnames if table[c].unit is not None}
+            units = {
+                c: str(table[c].unit)
+                for c in table.colnames
+                if table[c].unit is not None
+            }
             return table.to_pandas(), units
         sep = "\t" if name.endswith(".tsv") else None
         return pd.read_csv(path, sep=sep, comment="#", engine="python"), units
     except StarlabelInputError:
         raise
     except Exception as exc:  # pandas/pyarrow raise many types for malformed files
-        raise StarlabelInputError(f"not a readable table: {' '.join(str(exc).split())[:200]}", path=path) from exc
+        raise StarlabelInputError(
+            f"not a readable table: {' '.join(str(exc).split())[:200]}", path=path
+        ) from exc
 
 
 def _identify(path: Path) -> bool:
     return path.name.lower().endswith(TEXT_EXTENSIONS + PARQUET_EXTENSIONS)
 
 
-@register_reader("table", extensions=TEXT_EXTENSIONS + PARQUET_EXTENSIONS + FITS_EXTENSIONS,
-                 identify=_identify, priority=80,
-                 description="generic wavelength/flux/error tables (CSV, ECSV, FITS, Parquet)")
+@register_reader(
+    "table",
+    extensions=TEXT_EXTENSIONS + PARQUET_EXTENSIONS + FITS_EXTENSIONS,
+    identify=_identify,
+    priority=80,
+    description="generic wavelength/flux/error tables (CSV, ECSV, FITS, Parquet)",
+)
 def read_table_spectra(
     path: Path,
     *,
@@ -102,26 +134,42 @@ def read_table_spectra(
     df, units = read_any_table(path)
     names = list(df.columns)
     by_base = {_base(n): n for n in names}
-    wcol = pick(names, (wave,)) if wave else next((by_base[b] for b in WAVE if b in by_base), None)
+    wcol = (
+        pick(names, (wave,))
+        if wave
+        else next((by_base[b] for b in WAVE if b in by_base), None)
+    )
     if wcol is None:
         for n in names:
             if n.lower().startswith(WAVE):
                 wcol = n
                 break
-    fcol = pick(names, (flux,)) if flux else next((by_base[b] for b in FLUX if b in by_base), None)
-    ecol = pick(names, (error,)) if error else next((by_base[b] for b in ERROR if b in by_base), None)
+    fcol = (
+        pick(names, (flux,))
+        if flux
+        else next((by_base[b] for b in FLUX if b in by_base), None)
+    )
+    ecol = (
+        pick(names, (error,))
+        if error
+        else next((by_base[b] for b in ERROR if b in by_base), None)
+    )
     missing = [w for w, c in (("wavelength", wcol), ("flux", fcol)) if c is None]
     if error and ecol is None:
         missing.append(error)
     if missing:
-        raise StarlabelInputError(f"missing column(s) {', '.join(missing)}; have {', '.join(map(str, names))}",
-                                  path=path)
+        raise StarlabelInputError(
+            f"missing column(s) {', '.join(missing)}; have {', '.join(map(str, names))}",
+            path=path,
+        )
     unit_text = wavelength_unit or units.get(wcol) or _unit_in_name(wcol)
     unit = length_unit(unit_text, what=f"column {wcol}", path=path)
     if unit is None:
         raise StarlabelInputError(
             f"wavelength column {wcol!r} has no unit; name it e.g. 'wavelength [Angstrom]' "
-            "or pass --wavelength-unit", path=path)
+            "or pass --wavelength-unit",
+            path=path,
+        )
     ekind = error_kind or (guess_error_kind(ecol) if ecol else None)
     idcol = pick(names, (id_column,)) if id_column else pick(names, IDS)
     if id_column and idcol is None:
