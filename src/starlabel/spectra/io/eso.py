@@ -226,23 +226,19 @@ def _read_image(path, hdul, star, setup, flux, error, kind, medium):
             "no image or table data with a spectrum", path=path, star=star
         )
     by_name = {str(h.header.get("EXTNAME", "")).upper(): (i, h) for i, h in images}
-    if flux:
-        if flux.upper() not in by_name:
+
+    def named(name: str) -> tuple:
+        if name.upper() not in by_name:
             raise StarlabelInputError(
-                f"no extension named {flux!r}; have {sorted(by_name)}",
+                f"no extension named {name!r}; have {sorted(by_name)}",
                 path=path,
                 star=star,
             )
-        fi, fh = by_name[flux.upper()]
-    else:
-        fi, fh = images[0]
+        return by_name[name.upper()]
+
+    fi, fh = named(flux) if flux else images[0]
     if error:
-        if error.upper() not in by_name:
-            raise StarlabelInputError(
-                f"no extension named {error!r}; have {sorted(by_name)}",
-                path=path,
-                star=star,
-            )
+        named(error)
         ename = error.upper()
     else:
         ename = pick([n for n in by_name if by_name[n][0] != fi], ERROR_COLUMNS)
