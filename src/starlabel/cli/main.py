@@ -15,6 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -497,9 +498,201 @@ def demo(
     console.print(f"everything is in {out}/")
 
 
+# -------------------------------------------------------------------- synth
+class PopulationKind(StrEnum):
+    galactic = "galactic"
+    uniform = "uniform"
+
+
+def _parse_snr(text: str) -> tuple[float, float]:
+    parts = text.split(":")
+    try:
+        values = [float(p) for p in parts]
+    except ValueError as exc:
+        raise ValueError(
+            f"--snr: expected LOW:HIGH or a single value, got {text!r}"
+        ) from exc
+    if len(values) == 1:
+        values = values * 2
+    if len(values) != 2 or not 0 < values[0] <= values[1]:
+        raise ValueError(f"--snr: expected 0 < LOW <= HIGH, got {text!r}")
+    return values[0], values[1]
+
+
+def _progress(label: str, total: int, quiet: bool):
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    return Progress(
+        TextColumn(f"[bold]{label}[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        disable=quiet,
+    )
+
+
+@app.command()
+@guarded
+def synth(
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Dataset file to write (.h5).")
+    ] = None,
+    setup: Annotated[
+        str,
+        typer.Option(
+            "--setup",
+            help="giraffe-hr10-hr21, giraffe-hr10, giraffe-hr21, giraffe-hr15n or gaia-rvs.",
+        ),
+    ] = "giraffe-hr10-hr21",
+    n: Annotated[int, typer.Option("--n", help="Number of stars.")] = 5000,
+    population: Annotated[
+        PopulationKind,
+        typer.Option(
+            "--population", help="Galactic mixture or independent uniform labels."
+        ),
+    ] = PopulationKind.galactic,
+    snr: Annotated[
+        str,
+        typer.Option(
+            "--snr", help="S/N per pixel: LOW:HIGH (log-uniform) or one value."
+        ),
+    ] = "10:150",
+    seed: Annotated[int, typer.Option("--seed")] = 1,
+    labels_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--labels-from",
+            help="Table of labels (one spectrum per row) instead of a population.",
+        ),
+    ] = None,
+    noise_free: Annotated[
+        bool,
+        typer.Option("--noise-free", help="No noise (ivar still describes --snr)."),
+    ] = False,
+    no_crlb: Annotated[
+        bool, typer.Option("--no-crlb", help="Skip the Cramer-Rao bounds (faster).")
+    ] = False,
+    raw: Annotated[
+        Path | None,
+        typer.Option(
+            "--raw",
+            help="Also write raw FITS observations, a catalogue and the truth here.",
+        ),
+    ] = None,
+    continuum: Annotated[
+        bool,
+        typer.Option(
+            "--continuum", help="Raw spectra keep an un-normalised continuum."
+        ),
+    ] = False,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot",
+            help="Draw a solar dwarf, a metal-poor giant and a cool giant with the named lines (PNG).",
+        ),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Generate a synthetic survey: labels from a population, noisy spectra, Cramer-Rao bounds, raw files."""
+    from ..synth.population import sample_population
+    from ..synth.raw import write_raw_observations
+    from ..synth.setups import get_setup
+    from ..synth.survey import population_from_table, synthesize, write_survey
+
+    get_setup(setup)
+    if output is None and plot is None:
+        raise ValueError("-o/--output: give a dataset file to write (or --plot only)")
+    if plot is not None:
+        draw_examples(setup, plot)
+        console.print(f"wrote {plot}")
+    if output is None:
+        return
+    lo_hi = _parse_snr(snr)
+    ids = None
+    if labels_from is not None:
+        pop, ids = population_from_table(labels_from, snr=lo_hi[0])
+    else:
+        pop = sample_population(n, kind=population.value, seed=seed, snr=lo_hi)
+    total = len(pop)
+    with _progress("synth", total, quiet) as progress:
+        task = progress.add_task("synth", total=total)
+        written = write_survey(
+            output,
+            synthesize(
+                pop,
+                setup=setup,
+                noise=not noise_free,
+                with_crlb=not no_crlb,
+                seed=seed,
+                ids=ids,
+                progress=lambda k: progress.update(task, advance=k),
+            ),
+        )
+    console.print(
+        f"wrote {output}: {written} spectra ({setup}, {pop.meta['population'][0] if labels_from else population.value})"
+    )
+    if raw is not None:
+        with _progress("raw", total * len(get_setup(setup).natives), quiet) as progress:
+            task = progress.add_task("raw", total=total * len(get_setup(setup).natives))
+            files, catalogue, truth = write_raw_observations(
+                raw,
+                pop,
+                setup=setup,
+                seed=seed,
+                continuum=continuum,
+                ids=ids,
+                progress=lambda k: progress.update(task, advance=k),
+            )
+        console.print(
+            f"wrote {len(files)} raw FITS spectra, {catalogue} and {truth} to {raw}"
+        )
+
+
+def draw_examples(setup: str, path: Path) -> None:
+    """The figure of ``synth --plot``: three stars over the setup with named lines."""
+    import torch
+
+    from .._atomic import atomic_path
+    from ..diagnostics.plots.spectra import EXAMPLE_STARS, plot_spectra_with_lines
+    from ..synth.atoms import load_linelist
+    from ..synth.physics import SpectrumGenerator
+
+    gen = SpectrumGenerator(setup)
+    with torch.no_grad():
+        flux = gen(torch.tensor(list(EXAMPLE_STARS.values()))).cpu().numpy()
+    lines = load_linelist()
+    named = [
+        (w, f"{s} {'I' * i} {w:.1f}")
+        for w, s, i, q in zip(
+            lines.wavelength, lines.species, lines.ion, lines.quality, strict=True
+        )
+        if q == "named"
+    ]
+    ranges = []
+    for seg in gen.setup.grid.segments:
+        edges = np.linspace(seg[0], seg[-1], 3 if seg[-1] - seg[0] > 200 else 2)
+        ranges += list(zip(edges[:-1], edges[1:], strict=True))
+    fig, _ = plot_spectra_with_lines(
+        gen.setup.grid.wavelength, flux, list(EXAMPLE_STARS), named, ranges=ranges
+    )
+    fig.suptitle(
+        f"starlabel synthetic spectra, {setup} (R per segment {gen.setup.resolution})",
+        y=1.0,
+    )
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png", bbox_inches="tight")
+
+
 # ------------------------------------------------------------ not built yet
 _PLANNED = {
-    "synth": "generate a synthetic survey (labels from a Galactic population, noise, raw observations)",
     "train": "train a model (--model cnn, cinn, gandalf)",
     "predict": "write a catalogue from a model and a dataset",
     "evaluate": "compare a catalogue with reference labels: bias, scatter, calibration",

@@ -120,7 +120,7 @@ class DatasetWriter:
                 chunks=(rows, p),
             )
         for group in _ROW_GROUPS:
-            g = f.create_group(group)
+            g = f.create_group(group, track_order=True)
             for key, values in getattr(template, group).items():
                 dtype = _STR if values.dtype.kind == "U" else values.dtype
                 ds = g.create_dataset(

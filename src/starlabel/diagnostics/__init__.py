@@ -1,0 +1,1 @@
+"""Metrics, calibration, saliency, similarity maps, science plots and the report."""

@@ -1,0 +1,1 @@
+"""Plot functions: data in, ``(fig, axes)`` out; matplotlib imported lazily, Agg backend."""
