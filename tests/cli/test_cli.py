@@ -34,7 +34,7 @@ def test_help_lists_every_command():
 
 @pytest.mark.parametrize(
     "name",
-    ["synth", "train", "predict", "evaluate", "explain", "map", "edit", "report"],
+    ["train", "predict", "evaluate", "explain", "map", "edit", "report"],
 )
 def test_planned_commands_say_so_and_fail(name):
     result = runner.invoke(app, [name, "x.h5", "--model", "cnn"])

@@ -17,8 +17,8 @@ For each line of the line list, at one representative line-forming layer:
   ``A(X)_sun + [Fe/H] + [X/Fe]`` for Mg, Al, Si, Ca, Ti, Ni (S follows Si),
   ``A(Li)`` for Li, ``A(X)_sun + [Fe/H]`` for every other element.
 * **Broadening**: Doppler width from the thermal speed at the layer's temperature
-  and the microturbulence; damping ``a`` from the line's solar value, 10 % of it
-  radiative and 90 % van der Waals scaled with the gas pressure (``~ g^0.65
+  and the microturbulence; damping ``a`` from the line's solar value, 1 % of it
+  radiative and 99 % van der Waals scaled with the gas pressure (``~ g^0.65
   T^0.3``), divided by the Doppler width, so strong lines (Ca II triplet, Mg I
   8806) grow gravity-sensitive wings. Profile: Doppler core plus Lorentzian
   damping wings, ``H(a, v) = exp(-v^2) + a / (sqrt(pi) (v^2 + 1.5))``, exact in
@@ -331,14 +331,14 @@ class SpectrumGenerator(torch.nn.Module):
             - torch.log10(v_d)
             - log_kappa
         )
-        # 10 % of the solar damping is radiative (independent of pressure), 90 % van der
+        # 1 % of the solar damping is radiative (independent of pressure), 99 % van der
         # Waals collisions, which scale with the gas pressure ~ g^0.65 and T^0.3.
         pressure = torch.pow(
             10.0, 0.65 * (logg - 4.44) + 0.3 * torch.log10(teff / 5777.0)
         )
         a = (
             torch.pow(10.0, self.l_logdamp)
-            * (0.1 + 0.9 * pressure)
+            * (0.01 + 0.99 * pressure)
             * (self.l_vdsun / v_d)
         )
         return log_eta0, a, v_d

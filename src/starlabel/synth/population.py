@@ -110,8 +110,8 @@ def _lithium(teff, logg, fe_h, rng, young=None):
     n = teff.size
     a = np.empty(n)
     dwarf = logg >= 3.9
-    sub = (logg >= 3.4) & ~dwarf
-    giant = logg < 3.4
+    sub = (logg >= 3.5) & ~dwarf
+    giant = logg < 3.5
     warm = dwarf & (teff > 5900)
     mid = dwarf & (teff > 5500) & ~warm
     cool = dwarf & ~warm & ~mid

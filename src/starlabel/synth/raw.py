@@ -6,7 +6,7 @@ FITS file (image layout, linear WCS, ``IVAR`` extension) on the setup's native
 cosmic-ray spikes (Poisson mean 1.5 per spectrum, 10-60 sigma), dead pixels (zero
 flux, Poisson mean 0.5) and, optionally, an un-normalised blaze-like continuum.
 A catalogue FITS table carries the labels (``TEFF``, ``LOGG``, ``FEH``,
-``MG_FE``...) with uncertainties and the *measured* radial velocity ``VRAD`` (true
+``MG_FE``, ..., ``A_LI``, ``VMIC``, ``VSINI``) with uncertainties ``E_<column>`` and the *measured* radial velocity ``VRAD`` (true
 value + N(0, ``E_VRAD``)); the truth (true RV, noise-free spectra on the joined
 grid) goes to a separate ``truth.h5``.
 """
@@ -46,6 +46,8 @@ CATALOGUE_ERRORS = {
     "vmic": 0.2,
     "vsini": 2.0,
 }
+# Gaia-ESO-like column names; the others are the label names in capitals (MG_FE, A_LI...).
+CATALOGUE_COLUMNS = {"teff": "TEFF", "logg": "LOGG", "fe_h": "FEH"}
 _SETUP_KEY = {
     "giraffe-hr10": "HR10",
     "giraffe-hr21": "HR21",
@@ -139,8 +141,9 @@ def write_raw_observations(
     rv_meas = rv_true + rng.normal(0.0, rv_err, n)
     cols = {"CNAME": ids}
     for name in LABELS:
-        cols[name.upper()] = population.labels[name]
-        cols[f"E_{name.upper()}"] = np.full(n, CATALOGUE_ERRORS[name])
+        col = CATALOGUE_COLUMNS.get(name, name.upper())
+        cols[col] = population.labels[name]
+        cols[f"E_{col}"] = np.full(n, CATALOGUE_ERRORS[name])
     cols.update({"VRAD": rv_meas, "E_VRAD": np.full(n, rv_err), "SNR": snr})
     for key in ("population", "cluster", "stage"):
         if key in population.meta:
