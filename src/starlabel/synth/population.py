@@ -160,7 +160,7 @@ def sample_population(
 
     Example:
         >>> pop = sample_population(1000, seed=1)
-        >>> bool(pop.labels["fe_h"].min() >= -2.5), sorted(set(pop.meta["population"]))[:2]
+        >>> bool(pop.labels["fe_h"].min() >= -2.5), sorted(set(pop.meta["population"].tolist()))[:2]
         (True, ['globular_cluster', 'halo'])
     """
     if n < 1:
