@@ -10,7 +10,9 @@ README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding=
 
 
 def test_flag_table_matches_the_enum():
-    rows = re.findall(r"^\| (\d+) \| (\d+) \| `(\w+)` \| (.+?) \|$", README, re.MULTILINE)
+    rows = re.findall(
+        r"^\| (\d+) \| (\d+) \| `(\w+)` \| (.+?) \|$", README, re.MULTILINE
+    )
     assert [(int(v), n) for _, v, n, _ in rows] == [(f.value, f.name) for f in Flag]
     for bit, value, _, _ in rows:
         assert 1 << int(bit) == int(value)

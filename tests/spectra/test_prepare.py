@@ -14,7 +14,8 @@ from starlabel.spectra import (
 )
 from starlabel.spectra.io.eso import write_eso_spectrum
 from starlabel.spectra.preprocess import resample
-from starlabel.spectra.toy import toy_flux, write_toy_survey
+
+from ..toy_survey import toy_flux, write_toy_survey
 
 MAPPING = [
     "TEFF=teff",

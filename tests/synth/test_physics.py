@@ -22,7 +22,7 @@ def hr21():
 
 def _stars(base, **changes):
     """One row per value of the (single) changed label."""
-    (name, values), = changes.items()
+    ((name, values),) = changes.items()
     rows = np.tile(np.asarray(base, dtype=float), (len(values), 1))
     rows[:, LABELS.index(name)] = values
     return torch.as_tensor(rows)
@@ -44,15 +44,22 @@ def test_an_elements_lines_follow_its_abundance_and_only_its(hr10):
     values = np.linspace(-0.4, 0.6, 6)
     with torch.no_grad():
         flux = hr10(_stars(SUN, mg_fe=values))
-    assert np.all(np.diff(_ew(hr10, flux, 5528.405)) > 0)  # Mg I 5528 deepens with [Mg/H]
+    assert np.all(
+        np.diff(_ew(hr10, flux, 5528.405)) > 0
+    )  # Mg I 5528 deepens with [Mg/H]
     # Pixels beyond the reach of every Mg line (its opacity window plus the
     # instrumental profile) do not change at all.
     wl = hr10.setup.grid.wavelength
     mg = hr10.lines.species == "Mg"
     reach = hr10.lines.wavelength[mg] * (hr10.lines.window_kms[mg] + 50.0) / 299792.458
-    far = np.all(np.abs(wl[:, None] - hr10.lines.wavelength[mg][None, :]) > reach[None, :], axis=1)
+    far = np.all(
+        np.abs(wl[:, None] - hr10.lines.wavelength[mg][None, :]) > reach[None, :],
+        axis=1,
+    )
     assert (1 - flux[0, far]).max() > 0.3  # there are strong other lines there
-    np.testing.assert_allclose(flux[:, far], flux[:1, far].expand(len(values), -1), atol=1e-12)
+    np.testing.assert_allclose(
+        flux[:, far], flux[:1, far].expand(len(values), -1), atol=1e-12
+    )
     # and the same for Ni, whose lines sit elsewhere
     with torch.no_grad():
         ni = _ew(hr10, hr10(_stars(SUN, ni_fe=values)), 5587.858)
@@ -85,9 +92,17 @@ def test_ca_triplet_wings_widen_with_gravity(hr21):
 def test_flux_stays_in_unit_interval_over_the_label_space(hr10):
     rng = np.random.default_rng(0)
     n = 64
-    lab = np.column_stack([rng.uniform(3800, 7000, n), rng.uniform(0.5, 5.0, n), rng.uniform(-2.5, 0.5, n),
-                           *[rng.uniform(-0.3, 0.8, n) for _ in range(6)], rng.uniform(-0.5, 4.0, n),
-                           rng.uniform(0.5, 2.5, n), rng.uniform(0, 40, n)])
+    lab = np.column_stack(
+        [
+            rng.uniform(3800, 7000, n),
+            rng.uniform(0.5, 5.0, n),
+            rng.uniform(-2.5, 0.5, n),
+            *[rng.uniform(-0.3, 0.8, n) for _ in range(6)],
+            rng.uniform(-0.5, 4.0, n),
+            rng.uniform(0.5, 2.5, n),
+            rng.uniform(0, 40, n),
+        ]
+    )
     with torch.no_grad():
         flux = hr10(torch.as_tensor(lab))
     assert torch.isfinite(flux).all()
@@ -96,7 +111,10 @@ def test_flux_stays_in_unit_interval_over_the_label_space(hr10):
 
 
 def test_autograd_jacobian_matches_finite_differences(hr10):
-    star = torch.tensor([[5400.0, 3.2, -0.4, 0.2, 0.1, 0.15, 0.1, 0.2, 0.05, 1.5, 1.3, 6.0]], dtype=torch.float64)
+    star = torch.tensor(
+        [[5400.0, 3.2, -0.4, 0.2, 0.1, 0.15, 0.1, 0.2, 0.05, 1.5, 1.3, 6.0]],
+        dtype=torch.float64,
+    )
     steps = {"teff": 1.0, "logg": 1e-3, "vmic": 1e-3, "vsini": 1e-3}
     for k, name in enumerate(LABELS):
         if name == "a_li":
@@ -109,7 +127,10 @@ def test_autograd_jacobian_matches_finite_differences(hr10):
             fd = (hr10(star + h * tangent) - hr10(star - h * tangent)) / (2 * h)
         scale = auto.abs().max()
         assert scale > 0, name
-        assert (auto - fd).abs().max() <= 1e-3 * scale, (name, float((auto - fd).abs().max() / scale))
+        assert (auto - fd).abs().max() <= 1e-3 * scale, (
+            name,
+            float((auto - fd).abs().max() / scale),
+        )
     tangent = torch.zeros_like(star)
     tangent[0, LABELS.index("a_li")] = 1.0
     assert jvp(hr10, (star,), (tangent,))[1].abs().max() == 0

@@ -11,8 +11,15 @@ def pop():
 
 def test_components_and_metallicity_range(pop):
     comp = pop.meta["population"]
-    frac = {c: np.mean(comp == c) for c in ("thin", "thick", "halo", "open_cluster", "globular_cluster")}
-    assert 0.55 < frac["thin"] < 0.7 and 0.17 < frac["thick"] < 0.27 and 0.05 < frac["halo"] < 0.11
+    frac = {
+        c: np.mean(comp == c)
+        for c in ("thin", "thick", "halo", "open_cluster", "globular_cluster")
+    }
+    assert (
+        0.55 < frac["thin"] < 0.7
+        and 0.17 < frac["thick"] < 0.27
+        and 0.05 < frac["halo"] < 0.11
+    )
     fe = pop.labels["fe_h"]
     assert fe.min() <= -2.4 and fe.max() <= 0.5 + 0.1
 
@@ -24,15 +31,25 @@ def test_alpha_bimodality_with_a_thick_disc_knee(pop):
     assert abs(np.median(mg[thick_poor]) - 0.30) < 0.03  # plateau
     assert np.median(mg[thick_rich]) < 0.25  # past the knee
     same_fe = (fe > -0.6) & (fe < -0.4)
-    gap = np.median(mg[same_fe & (comp == "thick")]) - np.median(mg[same_fe & (comp == "thin")])
+    gap = np.median(mg[same_fe & (comp == "thick")]) - np.median(
+        mg[same_fe & (comp == "thin")]
+    )
     assert gap > 0.15  # two sequences at the same [Fe/H]
 
 
 def test_kiel_diagram_rgb_is_hotter_at_low_metallicity(pop):
     rgb = pop.meta["stage"] == "rgb"
-    fe, teff, logg = pop.labels["fe_h"][rgb], pop.labels["teff"][rgb], pop.labels["logg"][rgb]
-    coef = np.linalg.lstsq(np.column_stack([np.ones(rgb.sum()), logg, fe]), teff, rcond=None)[0]
-    assert coef[1] > 300 and coef[2] < -100  # cooler up the branch, hotter when metal-poor
+    fe, teff, logg = (
+        pop.labels["fe_h"][rgb],
+        pop.labels["teff"][rgb],
+        pop.labels["logg"][rgb],
+    )
+    coef = np.linalg.lstsq(
+        np.column_stack([np.ones(rgb.sum()), logg, fe]), teff, rcond=None
+    )[0]
+    assert (
+        coef[1] > 300 and coef[2] < -100
+    )  # cooler up the branch, hotter when metal-poor
     ms = pop.meta["stage"] == "ms"
     assert np.median(pop.labels["logg"][ms]) > 4.2
 
@@ -41,7 +58,10 @@ def test_clusters_are_chemically_homogeneous_and_gcs_anticorrelate(pop):
     cl = pop.meta["cluster"]
     for name in set(cl[pop.meta["population"] == "open_cluster"]):
         m = cl == name
-        assert np.std(pop.labels["fe_h"][m]) < 0.03 and np.std(pop.labels["mg_fe"][m]) < 0.03
+        assert (
+            np.std(pop.labels["fe_h"][m]) < 0.03
+            and np.std(pop.labels["mg_fe"][m]) < 0.03
+        )
     gc = pop.meta["population"] == "globular_cluster"
     r = np.corrcoef(pop.labels["mg_fe"][gc], pop.labels["al_fe"][gc])[0, 1]
     assert r < -0.6
@@ -51,20 +71,26 @@ def test_lithium_rich_giants_are_rare_and_normal_giants_poor(pop):
     giants = (pop.labels["logg"] < 3.5) & (pop.meta["stage"] != "ms")
     rich = pop.meta["li_rich"]
     assert 0.007 < rich[giants].mean() < 0.013
-    assert np.all(pop.labels["a_li"][rich] > 2.0) and np.all(pop.labels["logg"][rich] < 3.5)
+    assert np.all(pop.labels["a_li"][rich] > 2.0) and np.all(
+        pop.labels["logg"][rich] < 3.5
+    )
     assert np.all(pop.labels["a_li"][giants & ~rich] < 1.5)
 
 
 def test_snr_is_log_uniform_and_seed_reproducible():
     a = sample_population(5000, seed=9, snr=(10, 150))
     assert a.meta["snr"].min() >= 10 and a.meta["snr"].max() <= 150
-    assert abs(np.median(np.log(a.meta["snr"])) - 0.5 * (np.log(10) + np.log(150))) < 0.1
+    assert (
+        abs(np.median(np.log(a.meta["snr"])) - 0.5 * (np.log(10) + np.log(150))) < 0.1
+    )
     b = sample_population(5000, seed=9, snr=(10, 150))
     np.testing.assert_array_equal(a.array(), b.array())
 
 
 def test_uniform_population_respects_ranges():
-    p = sample_population(500, kind="uniform", seed=0, ranges={"teff": (5000.0, 5100.0)})
+    p = sample_population(
+        500, kind="uniform", seed=0, ranges={"teff": (5000.0, 5100.0)}
+    )
     assert p.labels["teff"].min() >= 5000 and p.labels["teff"].max() <= 5100
     with pytest.raises(ValueError, match="kind"):
         sample_population(5, kind="nope")

@@ -9,7 +9,13 @@ from starlabel.spectra import PrepareConfig, prepare_files, read_catalogue, read
 from starlabel.synth.physics import LABELS, SpectrumGenerator
 from starlabel.synth.population import sample_population
 from starlabel.synth.raw import write_raw_observations
-from starlabel.synth.survey import CRLB_LABELS, crlb, noise_sigma, synthesize, write_survey
+from starlabel.synth.survey import (
+    CRLB_LABELS,
+    crlb,
+    noise_sigma,
+    synthesize,
+    write_survey,
+)
 
 runner = CliRunner()
 
@@ -59,47 +65,94 @@ def test_crlb_matches_a_brute_force_fisher_matrix(hr10):
 def test_same_seed_same_file(tmp_path):
     def make(path):
         pop = sample_population(8, seed=4)
-        write_survey(path, synthesize(pop, setup="giraffe-hr10", seed=4, with_crlb=False, device="cpu"))
+        write_survey(
+            path,
+            synthesize(
+                pop, setup="giraffe-hr10", seed=4, with_crlb=False, device="cpu"
+            ),
+        )
 
     make(tmp_path / "a.h5")
     make(tmp_path / "b.h5")
     assert (tmp_path / "a.h5").read_bytes() == (tmp_path / "b.h5").read_bytes()
     sp = read_dataset(tmp_path / "a.h5")
-    assert sp.n_spectra == 8 and set(LABELS) <= set(sp.labels) and sp.label_units["teff"] == "K"
+    assert (
+        sp.n_spectra == 8
+        and set(LABELS) <= set(sp.labels)
+        and sp.label_units["teff"] == "K"
+    )
     # the noise is what the inverse variance says it is
-    truth = read_dataset(tmp_path / "a.h5")  # same file; regenerate noise-free to compare
+    truth = read_dataset(
+        tmp_path / "a.h5"
+    )  # same file; regenerate noise-free to compare
     pop = sample_population(8, seed=4)
-    clean = next(synthesize(pop, setup="giraffe-hr10", noise=False, with_crlb=False, device="cpu"))
+    clean = next(
+        synthesize(
+            pop, setup="giraffe-hr10", noise=False, with_crlb=False, device="cpu"
+        )
+    )
     pulls = (truth.flux - clean.flux) * np.sqrt(truth.ivar)
     assert abs(np.std(pulls) - 1.0) < 0.02
 
 
 def test_raw_observations_prepare_back_to_the_truth(tmp_path):
     pop = sample_population(5, seed=11, snr=(40, 80))
-    files, catalogue, truth_path = write_raw_observations(tmp_path / "raw", pop, setup="giraffe-hr10-hr21", seed=11)
+    files, catalogue, truth_path = write_raw_observations(
+        tmp_path / "raw", pop, setup="giraffe-hr10-hr21", seed=11
+    )
     assert len(files) == 10 and catalogue.exists()
-    cat = read_catalogue(catalogue, id_column="CNAME", mapping=[
-        "TEFF=teff", "LOGG=logg", "FEH=fe_h", "MG_FE=mg_fe", "VRAD=rv", "E_VRAD=rv_err"])
+    cat = read_catalogue(
+        catalogue,
+        id_column="CNAME",
+        mapping=[
+            "TEFF=teff",
+            "LOGG=logg",
+            "FEH=fe_h",
+            "MG_FE=mg_fe",
+            "VRAD=rv",
+            "E_VRAD=rv_err",
+        ],
+    )
     out = tmp_path / "prepared.h5"
-    report = prepare_files(files, out, format="ges", catalogue=cat,
-                           config=PrepareConfig(grid="giraffe-hr10-hr21", shift_rv=True))
+    report = prepare_files(
+        files,
+        out,
+        format="ges",
+        catalogue=cat,
+        config=PrepareConfig(grid="giraffe-hr10-hr21", shift_rv=True),
+    )
     assert report.n_written == 5
     got, truth = read_dataset(out), read_dataset(truth_path)
     truth = truth.select(got.ids)
     good = got.ivar > 0
-    chi2 = [np.mean(((got.flux[i] - truth.flux[i]) ** 2 * got.ivar[i])[good[i]]) for i in range(5)]
-    assert max(chi2) < 1.3, chi2  # within the noise: spikes masked, RV undone, noise propagated
-    assert np.abs(got.meta["rv"] - truth.meta["rv"]).max() < 2.0  # catalogue RV is a measurement
+    chi2 = [
+        np.mean(((got.flux[i] - truth.flux[i]) ** 2 * got.ivar[i])[good[i]])
+        for i in range(5)
+    ]
+    assert max(chi2) < 1.3, (
+        chi2
+    )  # within the noise: spikes masked, RV undone, noise propagated
+    assert (
+        np.abs(got.meta["rv"] - truth.meta["rv"]).max() < 2.0
+    )  # catalogue RV is a measurement
 
 
 def test_raw_with_continuum_is_normalised_back(tmp_path):
     pop = sample_population(3, seed=12, snr=(80, 120))
-    files, catalogue, truth_path = write_raw_observations(tmp_path / "raw", pop, setup="giraffe-hr10", seed=12,
-                                                          continuum=True)
+    files, catalogue, truth_path = write_raw_observations(
+        tmp_path / "raw", pop, setup="giraffe-hr10", seed=12, continuum=True
+    )
     cat = read_catalogue(catalogue, id_column="CNAME", mapping=["TEFF=teff", "VRAD=rv"])
     out = tmp_path / "p.h5"
-    prepare_files(files, out, format="ges", catalogue=cat,
-                  config=PrepareConfig(grid="giraffe-hr10", shift_rv=True, normalise="percentile"))
+    prepare_files(
+        files,
+        out,
+        format="ges",
+        catalogue=cat,
+        config=PrepareConfig(
+            grid="giraffe-hr10", shift_rv=True, normalise="percentile"
+        ),
+    )
     got = read_dataset(out)
     truth = read_dataset(truth_path).select(got.ids)
     good = got.ivar > 0
@@ -108,23 +161,50 @@ def test_raw_with_continuum_is_normalised_back(tmp_path):
 
 def test_synth_command_and_labels_from_table(tmp_path):
     table = tmp_path / "grid.csv"
-    pd.DataFrame({"id": ["sun", "giant"], "teff": [5777, 4500], "logg": [4.44, 2.0], "fe_h": [0.0, -1.0],
-                  "mg_fe": [0.0, 0.3]}).to_csv(table, index=False)
+    pd.DataFrame(
+        {
+            "id": ["sun", "giant"],
+            "teff": [5777, 4500],
+            "logg": [4.44, 2.0],
+            "fe_h": [0.0, -1.0],
+            "mg_fe": [0.0, 0.3],
+        }
+    ).to_csv(table, index=False)
     out = tmp_path / "grid.h5"
-    result = runner.invoke(app, ["synth", "--setup", "giraffe-hr10", "--labels-from", str(table), "--noise-free",
-                                 "--snr", "100", "-o", str(out), "-q"])
+    result = runner.invoke(
+        app,
+        [
+            "synth",
+            "--setup",
+            "giraffe-hr10",
+            "--labels-from",
+            str(table),
+            "--noise-free",
+            "--snr",
+            "100",
+            "-o",
+            str(out),
+            "-q",
+        ],
+    )
     assert result.exit_code == 0, result.output
     sp = read_dataset(out)
     assert sp.ids.tolist() == ["sun", "giant"]
-    assert sp.labels["vmic"][0] == pytest.approx(1.0, abs=0.2)  # from the Teff-log g relation
+    assert sp.labels["vmic"][0] == pytest.approx(
+        1.0, abs=0.2
+    )  # from the Teff-log g relation
     assert np.all(np.isfinite(sp.labels_crlb["teff"]))
     bad = tmp_path / "bad.csv"
     pd.DataFrame({"teff": [5000]}).to_csv(bad, index=False)
-    result = runner.invoke(app, ["synth", "--labels-from", str(bad), "-o", str(tmp_path / "x.h5")])
+    result = runner.invoke(
+        app, ["synth", "--labels-from", str(bad), "-o", str(tmp_path / "x.h5")]
+    )
     assert result.exit_code == 2 and "needs columns" in result.output
 
 
 def test_synth_plot(tmp_path):
-    result = runner.invoke(app, ["synth", "--setup", "giraffe-hr15n", "--plot", str(tmp_path / "f.png")])
+    result = runner.invoke(
+        app, ["synth", "--setup", "giraffe-hr15n", "--plot", str(tmp_path / "f.png")]
+    )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"

@@ -440,21 +440,32 @@ def demo(
     ] = False,
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
-    """The main job on the embedded default: survey -> prepare -> split -> (train, predict, report as they land)."""
-    from ..spectra.toy import write_toy_survey
+    """The main job on the embedded default: synthetic raw survey -> prepare -> split -> (models as they land)."""
+    from ..spectra.io.hdf5 import split_dataset
+    from ..synth.population import sample_population
+    from ..synth.raw import write_raw_observations
 
-    n_stars = 30 if quick else 120
+    n_stars = 60 if quick else 400
     console.rule("[bold]starlabel demo")
     console.print(
-        "This build has the foundation only (readers, preprocessing, dataset files). The demo runs "
-        "that part for real on a [bold]toy[/] raw survey (Gaussian lines, not the physics-informed "
-        "synthetic survey, which is not built yet) and says what it skips."
+        "Built so far: readers, preprocessing, dataset files and the physics-informed synthetic survey. "
+        "The demo runs that part for real and says what it does not run yet."
     )
     raw_dir = out / "raw"
-    files, catalogue = write_toy_survey(raw_dir, n_stars=n_stars, seed=seed)
+    pop = sample_population(n_stars, seed=seed, snr=(10.0, 150.0))
+    with _progress("observe", 2 * n_stars, False) as progress:
+        task = progress.add_task("observe", total=2 * n_stars)
+        files, catalogue, truth = write_raw_observations(
+            raw_dir,
+            pop,
+            setup="giraffe-hr10-hr21",
+            seed=seed,
+            progress=lambda k: progress.update(task, advance=k),
+        )
     console.print(
-        f"1. wrote a toy raw survey: {len(files)} FITS spectra of {n_stars} stars "
-        f"(HR10 image layout + HR21 table layout, RV-shifted, with cosmic rays) and {catalogue}"
+        f"1. observed a synthetic Galactic survey of {n_stars} stars: {len(files)} Gaia-ESO-style FITS "
+        f"spectra (HR10 + HR21 at 0.05 A/px, Doppler shifted, cosmic rays, dead pixels, S/N 10-150), "
+        f"the label catalogue {catalogue} (measured RVs) and the truth {truth}"
     )
     data = out / "survey.h5"
     run_prepare(
@@ -465,25 +476,37 @@ def demo(
         labels=catalogue,
         id_column="CNAME",
         mapping=[
-            "TEFF=teff",
-            "E_TEFF=teff_err",
-            "LOGG=logg",
-            "E_LOGG=logg_err",
-            "FEH=fe_h",
-            "E_FEH=fe_h_err",
+            f"{c}={n}"
+            for c, n in (
+                ("TEFF", "teff"),
+                ("E_TEFF", "teff_err"),
+                ("LOGG", "logg"),
+                ("E_LOGG", "logg_err"),
+                ("FEH", "fe_h"),
+                ("E_FEH", "fe_h_err"),
+                ("MG_FE", "mg_fe"),
+                ("AL_FE", "al_fe"),
+                ("SI_FE", "si_fe"),
+                ("CA_FE", "ca_fe"),
+                ("TI_FE", "ti_fe"),
+                ("NI_FE", "ni_fe"),
+                ("A_LI", "a_li"),
+                ("E_VRAD", "rv_err"),
+                ("POPULATION", "population"),
+                ("CLUSTER", "cluster"),
+            )
         ],
         rv_column="VRAD",
         abundance_scale="x_fe",
-        config_kwargs=dict(grid="giraffe-hr10-hr21", min_snr=10.0),
+        config_kwargs=dict(grid="giraffe-hr10-hr21"),
         quiet=False,
     )
     console.print(
-        "2. prepared: cleaned spikes, shifted to rest frame with the catalogue RV, "
-        "resampled (flux-conserving) onto the 8669-pixel HR10+HR21 grid, joined the setups"
+        "2. prepared: cleaned spikes and dead pixels, shifted to the rest frame with the catalogue RV, "
+        "resampled (flux-conserving) onto the 8669-pixel HR10+HR21 grid of Ambrosch et al. 2023, "
+        "joined the setups"
     )
     print_summary(data)
-    from ..spectra.io.hdf5 import split_dataset
-
     parts = split_dataset(
         data, out / "survey", (0.6, 0.2, 0.2), seed=seed, stratify="teff"
     )
@@ -492,8 +515,8 @@ def demo(
         + ", ".join(f"{n} {name} -> {p}" for name, (p, n) in parts.items())
     )
     console.print(
-        "[yellow]not run yet[/] (not built): synthetic survey, training, prediction, evaluation, "
-        "saliency, similarity map, HTML report."
+        "[yellow]not run yet[/] (not built): training, prediction, evaluation, saliency, "
+        "similarity map, HTML report."
     )
     console.print(f"everything is in {out}/")
 

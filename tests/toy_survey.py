@@ -1,4 +1,4 @@
-"""Toy raw surveys for tests and the placeholder demo.
+"""Toy raw surveys for the tests of reading and preparation.
 
 Not the synthetic survey: lines are Gaussians whose depths are linear in the labels,
 which is enough to exercise reading, cleaning, shifting, resampling, joining and
@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
-from .._atomic import atomic_path
-from .grids import named_grid
-from .io.eso import write_eso_spectrum
-from .preprocess import doppler_factor
+from starlabel._atomic import atomic_path
+from starlabel.spectra.grids import named_grid
+from starlabel.spectra.io.eso import write_eso_spectrum
+from starlabel.spectra.preprocess import doppler_factor
 
 __all__ = ["toy_flux", "write_toy_survey"]
 
