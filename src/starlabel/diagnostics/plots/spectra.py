@@ -94,7 +94,14 @@ def plot_spectra_with_lines(
     for ax, (lo, hi) in zip(axes, ranges, strict=True):
         m = (wavelength >= lo) & (wavelength <= hi)
         for k, name in enumerate(names):
-            ax.plot(wavelength[m], flux[k][m] + offsets[k], lw=0.7, label=name)
+            # earlier spectra on top, so a weak-lined star is not hidden under a strong one
+            ax.plot(
+                wavelength[m],
+                flux[k][m] + offsets[k],
+                lw=0.7,
+                label=name,
+                zorder=len(names) - k,
+            )
         for w, label in lines:
             if lo <= w <= hi:
                 ax.axvline(w, color="0.6", lw=0.5, ls=":")

@@ -1,0 +1,92 @@
+"""1D convolutional regressor (Ambrosch et al. 2023; hybrid inputs of Guiglion 2024)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+__all__ = ["ConvRegressor"]
+
+
+class ConvRegressor(nn.Module):
+    """Conv1D feature extractor + dense head, with optional extra (non-spectral) inputs.
+
+    With the defaults this is the network of Ambrosch et al. 2023 (thesis Table 2):
+    Conv1D(8, 20) -> LeakyReLU(0.3) -> MaxPool(2) -> Conv1D(6, 20) -> LeakyReLU ->
+    MaxPool(2) -> Conv1D(4, 20) -> LeakyReLU -> Flatten -> Dropout(0.2) ->
+    Dense 64 -> Dropout -> LeakyReLU -> Dense 128 -> Dropout -> LeakyReLU -> Dense 32
+    -> Dropout -> LeakyReLU -> Dense n_outputs. "Valid" convolutions, so the network
+    adapts to any number of pixels.
+
+    Args:
+        n_pixels: input length.
+        n_outputs: number of labels.
+        channels: output channels of each convolution.
+        kernel_size: width of every convolution.
+        pool: max-pooling factor after each convolution (1 = none).
+        dense: widths of the hidden dense layers.
+        dropout: dropout rate before each dense layer.
+        slope: negative slope of the LeakyReLU.
+        n_extra: extra per-star inputs joined to the flattened features
+            (magnitudes, parallax, XP coefficients).
+        batch_norm: batch normalisation after each convolution.
+
+    Example:
+        >>> net = ConvRegressor(8669, 5)
+        >>> sum(p.numel() for p in net.parameters())
+        560599
+    """
+
+    def __init__(
+        self,
+        n_pixels: int,
+        n_outputs: int,
+        *,
+        channels: Sequence[int] = (8, 6, 4),
+        kernel_size: int = 20,
+        pool: Sequence[int] = (2, 2, 1),
+        dense: Sequence[int] = (64, 128, 32),
+        dropout: float = 0.2,
+        slope: float = 0.3,
+        n_extra: int = 0,
+        batch_norm: bool = False,
+    ) -> None:
+        super().__init__()
+        if len(pool) != len(channels):
+            raise ValueError(f"pool: one factor per convolution ({len(channels)}), got {len(pool)}")
+        layers: list[nn.Module] = []
+        length, c_in = n_pixels, 1
+        for c_out, p in zip(channels, pool, strict=True):
+            layers.append(nn.Conv1d(c_in, c_out, kernel_size))
+            if batch_norm:
+                layers.append(nn.BatchNorm1d(c_out))
+            layers.append(nn.LeakyReLU(slope))
+            length = length - kernel_size + 1
+            if p > 1:
+                layers.append(nn.MaxPool1d(p))
+                length //= p
+            c_in = c_out
+            if length < 1:
+                raise ValueError(f"n_pixels: {n_pixels} pixels are too few for this network")
+        self.features = nn.Sequential(*layers, nn.Flatten())
+        self.n_features = length * c_in
+        head: list[nn.Module] = []
+        width = self.n_features + n_extra
+        for k, w in enumerate(dense):
+            head += [nn.Dropout(dropout), nn.Linear(width, w)] if k == 0 else [nn.Linear(width, w)]
+            head += [nn.Dropout(dropout), nn.LeakyReLU(slope)]
+            width = w
+        head.append(nn.Linear(width, n_outputs))
+        self.head = nn.Sequential(*head)
+        self.n_extra = n_extra
+
+    def forward(self, flux: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+        """``(n, n_pixels)`` flux (and ``(n, n_extra)`` extras) -> ``(n, n_outputs)``."""
+        z = self.features(flux.unsqueeze(1))
+        if self.n_extra:
+            if extra is None:
+                raise ValueError(f"extra: the network expects {self.n_extra} extra inputs")
+            z = torch.cat([z, extra], dim=1)
+        return self.head(z)
