@@ -55,7 +55,9 @@ class ConvRegressor(nn.Module):
     ) -> None:
         super().__init__()
         if len(pool) != len(channels):
-            raise ValueError(f"pool: one factor per convolution ({len(channels)}), got {len(pool)}")
+            raise ValueError(
+                f"pool: one factor per convolution ({len(channels)}), got {len(pool)}"
+            )
         layers: list[nn.Module] = []
         length, c_in = n_pixels, 1
         for c_out, p in zip(channels, pool, strict=True):
@@ -69,24 +71,34 @@ class ConvRegressor(nn.Module):
                 length //= p
             c_in = c_out
             if length < 1:
-                raise ValueError(f"n_pixels: {n_pixels} pixels are too few for this network")
+                raise ValueError(
+                    f"n_pixels: {n_pixels} pixels are too few for this network"
+                )
         self.features = nn.Sequential(*layers, nn.Flatten())
         self.n_features = length * c_in
         head: list[nn.Module] = []
         width = self.n_features + n_extra
         for k, w in enumerate(dense):
-            head += [nn.Dropout(dropout), nn.Linear(width, w)] if k == 0 else [nn.Linear(width, w)]
+            head += (
+                [nn.Dropout(dropout), nn.Linear(width, w)]
+                if k == 0
+                else [nn.Linear(width, w)]
+            )
             head += [nn.Dropout(dropout), nn.LeakyReLU(slope)]
             width = w
         head.append(nn.Linear(width, n_outputs))
         self.head = nn.Sequential(*head)
         self.n_extra = n_extra
 
-    def forward(self, flux: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, flux: torch.Tensor, extra: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """``(n, n_pixels)`` flux (and ``(n, n_extra)`` extras) -> ``(n, n_outputs)``."""
         z = self.features(flux.unsqueeze(1))
         if self.n_extra:
             if extra is None:
-                raise ValueError(f"extra: the network expects {self.n_extra} extra inputs")
+                raise ValueError(
+                    f"extra: the network expects {self.n_extra} extra inputs"
+                )
             z = torch.cat([z, extra], dim=1)
         return self.head(z)

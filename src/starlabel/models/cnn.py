@@ -1,0 +1,623 @@
+"""CNN regressor with deep-ensemble uncertainties (Ambrosch et al. 2023; Guiglion 2024).
+
+``DeepEnsembleRegressor`` trains ``n_members`` networks with different seeds, keeps
+the ``n_keep`` with the lowest validation loss, and predicts the member mean with
+the member standard deviation as the internal (epistemic) uncertainty.
+
+Labels are standardised inside the model (a :class:`Standardizer` whose statistics
+are saved with the weights). Labels missing for a star (NaN) are masked out of the
+loss, so stars with incomplete labels still train the labels they have. Masked
+pixels (``ivar == 0``) are filled by linear interpolation before the network sees
+them. Optional augmentation adds noise drawn from the inverse variance and small
+radial-velocity shifts at training time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+
+from .. import __version__
+from ..errors import StarlabelInputError
+from ..nn import ConvRegressor, Standardizer
+from ..spectra.container import Spectra
+from ..spectra.labels import label_spec
+from ..spectra.preprocess import SPEED_OF_LIGHT_KMS, fill_masked
+from ..training import History, TrainConfig, fit_loop
+from ..training.losses import masked_mse
+from .base import LabelPrediction, NotFittedError
+from .persist import grid_fingerprint, load_tensors, register_model, save_model_dir
+
+__all__ = ["CNNConfig", "EnsembleConfig", "DeepEnsembleRegressor", "PRESETS"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CNNConfig:
+    """Sizes of the network (see :class:`ConvRegressor`); defaults = Ambrosch 2023."""
+
+    channels: tuple[int, ...] = (8, 6, 4)
+    kernel_size: int = 20
+    pool: tuple[int, ...] = (2, 2, 1)
+    dense: tuple[int, ...] = (64, 128, 32)
+    dropout: float = 0.2
+    slope: float = 0.3
+    batch_norm: bool = False
+
+    def __post_init__(self) -> None:
+        if len(self.channels) != len(self.pool):
+            raise ValueError("pool: one factor per convolution")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout: expected [0, 1), got {self.dropout}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CNNConfig:
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"CNNConfig: unknown keys {sorted(unknown)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EnsembleConfig:
+    """A deep ensemble of CNNs and how it is trained.
+
+    Attributes:
+        n_members: networks trained with different seeds (paper: 10).
+        n_keep: members kept, lowest validation loss first (paper: 8).
+        cnn: network sizes.
+        train: training-loop settings (paper: SGD, lr 1e-4, batch 16, patience 30).
+        valid_fraction: share of the training set held out for validation when no
+            validation set is given (paper: 0.4).
+        augment_noise: add Gaussian noise drawn from the inverse variance to each
+            training batch.
+        rv_jitter_kms: standard deviation of random radial-velocity shifts applied
+            to training batches (0 = none).
+    """
+
+    n_members: int = 10
+    n_keep: int = 8
+    cnn: CNNConfig = field(default_factory=CNNConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    valid_fraction: float = 0.4
+    augment_noise: bool = False
+    rv_jitter_kms: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.n_keep <= self.n_members:
+            raise ValueError(
+                f"n_keep: expected 1 <= n_keep <= n_members, got {self.n_keep} of {self.n_members}"
+            )
+        if not 0 < self.valid_fraction < 1:
+            raise ValueError(
+                f"valid_fraction: expected (0, 1), got {self.valid_fraction}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        d["cnn"] = self.cnn.to_dict()
+        d["train"] = self.train.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> EnsembleConfig:
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"EnsembleConfig: unknown keys {sorted(unknown)}")
+        d = dict(d)
+        if "cnn" in d:
+            d["cnn"] = CNNConfig.from_dict(d["cnn"])
+        if "train" in d:
+            d["train"] = TrainConfig.from_dict(d["train"])
+        return cls(**d)
+
+
+# Presets: the paper's network, and variants a few lines away.
+PRESETS: dict[str, EnsembleConfig] = {
+    "ambrosch2023": EnsembleConfig(),
+    "wide": EnsembleConfig(
+        cnn=CNNConfig(
+            channels=(16, 16, 8),
+            kernel_size=16,
+            pool=(2, 2, 2),
+            dense=(128, 128, 64),
+            dropout=0.1,
+        ),
+        train=TrainConfig(
+            optimizer="adam",
+            lr=1e-3,
+            batch_size=32,
+            lr_schedule="plateau",
+            lr_gamma=0.3,
+            patience=15,
+            grad_clip=10.0,
+        ),
+    ),
+    "fast": EnsembleConfig(
+        cnn=CNNConfig(
+            channels=(8, 8, 4),
+            kernel_size=12,
+            pool=(4, 2, 2),
+            dense=(64, 64, 32),
+            dropout=0.1,
+        ),
+        train=TrainConfig(
+            optimizer="adam",
+            lr=2e-3,
+            batch_size=64,
+            lr_schedule="plateau",
+            lr_gamma=0.3,
+            patience=10,
+            grad_clip=10.0,
+        ),
+    ),
+}
+
+
+def _device(device: str | torch.device | None) -> torch.device:
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def dense_flux(spectra: Spectra) -> tuple[np.ndarray, np.ndarray]:
+    """Flux with masked pixels filled, and which spectra have no usable pixel."""
+    dead = (spectra.ivar <= 0).all(axis=1) | ~np.isfinite(spectra.flux).any(axis=1)
+    flux = fill_masked(spectra.flux, spectra.ivar, method="interp").astype(np.float32)
+    flux[dead] = 1.0
+    return flux, dead
+
+
+def _jitter_shift(wavelength: torch.Tensor) -> torch.Tensor:
+    """Pixels per km/s at each pixel (for small Doppler shifts on any grid)."""
+    step = torch.diff(wavelength)
+    step = torch.cat([step, step[-1:]])
+    return wavelength / SPEED_OF_LIGHT_KMS / step
+
+
+@register_model("DeepEnsembleRegressor")
+class DeepEnsembleRegressor(BaseEstimator):
+    """Deep ensemble of 1D CNNs predicting stellar labels.
+
+    Args:
+        config: the ensemble and training settings (default: Ambrosch 2023).
+        labels: label names to predict (default: all labels of the training set).
+        extra: names of ``/extra`` inputs joined to the spectral features (hybrid CNN).
+        device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
+        random_state: seed of member ``k`` is ``random_state + k``.
+        show_progress: draw a progress bar while training.
+
+    Example:
+        >>> from starlabel.synth.population import sample_population
+        >>> est = DeepEnsembleRegressor(EnsembleConfig(n_members=2, n_keep=1,
+        ...     train=TrainConfig(max_epochs=2)), labels=["teff"])
+        >>> est.get_params()["random_state"]
+        0
+
+    References:
+        Ambrosch et al. 2023, A&A 672, A46 (arXiv:2302.02611); Lakshminarayanan et
+        al. 2017 (deep ensembles).
+    """
+
+    def __init__(
+        self,
+        config: EnsembleConfig | None = None,
+        *,
+        labels: Sequence[str] | None = None,
+        extra: Sequence[str] = (),
+        device: str | None = "auto",
+        random_state: int = 0,
+        show_progress: bool = False,
+    ) -> None:
+        self.config = config
+        self.labels = labels
+        self.extra = extra
+        self.device = device
+        self.random_state = random_state
+        self.show_progress = show_progress
+
+    # ---------------------------------------------------------------- helpers
+    @property
+    def _config(self) -> EnsembleConfig:
+        return self.config if self.config is not None else EnsembleConfig()
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "members_"):
+            raise NotFittedError(
+                "DeepEnsembleRegressor is not fitted yet; call fit() or starlabel.load()"
+            )
+
+    def _build(self, n_pixels: int) -> torch.nn.Module:
+        c = self._config.cnn
+        net = ConvRegressor(
+            n_pixels,
+            len(self.label_names_),
+            channels=c.channels,
+            kernel_size=c.kernel_size,
+            pool=c.pool,
+            dense=c.dense,
+            dropout=c.dropout,
+            slope=c.slope,
+            n_extra=len(self.extra_names_),
+            batch_norm=c.batch_norm,
+        )
+        module = torch.nn.Module()
+        module.net = net
+        module.scaler = Standardizer(len(self.label_names_))
+        return module
+
+    def _extras(self, spectra: Spectra) -> np.ndarray:
+        missing = [n for n in self.extra_names_ if n not in spectra.extra]
+        if missing:
+            raise StarlabelInputError(
+                f"the model needs extra inputs {missing}; the data has {sorted(spectra.extra)}"
+            )
+        if not self.extra_names_:
+            return np.zeros((spectra.n_spectra, 0), dtype=np.float32)
+        return np.stack([spectra.extra[n] for n in self.extra_names_], axis=1).astype(
+            np.float32
+        )
+
+    # -------------------------------------------------------------------- fit
+    def fit(
+        self, train: Spectra, validation: Spectra | None = None
+    ) -> DeepEnsembleRegressor:
+        """Train the ensemble.
+
+        Args:
+            train: training spectra with labels (NaN = unknown label).
+            validation: spectra for early stopping and member selection; by default
+                ``valid_fraction`` of ``train`` (random, seeded).
+
+        Returns:
+            self.
+        """
+        cfg = self._config
+        for attr in ("members_", "history_", "member_seeds_", "member_losses_"):
+            if hasattr(self, attr):
+                delattr(self, attr)
+        names = list(self.labels) if self.labels is not None else train.label_names
+        if not names:
+            raise ValueError("train: the training set has no labels")
+        missing = [n for n in names if n not in train.labels]
+        if missing:
+            raise ValueError(
+                f"labels: {missing} not in the training set; it has {train.label_names}"
+            )
+        self.label_names_ = tuple(names)
+        self.label_units_ = tuple(
+            train.label_units.get(n, label_spec(n).unit) for n in names
+        )
+        self.extra_names_ = tuple(self.extra)
+        if validation is None:
+            train, validation = train.split(
+                (1 - cfg.valid_fraction, cfg.valid_fraction), seed=self.random_state
+            )
+        if validation.n_pixels != train.n_pixels or not np.allclose(
+            validation.wavelength_aa, train.wavelength_aa
+        ):
+            raise ValueError(
+                "validation: its wavelength grid differs from the training set's"
+            )
+        self.wavelength_ = train.wavelength_aa.copy()
+        self.medium_ = train.medium
+        dev = _device(self.device)
+
+        def tensors(sp: Spectra) -> list[torch.Tensor]:
+            flux, _ = dense_flux(sp)
+            y = sp.label_array(names)
+            mask = np.isfinite(y)
+            sigma = np.where(
+                sp.ivar > 0, 1.0 / np.sqrt(np.where(sp.ivar > 0, sp.ivar, 1.0)), 0.0
+            )
+            return [
+                torch.as_tensor(flux, device=dev),
+                torch.as_tensor(self._extras(sp), device=dev),
+                torch.as_tensor(
+                    np.where(mask, y, 0.0), dtype=torch.float32, device=dev
+                ),
+                torch.as_tensor(mask, device=dev),
+                torch.as_tensor(sigma.astype(np.float32), device=dev),
+            ]
+
+        tr, va = tensors(train), tensors(validation)
+        known = tr[3].sum(0)
+        if (known == 0).any():
+            empty = [n for n, k in zip(names, known.tolist(), strict=True) if k == 0]
+            raise ValueError(f"train: no star has a value for {empty}")
+        per_px = _jitter_shift(
+            torch.as_tensor(self.wavelength_, dtype=torch.float32, device=dev)
+        )
+        members, seeds, losses, histories = [], [], [], []
+        progress = (
+            _ProgressBar(cfg.n_members, cfg.train.max_epochs)
+            if self.show_progress
+            else None
+        )
+        for k in range(cfg.n_members):
+            seed = int(self.random_state) + k
+            with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+                torch.manual_seed(seed)
+                module = self._build(train.n_pixels).to(dev)
+                module.scaler.fit(
+                    torch.where(tr[3], tr[2], torch.full_like(tr[2], float("nan")))
+                )
+                gen = torch.Generator().manual_seed(seed)
+                loss = self._loss_fn(cfg, per_px)
+                history = fit_loop(
+                    module,
+                    loss,
+                    tr,
+                    va,
+                    cfg.train,
+                    generator=gen,
+                    progress=None if progress is None else progress.member(k),
+                )
+            members.append(module.cpu() if dev.type != "cpu" else module)
+            seeds.append(seed)
+            losses.append(history.best_valid_loss)
+            histories.append(history)
+        if progress is not None:
+            progress.close()
+        order = np.argsort(
+            np.where(np.isfinite(losses), losses, np.inf), kind="stable"
+        )[: cfg.n_keep]
+        self.members_ = [members[i].to(dev) for i in order]
+        self.member_seeds_ = [seeds[i] for i in order]
+        self.member_losses_ = [float(losses[i]) for i in order]
+        self.history_ = [
+            histories[i].to_dict() | {"seed": seeds[i], "kept": bool(i in order)}
+            for i in range(len(members))
+        ]
+        self.training_fingerprint_ = hashlib.sha256(
+            np.ascontiguousarray(train.flux[: min(64, train.n_spectra)]).tobytes()
+            + "|".join(train.ids[:64]).encode()
+        ).hexdigest()[:16]
+        self.n_train_ = train.n_spectra
+        self.label_range_ = {
+            n: [float(np.nanmin(train.labels[n])), float(np.nanmax(train.labels[n]))]
+            for n in names
+        }
+        return self
+
+    def _loss_fn(self, cfg: EnsembleConfig, per_px: torch.Tensor) -> Callable:
+        jitter = cfg.rv_jitter_kms
+
+        def loss(module: torch.nn.Module, batch: Sequence[torch.Tensor]):
+            flux, extra, y, mask, sigma = batch
+            if module.training:
+                if cfg.augment_noise:
+                    flux = flux + torch.randn_like(flux) * sigma
+                if jitter > 0:
+                    flux = _shift(
+                        flux,
+                        torch.randn(flux.shape[0], 1, device=flux.device)
+                        * jitter
+                        * per_px,
+                    )
+            pred = module.net(flux, extra if extra.shape[1] else None)
+            return masked_mse(pred, module.scaler(y), mask)
+
+        return loss
+
+    # ---------------------------------------------------------------- predict
+    def check_grid(self, spectra: Spectra, source: str | None = None) -> None:
+        """Refuse spectra on another wavelength grid than the training grid."""
+        self._check_fitted()
+        wl = spectra.wavelength_aa
+        if wl.size != self.wavelength_.size or not np.allclose(
+            wl, self.wavelength_, rtol=0, atol=1e-4
+        ):
+            raise StarlabelInputError(
+                f"wavelength grid ({wl.size} px, {wl[0]:.2f}-{wl[-1]:.2f} A) differs from the model's "
+                f"({self.wavelength_.size} px, {self.wavelength_[0]:.2f}-{self.wavelength_[-1]:.2f} A); "
+                "resample it with `starlabel prepare --grid MODEL_GRID`",
+                path=source,
+            )
+
+    def predict_members(self, spectra: Spectra, *, batch_size: int = 512) -> np.ndarray:
+        """``(n_members, n_spectra, n_labels)`` predictions of every kept member."""
+        self.check_grid(spectra)
+        flux, dead = dense_flux(spectra)
+        extra = self._extras(spectra)
+        dev = next(self.members_[0].parameters()).device
+        out = np.empty(
+            (len(self.members_), spectra.n_spectra, len(self.label_names_)),
+            dtype=np.float64,
+        )
+        with torch.inference_mode():
+            for start in range(0, spectra.n_spectra, batch_size):
+                sl = slice(start, start + batch_size)
+                x = torch.as_tensor(flux[sl], device=dev)
+                e = torch.as_tensor(extra[sl], device=dev) if extra.shape[1] else None
+                for m, module in enumerate(self.members_):
+                    out[m, sl] = (
+                        module.scaler.inverse(module.net(x, e)).double().cpu().numpy()
+                    )
+        out[:, dead] = np.nan
+        return out
+
+    def predict(self, spectra: Spectra, *, batch_size: int = 512) -> LabelPrediction:
+        """Member mean and standard deviation (internal uncertainty) per label.
+
+        Spectra without a single usable pixel get NaN.
+        """
+        self._check_fitted()
+        preds = self.predict_members(spectra, batch_size=batch_size)
+        mean = preds.mean(axis=0)
+        std = (
+            preds.std(axis=0, ddof=1)
+            if preds.shape[0] > 1
+            else np.full_like(mean, np.nan)
+        )
+        return LabelPrediction(self.label_names_, mean, std, np.full_like(mean, np.nan))
+
+    # ------------------------------------------------------------ persistence
+    def save(self, path: str | Path) -> Path:
+        """Write the model directory (``model.json`` + one safetensors per member)."""
+        self._check_fitted()
+        files = {
+            f"member-{k:02d}.safetensors": m.state_dict()
+            for k, m in enumerate(self.members_)
+        }
+        files["grid.safetensors"] = {
+            "wavelength": torch.as_tensor(self.wavelength_, dtype=torch.float64)
+        }
+        manifest = {
+            "class": "DeepEnsembleRegressor",
+            "kind": "cnn",
+            "starlabel_version": __version__,
+            "torch_version": torch.__version__,
+            "config": self._config.to_dict(),
+            "label_spec": [
+                {"name": n, "unit": u}
+                for n, u in zip(self.label_names_, self.label_units_, strict=True)
+            ],
+            "extra": list(self.extra_names_),
+            "grid": {
+                "n_pixels": int(self.wavelength_.size),
+                "min": float(self.wavelength_[0]),
+                "max": float(self.wavelength_[-1]),
+                "medium": self.medium_,
+                "unit": "Angstrom",
+                "sha256": grid_fingerprint(self.wavelength_),
+            },
+            "training": {
+                "fingerprint": self.training_fingerprint_,
+                "n_spectra": self.n_train_,
+                "label_range": self.label_range_,
+            },
+            "members": [
+                {
+                    "file": f"member-{k:02d}.safetensors",
+                    "seed": s,
+                    "best_valid_loss": loss,
+                }
+                for k, (s, loss) in enumerate(
+                    zip(self.member_seeds_, self.member_losses_, strict=True)
+                )
+            ],
+            "random_state": self.random_state,
+        }
+        return save_model_dir(path, manifest, files, history={"members": self.history_})
+
+    @classmethod
+    def from_manifest(
+        cls, path: Path, manifest: dict[str, Any]
+    ) -> DeepEnsembleRegressor:
+        """Rebuild from a model directory (called by :func:`starlabel.load`)."""
+        try:
+            config = EnsembleConfig.from_dict(manifest["config"])
+            names = [d["name"] for d in manifest["label_spec"]]
+            units = [d.get("unit", "") for d in manifest["label_spec"]]
+            members_meta = manifest["members"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StarlabelInputError(
+                f"model.json is incomplete or invalid: {exc}", path=path
+            ) from exc
+        est = cls(
+            config,
+            labels=names,
+            extra=tuple(manifest.get("extra", [])),
+            random_state=manifest.get("random_state", 0),
+        )
+        est.label_names_ = tuple(names)
+        est.label_units_ = tuple(units)
+        est.extra_names_ = tuple(manifest.get("extra", []))
+        wavelength = load_tensors(path, "grid.safetensors")["wavelength"].numpy()
+        if grid_fingerprint(wavelength) != manifest.get("grid", {}).get("sha256"):
+            raise StarlabelInputError(
+                "grid.safetensors does not match the grid in model.json", path=path
+            )
+        est.wavelength_ = wavelength
+        est.medium_ = manifest["grid"].get("medium", "air")
+        dev = _device(est.device)
+        members = []
+        for meta in members_meta:
+            module = est._build(wavelength.size)
+            state = load_tensors(path, meta["file"])
+            try:
+                module.load_state_dict(state, strict=True)
+            except RuntimeError as exc:
+                raise StarlabelInputError(
+                    f"{meta['file']} does not fit the architecture in model.json: {str(exc).splitlines()[0]}",
+                    path=path,
+                ) from exc
+            module.eval()
+            members.append(module.to(dev))
+        est.members_ = members
+        est.member_seeds_ = [m["seed"] for m in members_meta]
+        est.member_losses_ = [m["best_valid_loss"] for m in members_meta]
+        est.training_fingerprint_ = manifest.get("training", {}).get("fingerprint", "")
+        est.n_train_ = manifest.get("training", {}).get("n_spectra", 0)
+        est.label_range_ = manifest.get("training", {}).get("label_range", {})
+        est.history_ = []
+        return est
+
+
+def _shift(flux: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
+    """Shift each spectrum by a (small, per-pixel varying) fractional number of pixels."""
+    frac = pixels.clamp(-1.0, 1.0)
+    right = torch.roll(flux, shifts=1, dims=1)  # f[i-1]: redshift moves features right
+    left = torch.roll(flux, shifts=-1, dims=1)
+    return torch.where(
+        frac >= 0, flux * (1 - frac) + right * frac, flux * (1 + frac) - left * frac
+    )
+
+
+class _ProgressBar:
+    """A rich progress bar over members and epochs (library code prints nothing else)."""
+
+    def __init__(self, n_members: int, max_epochs: int) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._p = Progress(
+            TextColumn("[bold]train[/] {task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[losses]}"),
+            TimeElapsedColumn(),
+            transient=False,
+        )
+        self._p.start()
+        self._task = self._p.add_task("", total=n_members * max_epochs, losses="")
+        self._max = max_epochs
+        self._n = n_members
+
+    def member(self, k: int) -> Callable[[int, History], None]:
+        def update(epoch: int, history: History) -> None:
+            self._p.update(
+                self._task,
+                completed=k * self._max + epoch + 1,
+                description=f"member {k + 1}/{self._n} epoch {epoch + 1}",
+                losses=f"train {history.train_loss[-1]:.4f} valid {history.valid_loss[-1]:.4f}",
+            )
+
+        return update
+
+    def close(self) -> None:
+        self._p.update(self._task, completed=self._n * self._max)
+        self._p.stop()
+
+
+def replace_config(config: EnsembleConfig, **changes: Any) -> EnsembleConfig:
+    """A copy of ``config`` with top-level or ``train.*`` fields changed."""
+    train = {k[6:]: v for k, v in changes.items() if k.startswith("train.")}
+    top = {k: v for k, v in changes.items() if not k.startswith("train.")}
+    if train:
+        top["train"] = replace(config.train, **train)
+    return replace(config, **top)
