@@ -23,7 +23,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +100,7 @@ def save_model_dir(
             "format_version": FORMAT_VERSION,
             **manifest,
             "files": sorted(tensors),
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         (tmp / "model.json").write_text(
             json.dumps(full, indent=2, default=_json_default), encoding="utf-8"

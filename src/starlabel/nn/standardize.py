@@ -18,7 +18,7 @@ class Standardizer(torch.nn.Module):
         self.register_buffer("scale", torch.ones(n_features))
 
     @torch.no_grad()
-    def fit(self, x: torch.Tensor) -> "Standardizer":
+    def fit(self, x: torch.Tensor) -> Standardizer:
         """Set the statistics from ``x`` ``(n, n_features)``, ignoring NaN."""
         finite = torch.isfinite(x)
         count = finite.sum(0).clamp_min(1)
