@@ -18,10 +18,12 @@ from typing import Annotated, Any, TypeVar
 import numpy as np
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .._atomic import atomic_path
 from ..errors import NotBuiltError, StarlabelInputError
+from ..spectra.flags import Flag
 
 app = typer.Typer(
     name="starlabel",
@@ -386,10 +388,33 @@ def info(
 ) -> None:
     """Summarise a dataset (counts, wavelength range, label ranges, S/N quartiles) or a model."""
     if path.is_dir():
-        raise NotBuiltError(
-            f"{path}: model directories arrive with the CNN issue; `info` reads datasets now"
-        )
-    print_summary(path)
+        print_model(path)
+    else:
+        print_summary(path)
+
+
+def print_model(path: Path) -> None:
+    from ..models import load
+    from ..models.persist import read_manifest
+
+    load(path)  # checks every file
+    m = read_manifest(path)
+    g = m["grid"]
+    labels = escape(", ".join(f"{d['name']} [{d['unit']}]" for d in m["label_spec"]))
+    extra = f"; extra inputs: {', '.join(m['extra'])}" if m.get("extra") else ""
+    losses = ", ".join(f"{x['best_valid_loss']:.4f}" for x in m["members"])
+    console.print(
+        f"[bold]{path}[/]: {m['class']} ({m.get('kind', '')}), starlabel {m.get('starlabel_version')}, "
+        f"torch {m.get('torch_version')}, created {m.get('created')}"
+    )
+    console.print(f"  labels: {labels}{extra}")
+    console.print(
+        f"  grid: {g['n_pixels']} px, {g['min']:.2f}-{g['max']:.2f} Angstrom ({g['medium']})"
+    )
+    console.print(
+        f"  trained on {m.get('training', {}).get('n_spectra')} spectra; {len(m['members'])} members "
+        f"kept (validation loss {losses}, standardised MSE)"
+    )
 
 
 # -------------------------------------------------------------------- split
@@ -519,6 +544,233 @@ def demo(
         "similarity map, HTML report."
     )
     console.print(f"everything is in {out}/")
+
+
+# ------------------------------------------------------- train / predict
+def _names(first: list[str], ctx: typer.Context) -> list[str]:
+    """Label names given as ``--labels a b c`` (extra tokens), ``--labels a,b`` or repeated."""
+    out: list[str] = []
+    for item in list(first) + list(ctx.args):
+        if item.startswith("-"):
+            raise ValueError(f"unexpected option {item!r}")
+        out += [x for x in item.split(",") if x]
+    return out
+
+
+class ModelKind(StrEnum):
+    cnn = "cnn"
+    cinn = "cinn"
+    gandalf = "gandalf"
+
+
+@app.command(context_settings={"allow_extra_args": True})
+@guarded
+def train(
+    ctx: typer.Context,
+    data: Annotated[Path, typer.Argument(help="Training dataset (.h5).")],
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Model directory to write.")
+    ],
+    model: Annotated[
+        ModelKind,
+        typer.Option(
+            "--model", help="cnn (deep ensemble); cinn and gandalf are coming."
+        ),
+    ] = ModelKind.cnn,
+    labels: Annotated[
+        list[str],
+        typer.Option(
+            "--labels",
+            help="Labels to predict: --labels teff logg fe_h (default: all).",
+        ),
+    ] = [],  # noqa: B006
+    ensemble: Annotated[
+        int | None, typer.Option("--ensemble", help="Members to train (paper: 10).")
+    ] = None,
+    keep: Annotated[
+        int | None,
+        typer.Option("--keep", help="Members kept, lowest validation loss (paper: 8)."),
+    ] = None,
+    valid: Annotated[
+        Path | None, typer.Option("--valid", help="Validation dataset.")
+    ] = None,
+    valid_fraction: Annotated[
+        float | None,
+        typer.Option(
+            "--valid-fraction",
+            help="Share held out when --valid is not given (paper: 0.4).",
+        ),
+    ] = None,
+    preset: Annotated[
+        str, typer.Option("--preset", help="ambrosch2023 (the paper), wide or fast.")
+    ] = "ambrosch2023",
+    max_epochs: Annotated[int | None, typer.Option("--max-epochs")] = None,
+    patience: Annotated[
+        int | None, typer.Option("--patience", help="Early stopping (paper: 30).")
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size")] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="Learning rate.")] = None,
+    optimizer: Annotated[
+        str | None, typer.Option("--optimizer", help="sgd (paper) or adam.")
+    ] = None,
+    extra: Annotated[
+        list[str],
+        typer.Option("--extra", help="/extra inputs for a hybrid CNN (repeat)."),
+    ] = [],  # noqa: B006
+    augment_noise: Annotated[
+        bool,
+        typer.Option(
+            "--augment-noise", help="Add noise drawn from ivar while training."
+        ),
+    ] = False,
+    rv_jitter: Annotated[
+        float,
+        typer.Option("--rv-jitter", help="Random RV shifts (km/s) while training."),
+    ] = 0.0,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    device: Annotated[
+        str, typer.Option("--device", help="auto, cpu or cuda.")
+    ] = "auto",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Train a model (--model cnn; cinn and gandalf are coming)."""
+    from dataclasses import replace as dc_replace
+
+    from ..models.cnn import PRESETS, DeepEnsembleRegressor
+    from ..spectra.io.hdf5 import read_dataset
+
+    if model is not ModelKind.cnn:
+        raise NotBuiltError(f"--model {model.value} is not built yet; use --model cnn")
+    if preset not in PRESETS:
+        raise ValueError(f"--preset: choose from {sorted(PRESETS)}, got {preset!r}")
+    if valid is not None and valid_fraction is not None:
+        raise ValueError("--valid and --valid-fraction: give one or the other")
+    cfg = PRESETS[preset]
+    train_changes = {
+        k: v
+        for k, v in dict(
+            max_epochs=max_epochs,
+            patience=patience,
+            batch_size=batch_size,
+            lr=lr,
+            optimizer=optimizer,
+        ).items()
+        if v is not None
+    }
+    top = {
+        k: v
+        for k, v in dict(n_members=ensemble, valid_fraction=valid_fraction).items()
+        if v is not None
+    }
+    if ensemble is not None and keep is None:
+        top["n_keep"] = min(cfg.n_keep, ensemble)
+    if keep is not None:
+        top["n_keep"] = keep
+    cfg = dc_replace(
+        cfg,
+        train=dc_replace(cfg.train, **train_changes),
+        augment_noise=augment_noise,
+        rv_jitter_kms=rv_jitter,
+        **top,
+    )
+    names = _names(labels, ctx) or None
+    train_set = read_dataset(data)
+    valid_set = read_dataset(valid) if valid is not None else None
+    est = DeepEnsembleRegressor(
+        cfg,
+        labels=names,
+        extra=tuple(extra),
+        device=device,
+        random_state=seed,
+        show_progress=not quiet,
+    )
+    est.fit(train_set, valid_set)
+    est.save(output)
+    console.print(
+        f"wrote {output}: {cfg.n_keep} of {cfg.n_members} members kept, labels "
+        f"{', '.join(est.label_names_)}; validation losses "
+        f"{', '.join(f'{x:.4f}' for x in est.member_losses_)} (standardised MSE)"
+    )
+
+
+@app.command()
+@guarded
+def predict(
+    model_dir: Annotated[Path, typer.Argument(help="Model directory.")],
+    data: Annotated[Path, typer.Argument(help="Dataset to label (.h5), any size.")],
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Catalogue: .fits, .csv or .parquet.")
+    ],
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", help="Spectra per batch (bounds memory).")
+    ] = 4096,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Write a catalogue (labels, uncertainties, flags) from a model and a dataset."""
+    from ..inference import predict_file
+    from ..models import load
+
+    model = load(model_dir)
+    with _progress("predict", 0, quiet) as progress:
+        task = progress.add_task("predict", total=None)
+        counts = predict_file(
+            model,
+            data,
+            output,
+            batch_size=batch_size,
+            progress=lambda k, total: progress.update(task, advance=k, total=total),
+        )
+    console.print(
+        f"wrote {output}: {counts['n_spectra']} rows, {counts['n_not_processed']} not processed "
+        f"(NaN, flag {Flag.NOT_PROCESSED.value}), {counts['n_outside_range']} outside the training range"
+    )
+
+
+@app.command()
+@guarded
+def evaluate(
+    catalogue: Annotated[
+        Path, typer.Argument(help="Catalogue from `starlabel predict`.")
+    ],
+    truth: Annotated[
+        Path,
+        typer.Option("--truth", help="Dataset with the reference labels (and CRLBs)."),
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Folder for metrics.csv and plots."),
+    ] = None,
+) -> None:
+    """Compare a catalogue with reference labels: bias, scatter, percentiles, calibration, plots."""
+    from ..diagnostics.report_eval import write_evaluation
+
+    out = output or catalogue.with_name(catalogue.stem + "-evaluation")
+    metrics, files = write_evaluation(catalogue, truth, out)
+    t = Table(
+        "label",
+        "N",
+        "bias",
+        "std",
+        "rob. std",
+        "p15",
+        "p85",
+        "std/CRLB",
+        "z std",
+        "cov68",
+        "cov95",
+    )
+    for m in metrics:
+        t.add_row(
+            escape(m.name + (f" [{m.unit}]" if m.unit else "")),
+            str(m.n),
+            *(f"{v:.3g}" for v in (m.bias, m.std, m.robust_std, m.p15, m.p85)),
+            f"{m.sigma_over_crlb:.2f}",
+            f"{m.z_std:.2f}",
+            f"{m.coverage_68:.2f}",
+            f"{m.coverage_95:.2f}",
+        )
+    Console(width=max(console.width, 110)).print(t)
+    console.print("wrote " + ", ".join(str(f) for f in files))
 
 
 # -------------------------------------------------------------------- synth
@@ -716,9 +968,6 @@ def draw_examples(setup: str, path: Path) -> None:
 
 # ------------------------------------------------------------ not built yet
 _PLANNED = {
-    "train": "train a model (--model cnn, cinn, gandalf)",
-    "predict": "write a catalogue from a model and a dataset",
-    "evaluate": "compare a catalogue with reference labels: bias, scatter, calibration",
     "explain": "saliency maps and the spectral lines each label relies on",
     "map": "similarity map (t-SNE) and training-like / unlike flags",
     "edit": "regenerate a star's spectrum with changed labels (disentangling autoencoder)",

@@ -1,0 +1,110 @@
+"""One-to-one density plots and residuals against S/N (the papers' validation figures)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..metrics import LabelMetrics
+from .spectra import _agg
+
+__all__ = ["plot_one_to_one", "plot_residuals_vs_snr"]
+
+
+def _axes_label(name: str, unit: str) -> str:
+    return f"{name} [{unit}]" if unit else name
+
+
+def plot_one_to_one(
+    reference: Sequence[np.ndarray],
+    predicted: Sequence[np.ndarray],
+    metrics: Sequence[LabelMetrics],
+    *,
+    fig: Any = None,
+) -> tuple[Any, Any]:
+    """Predicted vs reference, one panel per label, density-coloured, with bias,
+    std, p15 and p85 of the residuals printed in each panel."""
+    plt = _agg()
+    n = len(metrics)
+    cols = min(n, 3)
+    rows = int(np.ceil(n / cols))
+    if fig is None:
+        fig = plt.figure(figsize=(4.6 * cols, 4.2 * rows))
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    for ax, ref, pred, m in zip(axes, reference, predicted, metrics, strict=False):
+        ok = np.isfinite(ref) & np.isfinite(pred)
+        lo = np.nanmin(np.concatenate([ref[ok], pred[ok]])) if ok.any() else 0.0
+        hi = np.nanmax(np.concatenate([ref[ok], pred[ok]])) if ok.any() else 1.0
+        if ok.sum() > 50:
+            ax.hexbin(
+                ref[ok],
+                pred[ok],
+                gridsize=40,
+                mincnt=1,
+                cmap="viridis",
+                bins="log",
+                extent=(lo, hi, lo, hi),
+            )
+        else:
+            ax.scatter(ref[ok], pred[ok], s=8)
+        ax.plot([lo, hi], [lo, hi], color="red", lw=0.8)
+        unit = f" {m.unit}" if m.unit else ""
+        text = (
+            f"N = {m.n}\nbias = {m.bias:.3g}{unit}\nstd = {m.std:.3g}{unit}\n"
+            f"p15 = {m.p15:.3g}, p85 = {m.p85:.3g}"
+        )
+        if np.isfinite(m.sigma_over_crlb):
+            text += f"\nstd/CRLB = {m.sigma_over_crlb:.2f}"
+        ax.text(
+            0.03,
+            0.97,
+            text,
+            transform=ax.transAxes,
+            va="top",
+            fontsize=8,
+            bbox=dict(boxstyle="round", fc="white", alpha=0.8),
+        )
+        ax.set_xlabel(f"reference {_axes_label(m.name, m.unit)}")
+        ax.set_ylabel(f"predicted {_axes_label(m.name, m.unit)}")
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return fig, axes
+
+
+def plot_residuals_vs_snr(
+    snr: np.ndarray,
+    residuals: Sequence[np.ndarray],
+    sigmas: Sequence[np.ndarray | None],
+    metrics: Sequence[LabelMetrics],
+    *,
+    fig: Any = None,
+) -> tuple[Any, Any]:
+    """Residuals (points) and the predicted uncertainty (running median) against S/N."""
+    plt = _agg()
+    n = len(metrics)
+    if fig is None:
+        fig = plt.figure(figsize=(5.5, 2.6 * n))
+    axes = np.atleast_1d(fig.subplots(n, 1, squeeze=False)).ravel()
+    for ax, res, sig, m in zip(axes, residuals, sigmas, metrics, strict=True):
+        ok = np.isfinite(res) & np.isfinite(snr)
+        ax.scatter(snr[ok], res[ok], s=3, alpha=0.4, color="0.3", label="residual")
+        if sig is not None and ok.sum() > 10:
+            order = np.argsort(snr[ok])
+            s_sorted = np.asarray(sig)[ok][order]
+            x = snr[ok][order]
+            k = max(5, ok.sum() // 20)
+            run = np.array(
+                [np.nanmedian(s_sorted[max(0, i - k) : i + k]) for i in range(x.size)]
+            )
+            ax.plot(x, run, color="C1", label="+/- predicted sigma (running median)")
+            ax.plot(x, -run, color="C1")
+        ax.axhline(0, color="red", lw=0.6)
+        ax.set_xscale("log")
+        ax.set_ylabel(f"residual {_axes_label(m.name, m.unit)}")
+    axes[-1].set_xlabel("S/N per pixel")
+    axes[0].legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    return fig, axes

@@ -1,0 +1,106 @@
+"""Catalogues: FITS binary table, CSV or Parquet, chosen by the file extension.
+
+Columns (ARCHITECTURE.md): ``id``, then per label ``<name>``, ``<name>_err`` (total)
+and, where the model provides them, ``<name>_err_int`` and ``<name>_err_ext``;
+``flag`` (bit mask, see ``starlabel.spectra.Flag``). Units go in the column
+metadata (FITS ``TUNIT``, Parquet field metadata; CSV has none). Written
+atomically.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from astropy.table import Table
+
+from .._atomic import atomic_path
+from .._typing import PathLike
+from ..errors import StarlabelInputError
+
+__all__ = ["write_catalogue", "read_catalogue_table", "catalogue_format"]
+
+_FORMATS = {
+    ".fits": "fits",
+    ".fit": "fits",
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+
+
+def catalogue_format(path: PathLike) -> str:
+    """``fits``, ``csv`` or ``parquet`` from the extension."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in _FORMATS:
+        raise ValueError(
+            f"output: catalogue extension must be .fits, .csv or .parquet, got {suffix!r}"
+        )
+    return _FORMATS[suffix]
+
+
+def write_catalogue(table: Table, path: PathLike) -> Path:
+    """Write ``table`` to ``path`` (format by extension), atomically."""
+    fmt = catalogue_format(path)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        if fmt == "fits":
+            # FITS has no logarithmic units: dex columns are written without TUNIT and
+            # named in a header comment instead.
+            out = table.copy(copy_data=False)
+            dex = [
+                c
+                for c in out.colnames
+                if out[c].unit is not None and str(out[c].unit) == "dex"
+            ]
+            for c in dex:
+                out[c].unit = None
+            if dex:
+                out.meta["COMMENT"] = [f"unit dex: {', '.join(dex)}"]
+            out.write(tmp, format="fits", overwrite=True)
+        elif fmt == "csv":
+            table.write(tmp, format="ascii.csv", overwrite=True)
+        else:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            fields, arrays = [], []
+            for name in table.colnames:
+                col = table[name]
+                arr = pa.array(
+                    np.asarray(col).tolist()
+                    if col.dtype.kind in "US"
+                    else np.asarray(col)
+                )
+                meta = (
+                    {b"unit": str(col.unit).encode()} if col.unit is not None else None
+                )
+                fields.append(pa.field(name, arr.type, metadata=meta))
+                arrays.append(arr)
+            pq.write_table(pa.Table.from_arrays(arrays, schema=pa.schema(fields)), tmp)
+    return path
+
+
+def read_catalogue_table(path: PathLike) -> Table:
+    """Read a catalogue written by :func:`write_catalogue` (any of the formats)."""
+    path = Path(path)
+    if not path.exists():
+        raise StarlabelInputError("no such file", path=path)
+    fmt = catalogue_format(path)
+    try:
+        if fmt == "fits":
+            table = Table.read(path, format="fits")
+        elif fmt == "csv":
+            table = Table.read(path, format="ascii.csv")
+        else:
+            import pyarrow.parquet as pq
+
+            table = Table(pq.read_table(path).to_pandas().to_dict(orient="list"))
+    except Exception as exc:  # astropy/pyarrow raise many types for bad files
+        raise StarlabelInputError(
+            f"not a readable catalogue: {' '.join(str(exc).split())[:200]}", path=path
+        ) from exc
+    if "id" not in table.colnames:
+        raise StarlabelInputError("catalogue has no id column", path=path)
+    table["id"] = np.asarray(table["id"]).astype(str)
+    return table
