@@ -43,6 +43,12 @@ def test_planned_commands_say_so_and_fail(name):
     assert "not built yet" in result.output
 
 
+@pytest.mark.parametrize("kind", ["cinn", "gandalf"])
+def test_planned_models_say_so_and_fail(kind, tmp_path):
+    result = runner.invoke(app, ["train", str(tmp_path / "x.h5"), "--model", kind, "-o", str(tmp_path / "m")])
+    assert result.exit_code == 3 and "not built yet" in result.output
+
+
 @pytest.fixture(scope="module")
 def toy_files(tmp_path_factory):
     out = tmp_path_factory.mktemp("toy")
