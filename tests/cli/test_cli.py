@@ -42,7 +42,10 @@ def test_planned_commands_say_so_and_fail(name):
 
 @pytest.mark.parametrize("kind", ["cinn", "gandalf"])
 def test_planned_models_say_so_and_fail(kind, tmp_path):
-    result = runner.invoke(app, ["train", str(tmp_path / "x.h5"), "--model", kind, "-o", str(tmp_path / "m")])
+    result = runner.invoke(
+        app,
+        ["train", str(tmp_path / "x.h5"), "--model", kind, "-o", str(tmp_path / "m")],
+    )
     assert result.exit_code == 3 and "not built yet" in result.output
 
 
@@ -166,5 +169,8 @@ def test_rejected_spectra_are_listed_beside_the_output(toy_files, tmp_path):
 def test_demo_quick_runs_and_says_what_it_skips(tmp_path):
     result = runner.invoke(app, ["demo", "--quick", "--out", str(tmp_path / "demo")])
     assert result.exit_code == 0, result.output
-    assert "synthetic Galactic survey" in " ".join(result.output.split()) and "not built" in result.output
+    assert (
+        "synthetic Galactic survey" in " ".join(result.output.split())
+        and "not built" in result.output
+    )
     assert (tmp_path / "demo" / "survey-train.h5").exists()

@@ -102,5 +102,11 @@ def read_catalogue_table(path: PathLike) -> Table:
         ) from exc
     if "id" not in table.colnames:
         raise StarlabelInputError("catalogue has no id column", path=path)
+    from astropy.table import Column, MaskedColumn
+
+    for name in table.colnames:  # FITS readers mask NaN; the catalogue contract is NaN
+        col = table[name]
+        if isinstance(col, MaskedColumn) and col.dtype.kind == "f":
+            table[name] = Column(col.filled(np.nan), unit=col.unit)
     table["id"] = np.asarray(table["id"]).astype(str)
     return table

@@ -91,13 +91,17 @@ def plot_residuals_vs_snr(
     for ax, res, sig, m in zip(axes, residuals, sigmas, metrics, strict=True):
         ok = np.isfinite(res) & np.isfinite(snr)
         ax.scatter(snr[ok], res[ok], s=3, alpha=0.4, color="0.3", label="residual")
-        if sig is not None and ok.sum() > 10:
+        if sig is not None and ok.sum() > 10 and np.isfinite(np.asarray(sig)[ok]).any():
             order = np.argsort(snr[ok])
             s_sorted = np.asarray(sig)[ok][order]
             x = snr[ok][order]
             k = max(5, ok.sum() // 20)
+            windows = [s_sorted[max(0, i - k) : i + k] for i in range(x.size)]
             run = np.array(
-                [np.nanmedian(s_sorted[max(0, i - k) : i + k]) for i in range(x.size)]
+                [
+                    np.median(w[np.isfinite(w)]) if np.isfinite(w).any() else np.nan
+                    for w in windows
+                ]
             )
             ax.plot(x, run, color="C1", label="+/- predicted sigma (running median)")
             ax.plot(x, -run, color="C1")

@@ -1,0 +1,140 @@
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from starlabel.cli.main import app
+from starlabel.inference import predict_file, read_catalogue_table
+from starlabel.models import CNNConfig, DeepEnsembleRegressor, EnsembleConfig
+from starlabel.spectra import Flag, write_dataset
+from starlabel.training import TrainConfig
+
+from ..conftest import gaussian_line_spectra
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def model_and_data():
+    sp = gaussian_line_spectra(n=100, n_pixels=200, seed=4)
+    train, test = sp.split((0.7, 0.3), seed=1)
+    cfg = EnsembleConfig(
+        n_members=2,
+        n_keep=2,
+        cnn=CNNConfig(
+            channels=(4, 2), kernel_size=5, pool=(2, 1), dense=(16,), dropout=0.0
+        ),
+        train=TrainConfig(optimizer="adam", lr=3e-3, max_epochs=20, patience=20),
+    )
+    return DeepEnsembleRegressor(cfg, device="cpu").fit(train), test
+
+
+@pytest.mark.parametrize("ext", ["fits", "csv", "parquet"])
+def test_a_corrupted_spectrum_gets_nan_and_a_flag_the_rest_is_right(
+    model_and_data, tmp_path, ext
+):
+    model, test = model_and_data
+    flux = test.flux.copy()
+    flux[3] = np.nan  # all-NaN spectrum
+    broken = test.replace(flux=flux)
+    data = tmp_path / "d.h5"
+    write_dataset(broken, data)
+    out = tmp_path / f"cat.{ext}"
+    counts = predict_file(model, data, out, batch_size=7)  # several batches
+    assert counts == {
+        "n_spectra": len(test),
+        "n_not_processed": 1,
+        "n_outside_range": counts["n_outside_range"],
+    }
+    table = read_catalogue_table(out)
+    assert table["id"].tolist() == test.ids.tolist()  # input order
+    assert np.isnan(table["teff"][3]) and table["flag"][3] & Flag.NOT_PROCESSED
+    expected = model.predict(test[np.arange(len(test)) != 3])
+    got = np.column_stack(
+        [np.asarray(table[n], dtype=float) for n in expected.label_names]
+    )
+    np.testing.assert_allclose(got[np.arange(len(test)) != 3], expected.mean, rtol=1e-6)
+    for col in ("teff_err", "teff_err_int", "fe_h_err"):
+        assert col in table.colnames
+    if ext == "fits":
+        assert str(table["teff"].unit) == "K"
+
+
+def test_cli_train_predict_evaluate(tmp_path):
+    sp = gaussian_line_spectra(n=80, n_pixels=200, seed=5)
+    train, valid, test = sp.split((0.6, 0.2, 0.2), seed=0)
+    for name, part in (("train", train), ("valid", valid), ("test", test)):
+        write_dataset(part, tmp_path / f"{name}.h5")
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            str(tmp_path / "train.h5"),
+            "--model",
+            "cnn",
+            "--labels",
+            "teff",
+            "fe_h",
+            "--valid",
+            str(tmp_path / "valid.h5"),
+            "--preset",
+            "fast",
+            "--ensemble",
+            "2",
+            "--keep",
+            "1",
+            "--max-epochs",
+            "3",
+            "--seed",
+            "1",
+            "-q",
+            "-o",
+            str(tmp_path / "m"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["info", str(tmp_path / "m")])
+    assert result.exit_code == 0 and "teff [K]" in result.output
+    result = runner.invoke(
+        app,
+        [
+            "predict",
+            str(tmp_path / "m"),
+            str(tmp_path / "test.h5"),
+            "-q",
+            "-o",
+            str(tmp_path / "cat.csv"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            str(tmp_path / "cat.csv"),
+            "--truth",
+            str(tmp_path / "test.h5"),
+            "-o",
+            str(tmp_path / "ev"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert {p.name for p in (tmp_path / "ev").iterdir()} == {
+        "metrics.csv",
+        "one_to_one.png",
+        "residuals_vs_snr.png",
+    }
+    header = (tmp_path / "ev" / "metrics.csv").read_text().splitlines()[0]
+    assert header.startswith(
+        "name,unit,n,bias,std,robust_std,p15,p85,sigma_over_crlb,z_std,coverage_68"
+    )
+    result = runner.invoke(
+        app,
+        [
+            "predict",
+            str(tmp_path / "m"),
+            str(tmp_path / "test.h5"),
+            "-o",
+            str(tmp_path / "cat.txt"),
+        ],
+    )
+    assert result.exit_code == 2 and ".fits, .csv or .parquet" in result.output
