@@ -78,9 +78,14 @@ def write_raw_observations(
     rv_err: float = 0.3,
     ids: np.ndarray | None = None,
     batch_size: int = 64,
+    truth_crlb: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[list[Path], Path, Path]:
     """Write raw FITS spectra, a label catalogue and the truth for a population.
+
+    The truth (``truth.h5``) holds the noise-free spectra on the setup's grid, the
+    true labels and RVs, and with ``truth_crlb`` the Cramer-Rao bounds at each star's
+    S/N.
 
     Returns:
         (spectrum files, catalogue path, truth dataset path).
@@ -155,7 +160,12 @@ def write_raw_observations(
     write_survey(
         truth,
         synthesize(
-            population, setup=setup, noise=False, with_crlb=False, ids=ids, seed=seed
+            population,
+            setup=setup,
+            noise=False,
+            with_crlb=truth_crlb,
+            ids=ids,
+            seed=seed,
         ),
     )
     return files, catalogue, truth
