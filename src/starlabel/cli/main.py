@@ -470,10 +470,10 @@ def demo(
     from ..synth.population import sample_population
     from ..synth.raw import write_raw_observations
 
-    n_stars = 60 if quick else 400
+    n_stars = 60 if quick else 1000
     console.rule("[bold]starlabel demo")
     console.print(
-        "Built so far: readers, preprocessing, dataset files and the physics-informed synthetic survey. "
+        "Built so far: readers, preprocessing, dataset files, the physics-informed synthetic survey and the CNN deep ensemble. "
         "The demo runs that part for real and says what it does not run yet."
     )
     raw_dir = out / "raw"
@@ -790,9 +790,9 @@ def _demo_models(
     cfg = PRESETS["fast"]
     cfg = dc_replace(
         cfg,
-        n_members=2 if quick else 3,
-        n_keep=2 if quick else 3,
-        train=dc_replace(cfg.train, max_epochs=15 if quick else 60),
+        n_members=2,
+        n_keep=2,
+        train=dc_replace(cfg.train, max_epochs=15 if quick else 80, patience=20),
     )
     train_set, valid_set = (
         read_dataset(parts["train"][0]),
