@@ -199,3 +199,15 @@ def test_augmentation_and_rv_jitter_run(data):
     )
     est = DeepEnsembleRegressor(cfg, device="cpu").fit(train, valid)
     assert np.all(np.isfinite(est.predict(test).mean))
+
+
+def test_configs_round_trip_through_json_and_refuse_unknown_keys():
+    from starlabel.models.cnn import PRESETS
+
+    for cfg in PRESETS.values():
+        text = json.dumps(cfg.to_dict())
+        assert EnsembleConfig.from_dict(json.loads(text)) == cfg
+    with pytest.raises(ValueError, match="unknown keys"):
+        EnsembleConfig.from_dict({"n_members": 3, "typo": 1})
+    with pytest.raises(ValueError, match="TrainConfig: unknown keys"):
+        EnsembleConfig.from_dict({"train": {"lr": 1e-3, "momentumm": 0.9}})

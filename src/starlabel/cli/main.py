@@ -478,8 +478,8 @@ def demo(
     )
     raw_dir = out / "raw"
     pop = sample_population(n_stars, seed=seed, snr=(10.0, 150.0))
-    with _progress("observe", 2 * n_stars, False) as progress:
-        task = progress.add_task("observe", total=2 * n_stars)
+    with _progress("observe", 3 * n_stars, False) as progress:
+        task = progress.add_task("observe", total=3 * n_stars)
         files, catalogue, truth = write_raw_observations(
             raw_dir,
             pop,
@@ -973,8 +973,12 @@ def synth(
         f"wrote {output}: {written} spectra ({setup}, {pop.meta['population'][0] if labels_from else population.value})"
     )
     if raw is not None:
-        with _progress("raw", total * len(get_setup(setup).natives), quiet) as progress:
-            task = progress.add_task("raw", total=total * len(get_setup(setup).natives))
+        with _progress(
+            "raw", total * (len(get_setup(setup).natives) + 1), quiet
+        ) as progress:
+            task = progress.add_task(
+                "raw", total=total * (len(get_setup(setup).natives) + 1)
+            )
             files, catalogue, truth = write_raw_observations(
                 raw,
                 pop,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ import torch
 from sklearn.base import BaseEstimator
 
 from .. import __version__
+from .._config import config_from_dict, config_to_dict
 from ..errors import StarlabelInputError
 from ..nn import ConvRegressor, Standardizer
 from ..spectra.container import Spectra
@@ -60,16 +61,11 @@ class CNNConfig:
             raise ValueError(f"dropout: expected [0, 1), got {self.dropout}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()
-        }
+        return config_to_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CNNConfig:
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"CNNConfig: unknown keys {sorted(unknown)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        return config_from_dict(cls, d)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -108,22 +104,11 @@ class EnsembleConfig:
             )
 
     def to_dict(self) -> dict[str, Any]:
-        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        d["cnn"] = self.cnn.to_dict()
-        d["train"] = self.train.to_dict()
-        return d
+        return config_to_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> EnsembleConfig:
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"EnsembleConfig: unknown keys {sorted(unknown)}")
-        d = dict(d)
-        if "cnn" in d:
-            d["cnn"] = CNNConfig.from_dict(d["cnn"])
-        if "train" in d:
-            d["train"] = TrainConfig.from_dict(d["train"])
-        return cls(**d)
+        return config_from_dict(cls, d, nested={"cnn": CNNConfig, "train": TrainConfig})
 
 
 # Presets: the paper's network, and variants a few lines away.

@@ -83,6 +83,9 @@ def write_raw_observations(
 ) -> tuple[list[Path], Path, Path]:
     """Write raw FITS spectra, a label catalogue and the truth for a population.
 
+    ``progress(k)`` is called as stars are done: once per native setup and once more
+    for the truth, so the total is ``n_stars * (n_natives + 1)``.
+
     The truth (``truth.h5``) holds the noise-free spectra on the setup's grid, the
     true labels and RVs, and with ``truth_crlb`` the Cramer-Rao bounds at each star's
     S/N.
@@ -166,6 +169,7 @@ def write_raw_observations(
             with_crlb=truth_crlb,
             ids=ids,
             seed=seed,
+            progress=progress,
         ),
     )
     return files, catalogue, truth

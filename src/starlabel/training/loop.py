@@ -20,6 +20,8 @@ from typing import Any, Literal
 
 import torch
 
+from .._config import config_from_dict, config_to_dict
+
 __all__ = ["TrainConfig", "History", "fit_loop"]
 
 log = logging.getLogger(__name__)
@@ -92,19 +94,11 @@ class TrainConfig:
             raise ValueError(f"lr: expected > 0, got {self.lr}")
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["lr_step_epochs"] = list(self.lr_step_epochs)
-        return d
+        return config_to_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"TrainConfig: unknown keys {sorted(unknown)}")
-        d = dict(d)
-        if "lr_step_epochs" in d:
-            d["lr_step_epochs"] = tuple(d["lr_step_epochs"])
-        return cls(**d)
+        return config_from_dict(cls, d)
 
 
 @dataclass
