@@ -829,6 +829,10 @@ def _demo_models(
     )
     console.print(t)
     console.print("   plots: " + ", ".join(str(f) for f in files[1:]))
+    console.print(
+        "   z std >> 1 means the ensemble spread (an internal uncertainty only) underestimates the "
+        "error; the external and total uncertainties arrive with the cINN."
+    )
 
 
 # -------------------------------------------------------------------- synth
