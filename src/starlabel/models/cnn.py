@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -596,12 +596,3 @@ class _ProgressBar:
     def close(self) -> None:
         self._p.update(self._task, completed=self._n * self._max)
         self._p.stop()
-
-
-def replace_config(config: EnsembleConfig, **changes: Any) -> EnsembleConfig:
-    """A copy of ``config`` with top-level or ``train.*`` fields changed."""
-    train = {k[6:]: v for k, v in changes.items() if k.startswith("train.")}
-    top = {k: v for k, v in changes.items() if not k.startswith("train.")}
-    if train:
-        top["train"] = replace(config.train, **train)
-    return replace(config, **top)

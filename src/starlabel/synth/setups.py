@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from ..spectra.grids import Grid, named_grid
 
 __all__ = ["Setup", "SETUPS", "get_setup"]
@@ -66,11 +64,3 @@ def get_setup(name: str) -> Setup:
     if name not in SETUPS:
         raise ValueError(f"setup: unknown {name!r}; choose from {sorted(SETUPS)}")
     return SETUPS[name]
-
-
-def resolution_at(setup: Setup, wavelength: np.ndarray) -> np.ndarray:
-    """Resolving power at each wavelength (that of the segment holding it)."""
-    out = np.full(np.shape(wavelength), setup.resolution[0], dtype=float)
-    for seg, r in zip(setup.grid.segments, setup.resolution, strict=True):
-        out[(wavelength >= seg[0] - 50) & (wavelength <= seg[-1] + 50)] = r
-    return out

@@ -26,7 +26,7 @@ from .._typing import PathLike
 from ..spectra.container import Spectra
 from ..spectra.io.hdf5 import DatasetWriter
 from .physics import LABELS, SpectrumGenerator
-from .population import Population, sample_population
+from .population import Population
 
 __all__ = ["CRLB_LABELS", "crlb", "synthesize", "write_survey", "population_from_table"]
 
@@ -223,10 +223,3 @@ def write_survey(path: PathLike, batches: Iterator[Spectra]) -> int:
             writer.abort()
         raise
     return n
-
-
-def default_population(
-    n: int, *, kind: str, seed: int, snr: tuple[float, float]
-) -> Population:
-    """:func:`sample_population` (kept here so callers need one import)."""
-    return sample_population(n, kind=kind, seed=seed, snr=snr)
