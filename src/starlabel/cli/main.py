@@ -130,14 +130,6 @@ def run_prepare(
     quiet: bool = False,
 ) -> Any:
     """Shared by ``prepare`` and ``demo``: read, prepare, write, report."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
     from ..spectra import PrepareConfig, prepare_files, read_catalogue
 
     catalogue = None
@@ -160,15 +152,7 @@ def run_prepare(
             "--rv-column: needs --labels (the RV comes from the catalogue)"
         )
     config = PrepareConfig(shift_rv=rv_column is not None, **config_kwargs)
-    with Progress(
-        TextColumn("[bold]prepare[/]"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        disable=quiet,
-        transient=False,
-    ) as progress:
+    with _progress("prepare", 0, quiet) as progress:
         task = progress.add_task("prepare", total=None)
 
         def advance(n: int, total: int) -> None:

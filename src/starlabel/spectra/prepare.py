@@ -31,7 +31,7 @@ from .container import Spectra
 from .flags import Flag
 from .grids import Grid, named_grid, split_segments
 from .io.catalogue import LabelCatalogue
-from .io.hdf5 import DatasetWriter
+from .io.hdf5 import write_batches
 from .io.registry import Rejected, iter_raw
 from .preprocess import (
     air_to_vacuum,
@@ -447,28 +447,17 @@ def prepare_files(
     config = config or PrepareConfig()
     files = expand_paths(paths)
     report = PrepareReport()
-    writer: DatasetWriter | None = None
-    try:
-        options = dict(reader_options or {})
+    options = dict(reader_options or {})
 
-        def source(rejected: list[Rejected] | None) -> Iterator[RawSpectrum]:
-            return iter_raw(files, format, rejected=rejected, **options)
+    def source(rejected: list[Rejected] | None) -> Iterator[RawSpectrum]:
+        return iter_raw(files, format, rejected=rejected, **options)
 
-        for sp in _stream(source, catalogue, config, report, progress):
-            if writer is None:
-                writer = DatasetWriter(output, sp)
-            writer.append(sp)
-        if writer is None:
-            reasons = Counter(r.reason for r in report.rejected).most_common(1)
-            why = f" (most common reason: {reasons[0][0]})" if reasons else ""
-            raise StarlabelInputError(
-                f"no spectrum passed; nothing written{why}", path=output
-            )
-        writer.close()
-    except BaseException:
-        if writer is not None:
-            writer.abort()
-        raise
+    if write_batches(output, _stream(source, catalogue, config, report, progress)) == 0:
+        reasons = Counter(r.reason for r in report.rejected).most_common(1)
+        why = f" (most common reason: {reasons[0][0]})" if reasons else ""
+        raise StarlabelInputError(
+            f"no spectrum passed; nothing written{why}", path=output
+        )
     return report
 
 

@@ -24,7 +24,7 @@ from torch.func import jvp
 
 from .._typing import PathLike
 from ..spectra.container import Spectra
-from ..spectra.io.hdf5 import DatasetWriter
+from ..spectra.io.hdf5 import write_batches
 from .physics import LABELS, SpectrumGenerator
 from .population import Population
 
@@ -207,19 +207,7 @@ def synthesize(
 
 def write_survey(path: PathLike, batches: Iterator[Spectra]) -> int:
     """Write batches to one dataset file (atomically); returns the number of spectra."""
-    writer = None
-    n = 0
-    try:
-        for batch in batches:
-            if writer is None:
-                writer = DatasetWriter(path, batch)
-            writer.append(batch)
-            n += batch.n_spectra
-        if writer is None:
-            raise ValueError("batches: nothing to write")
-        writer.close()
-    except BaseException:
-        if writer is not None:
-            writer.abort()
-        raise
+    n = write_batches(path, batches)
+    if n == 0:
+        raise ValueError("batches: nothing to write")
     return n

@@ -192,6 +192,32 @@ class DatasetWriter:
             self.abort()
 
 
+def write_batches(path: PathLike, batches: Iterator[Spectra]) -> int:
+    """Write batches of spectra to one dataset file (atomically).
+
+    The first batch fixes the grid and columns. Nothing is written when the
+    iterator raises or yields nothing.
+
+    Returns:
+        The number of spectra written (0 when there was no batch: no file then).
+    """
+    writer: DatasetWriter | None = None
+    n = 0
+    try:
+        for batch in batches:
+            if writer is None:
+                writer = DatasetWriter(path, batch)
+            writer.append(batch)
+            n += batch.n_spectra
+        if writer is not None:
+            writer.close()
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    return n
+
+
 def write_dataset(spectra: Spectra, path: PathLike) -> None:
     """Write ``spectra`` to a dataset file, atomically."""
     with DatasetWriter(path, spectra) as w:
