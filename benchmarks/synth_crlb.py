@@ -32,28 +32,47 @@ def main() -> None:
     pop = sample_population(args.n, seed=args.seed)
     lab = pop.array()
     with torch.no_grad():
-        flux = np.concatenate([gen(torch.as_tensor(lab[i : i + 256], dtype=gen.dtype)).cpu().numpy()
-                               for i in range(0, args.n, 256)])
-    print(f"{args.setup}, galactic population, {args.n} stars, all of {', '.join(CRLB_LABELS)} estimated jointly")
+        flux = np.concatenate(
+            [
+                gen(torch.as_tensor(lab[i : i + 256], dtype=gen.dtype)).cpu().numpy()
+                for i in range(0, args.n, 256)
+            ]
+        )
+    print(
+        f"{args.setup}, galactic population, {args.n} stars, all of {', '.join(CRLB_LABELS)} estimated jointly"
+    )
     results = {}
     for snr in (30.0, 100.0):
         ivar = 1.0 / noise_sigma(flux, np.full(args.n, snr)) ** 2
         t0 = time.perf_counter()
-        bounds = np.concatenate([crlb(gen, lab[i : i + 128], ivar[i : i + 128]) for i in range(0, args.n, 128)])
+        bounds = np.concatenate(
+            [
+                crlb(gen, lab[i : i + 128], ivar[i : i + 128])
+                for i in range(0, args.n, 128)
+            ]
+        )
         dt = time.perf_counter() - t0
         results[snr] = bounds
-        print(f"\nS/N {snr:.0f} per pixel ({dt / args.n * 1e3:.1f} ms per star for the bound)")
+        print(
+            f"\nS/N {snr:.0f} per pixel ({dt / args.n * 1e3:.1f} ms per star for the bound)"
+        )
         print(f"{'label':8s} {'median':>9s} {'p16':>9s} {'p84':>9s}  unit")
         for k, name in enumerate(CRLB_LABELS):
             b = bounds[:, k]
             if not np.isfinite(b).any():
-                print(f"{name:8s} {'inf':>9s} {'':>9s} {'':>9s}  (no line of it in this setup)")
+                print(
+                    f"{name:8s} {'inf':>9s} {'':>9s} {'':>9s}  (no line of it in this setup)"
+                )
                 continue
             q16, q50, q84 = np.percentile(b, [16, 50, 84])
-            print(f"{name:8s} {q50:9.4g} {q16:9.4g} {q84:9.4g}  {UNITS.get(name, 'dex')}")
+            print(
+                f"{name:8s} {q50:9.4g} {q16:9.4g} {q84:9.4g}  {UNITS.get(name, 'dex')}"
+            )
     finite = np.isfinite(results[30.0]) & np.isfinite(results[100.0])
     ratio = results[30.0][finite] / results[100.0][finite]
-    print(f"\nCRLB(S/N 30) / CRLB(S/N 100) = {np.median(ratio):.4f} (expected 100/30 = {100 / 30:.4f})")
+    print(
+        f"\nCRLB(S/N 30) / CRLB(S/N 100) = {np.median(ratio):.4f} (expected 100/30 = {100 / 30:.4f})"
+    )
 
 
 if __name__ == "__main__":

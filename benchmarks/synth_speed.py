@@ -26,10 +26,14 @@ def main() -> None:
     args = parser.parse_args()
     gen = SpectrumGenerator(args.setup, device=args.device)
     pop = sample_population(args.n, seed=1)
-    labels = torch.as_tensor(np.column_stack([pop.labels[k] for k in LABELS]), dtype=torch.float32)
-    print(f"setup {args.setup}: {gen.setup.grid.n_pixels} px, {len(gen.lines)} lines, "
-          f"internal grid {gen.n_fine} px at {gen.velocity_step} km/s; torch threads {torch.get_num_threads()}; "
-          f"device {gen.bin_w.device}")
+    labels = torch.as_tensor(
+        np.column_stack([pop.labels[k] for k in LABELS]), dtype=torch.float32
+    )
+    print(
+        f"setup {args.setup}: {gen.setup.grid.n_pixels} px, {len(gen.lines)} lines, "
+        f"internal grid {gen.n_fine} px at {gen.velocity_step} km/s; torch threads {torch.get_num_threads()}; "
+        f"device {gen.bin_w.device}"
+    )
     for batch in (64, 256, 1024):
         with torch.no_grad():
             gen(labels[:batch])  # warm-up
@@ -39,7 +43,9 @@ def main() -> None:
             if out.is_cuda:
                 torch.cuda.synchronize()
             dt = time.perf_counter() - t0
-        print(f"batch {batch:5d}: {args.n / dt:8.0f} spectra/s ({args.n} spectra in {dt:.2f} s)")
+        print(
+            f"batch {batch:5d}: {args.n / dt:8.0f} spectra/s ({args.n} spectra in {dt:.2f} s)"
+        )
 
 
 if __name__ == "__main__":

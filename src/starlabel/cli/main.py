@@ -588,7 +588,11 @@ def train(
         ),
     ] = None,
     preset: Annotated[
-        str, typer.Option("--preset", help="ambrosch2023 (the paper), wide or fast.")
+        str,
+        typer.Option(
+            "--preset",
+            help="ambrosch2023 (the paper), ambrosch2023-adam (same network, Adam), wide or fast.",
+        ),
     ] = "ambrosch2023",
     max_epochs: Annotated[int | None, typer.Option("--max-epochs")] = None,
     patience: Annotated[

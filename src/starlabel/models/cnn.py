@@ -28,7 +28,7 @@ from sklearn.base import BaseEstimator
 from .. import __version__
 from .._config import config_from_dict, config_to_dict
 from ..errors import StarlabelInputError
-from ..nn import ConvRegressor, Standardizer
+from ..nn import BandedConvRegressor, ConvRegressor, Standardizer
 from ..spectra.container import Spectra
 from ..spectra.labels import label_spec
 from ..spectra.preprocess import SPEED_OF_LIGHT_KMS, fill_masked
@@ -114,6 +114,19 @@ class EnsembleConfig:
 # Presets: the paper's network, and variants a few lines away.
 PRESETS: dict[str, EnsembleConfig] = {
     "ambrosch2023": EnsembleConfig(),
+    # The paper's network with the optimiser it reports as equivalent (Adam), a larger
+    # batch and a plateau schedule: trains to early stop in minutes instead of an hour.
+    "ambrosch2023-adam": EnsembleConfig(
+        train=TrainConfig(
+            optimizer="adam",
+            lr=1e-3,
+            batch_size=64,
+            lr_schedule="plateau",
+            lr_gamma=0.3,
+            patience=10,
+            grad_clip=10.0,
+        ),
+    ),
     "wide": EnsembleConfig(
         cnn=CNNConfig(
             channels=(16, 16, 8),
@@ -424,17 +437,24 @@ class DeepEnsembleRegressor(BaseEstimator):
             (len(self.members_), spectra.n_spectra, len(self.label_names_)),
             dtype=np.float64,
         )
+        nets = [self._inference_net(module, dev) for module in self.members_]
         with torch.inference_mode():
             for start in range(0, spectra.n_spectra, batch_size):
                 sl = slice(start, start + batch_size)
                 x = torch.as_tensor(flux[sl], device=dev)
                 e = torch.as_tensor(extra[sl], device=dev) if extra.shape[1] else None
-                for m, module in enumerate(self.members_):
-                    out[m, sl] = (
-                        module.scaler.inverse(module.net(x, e)).double().cpu().numpy()
-                    )
+                for m, (module, net) in enumerate(
+                    zip(self.members_, nets, strict=True)
+                ):
+                    out[m, sl] = module.scaler.inverse(net(x, e)).double().cpu().numpy()
         out[:, dead] = np.nan
         return out
+
+    def _inference_net(self, module: torch.nn.Module, dev: torch.device) -> Any:
+        """The member's network for prediction: on CPU its banded-matrix twin (faster)."""
+        if dev.type != "cpu":
+            return module.net
+        return BandedConvRegressor(module.net.eval())
 
     def predict(self, spectra: Spectra, *, batch_size: int = 512) -> LabelPrediction:
         """Member mean and standard deviation (internal uncertainty) per label.

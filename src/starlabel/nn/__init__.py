@@ -1,6 +1,6 @@
 """Pure torch building blocks (no data, no files, no fitting logic)."""
 
-from .conv1d import ConvRegressor
+from .conv1d import BandedConvRegressor, ConvRegressor
 from .standardize import Standardizer
 
-__all__ = ["ConvRegressor", "Standardizer"]
+__all__ = ["BandedConvRegressor", "ConvRegressor", "Standardizer"]

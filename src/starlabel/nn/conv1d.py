@@ -7,7 +7,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-__all__ = ["ConvRegressor"]
+from .banded import BandedLayer, banded_features, banded_weight, plan_blocks
+
+__all__ = ["ConvRegressor", "BandedConvRegressor"]
 
 
 class ConvRegressor(nn.Module):
@@ -78,6 +80,11 @@ class ConvRegressor(nn.Module):
                     f"n_pixels: {n_pixels} pixels are too few for this network"
                 )
         self.features = nn.Sequential(*layers, nn.Flatten())
+        self.batch_norm = batch_norm
+        self.n_pixels = n_pixels
+        self._plan = plan_blocks(
+            n_pixels, [(kernel_size, p, slope) for p in pool], block=16
+        )
         self.n_features = length * c_in
         head: list[nn.Module] = []
         width = self.n_features + n_extra
@@ -97,7 +104,12 @@ class ConvRegressor(nn.Module):
         self, flux: torch.Tensor, extra: torch.Tensor | None = None
     ) -> torch.Tensor:
         """``(n, n_pixels)`` flux (and ``(n, n_extra)`` extras) -> ``(n, n_outputs)``."""
-        z = self.features(flux.unsqueeze(1))
+        if flux.device.type == "cpu" and not self.batch_norm:
+            # Same function, computed as banded matrix products: several times faster
+            # on CPUs, forward and backward (see starlabel.nn.banded).
+            z = self.banded_features(flux, self.banded_weights())
+        else:
+            z = self.features(flux.unsqueeze(1))
         if self.n_extra:
             if extra is None:
                 raise ValueError(
@@ -105,3 +117,76 @@ class ConvRegressor(nn.Module):
                 )
             z = torch.cat([z, extra], dim=1)
         return self.head(z)
+
+    def convolutions(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """``(weight, bias)`` of each convolution, batch normalisation folded in (eval)."""
+        layers = list(self.features)
+        out = []
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, nn.Conv1d):
+                continue
+            weight, bias = layer.weight, layer.bias
+            bn = layers[i + 1]
+            if isinstance(bn, nn.BatchNorm1d):
+                scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+                weight = weight * scale[:, None, None]
+                bias = (bias - bn.running_mean) * scale + bn.bias
+            out.append((weight, bias))
+        return out
+
+    def banded_weights(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Band matrices and tiled biases of the convolutions (differentiable)."""
+        layers: list[BandedLayer] = self._plan[0]
+        return [
+            (banded_weight(w, layer.block, layer.pool), b.repeat(layer.block))
+            for (w, b), layer in zip(self.convolutions(), layers, strict=True)
+        ]
+
+    def banded_features(
+        self, flux: torch.Tensor, weights: list[tuple[torch.Tensor, torch.Tensor]]
+    ) -> torch.Tensor:
+        """Flattened convolutional features computed with the banded products."""
+        if flux.shape[1] != self.n_pixels:
+            raise ValueError(
+                f"flux: the network expects {self.n_pixels} pixels, got {flux.shape[1]}"
+            )
+        layers, pad, n_last = self._plan
+        return banded_features(flux, layers, weights, pad, n_last)
+
+
+class BandedConvRegressor:
+    """Inference-only twin of a :class:`ConvRegressor` for CPUs: bands built once, batch
+    normalisation folded, small chunks that stay in cache. Same outputs as the module's forward in eval mode to float32 rounding; rebuild it after changing the weights.
+
+    Example:
+        >>> net = ConvRegressor(300, 2).eval()
+        >>> x = torch.rand(5, 300)
+        >>> fast = BandedConvRegressor(net)
+        >>> bool(torch.allclose(fast(x), net(x), atol=1e-5))
+        True
+    """
+
+    def __init__(self, net: ConvRegressor, *, batch_size: int = 16) -> None:
+        self.net = net
+        self.batch_size = batch_size
+        with torch.no_grad():
+            self.weights = [
+                (band.contiguous(), bias.contiguous())
+                for band, bias in net.banded_weights()
+            ]
+
+    def __call__(
+        self, flux: torch.Tensor, extra: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``(n, n_pixels)`` flux (and ``(n, n_extra)`` extras) -> ``(n, n_outputs)``."""
+        net = self.net
+        if net.n_extra and extra is None:
+            raise ValueError(f"extra: the network expects {net.n_extra} extra inputs")
+        parts = []
+        with torch.inference_mode():
+            for i in range(0, len(flux), self.batch_size):
+                z = net.banded_features(flux[i : i + self.batch_size], self.weights)
+                if net.n_extra:
+                    z = torch.cat([z, extra[i : i + self.batch_size]], dim=1)
+                parts.append(net.head(z))
+        return torch.cat(parts)
