@@ -560,7 +560,8 @@ def train(
     model: Annotated[
         ModelKind,
         typer.Option(
-            "--model", help="cnn (deep ensemble); cinn and gandalf are coming."
+            "--model",
+            help="cnn (deep ensemble) or cinn (posterior per star); gandalf is coming.",
         ),
     ] = ModelKind.cnn,
     labels: Annotated[
@@ -571,7 +572,11 @@ def train(
         ),
     ] = [],  # noqa: B006
     ensemble: Annotated[
-        int | None, typer.Option("--ensemble", help="Members to train (paper: 10).")
+        int | None,
+        typer.Option(
+            "--ensemble",
+            help="cnn: members to train (paper: 10); cinn: seeds, best kept (paper: 5).",
+        ),
     ] = None,
     keep: Annotated[
         int | None,
@@ -591,9 +596,10 @@ def train(
         str,
         typer.Option(
             "--preset",
-            help="ambrosch2023 (the paper), ambrosch2023-adam (same network, Adam), wide or fast.",
+            help="cnn: ambrosch2023 (the paper; default), ambrosch2023-adam (same "
+            "network, Adam), wide, fast. cinn: candebat2024 (default), fast.",
         ),
-    ] = "ambrosch2023",
+    ] = "",
     max_epochs: Annotated[int | None, typer.Option("--max-epochs")] = None,
     patience: Annotated[
         int | None, typer.Option("--patience", help="Early stopping (paper: 30).")
@@ -623,19 +629,14 @@ def train(
     ] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
-    """Train a model (--model cnn; cinn and gandalf are coming)."""
+    """Train a model (--model cnn or cinn; gandalf is coming)."""
     from dataclasses import replace as dc_replace
 
     from ..models.cnn import PRESETS, DeepEnsembleRegressor
     from ..spectra.io.hdf5 import read_dataset
 
-    if model is not ModelKind.cnn:
-        raise NotBuiltError(f"--model {model.value} is not built yet; use --model cnn")
-    if preset not in PRESETS:
-        raise ValueError(f"--preset: choose from {sorted(PRESETS)}, got {preset!r}")
-    if valid is not None and valid_fraction is not None:
-        raise ValueError("--valid and --valid-fraction: give one or the other")
-    cfg = PRESETS[preset]
+    if model is ModelKind.gandalf:
+        raise NotBuiltError("--model gandalf is not built yet; use --model cnn or cinn")
     train_changes = {
         k: v
         for k, v in dict(
@@ -647,6 +648,31 @@ def train(
         ).items()
         if v is not None
     }
+    if model is ModelKind.cinn:
+        if keep is not None or extra or augment_noise or rv_jitter:
+            raise ValueError(
+                "--keep, --extra, --augment-noise, --rv-jitter: cnn options, not for --model cinn"
+            )
+        _train_cinn(
+            data,
+            output,
+            preset or "candebat2024",
+            _names(labels, ctx) or None,
+            ensemble,
+            valid,
+            valid_fraction,
+            train_changes,
+            seed,
+            device,
+            quiet,
+        )
+        return
+    preset = preset or "ambrosch2023"
+    if preset not in PRESETS:
+        raise ValueError(f"--preset: choose from {sorted(PRESETS)}, got {preset!r}")
+    if valid is not None and valid_fraction is not None:
+        raise ValueError("--valid and --valid-fraction: give one or the other")
+    cfg = PRESETS[preset]
     top = {
         k: v
         for k, v in dict(n_members=ensemble, valid_fraction=valid_fraction).items()
@@ -683,6 +709,57 @@ def train(
     )
 
 
+def _train_cinn(
+    data: Path,
+    output: Path,
+    preset: str,
+    names: list[str] | None,
+    ensemble: int | None,
+    valid: Path | None,
+    valid_fraction: float | None,
+    train_changes: dict,
+    seed: int,
+    device: str,
+    quiet: bool,
+) -> None:
+    from dataclasses import replace as dc_replace
+
+    from ..models.cinn import CINN_PRESETS, ConditionalINNRegressor
+    from ..spectra.io.hdf5 import read_dataset
+
+    if preset not in CINN_PRESETS:
+        raise ValueError(
+            f"--preset: choose from {sorted(CINN_PRESETS)}, got {preset!r}"
+        )
+    if valid is not None and valid_fraction is not None:
+        raise ValueError("--valid and --valid-fraction: give one or the other")
+    cfg = CINN_PRESETS[preset]
+    top = {
+        k: v
+        for k, v in dict(n_members=ensemble, valid_fraction=valid_fraction).items()
+        if v is not None
+    }
+    cfg = dc_replace(cfg, train=dc_replace(cfg.train, **train_changes), **top)
+    est = ConditionalINNRegressor(
+        cfg, labels=names, device=device, random_state=seed, show_progress=not quiet
+    )
+    est.fit(read_dataset(data), read_dataset(valid) if valid is not None else None)
+    if est.n_dropped_:
+        console.print(
+            f"left out {est.n_dropped_} stars with a missing label (the cINN needs all labels)"
+        )
+    est.save(output)
+    console.print(
+        f"wrote {output}: cINN for {', '.join(est.label_names_)}; seed {est.seed_} kept of "
+        f"{cfg.n_members}, validation loss {est.best_valid_loss_:.4f} (NLL per label)"
+    )
+
+
+class PredictMode(StrEnum):
+    fast = "fast"
+    precision = "precision"
+
+
 @app.command()
 @guarded
 def predict(
@@ -694,6 +771,26 @@ def predict(
     batch_size: Annotated[
         int, typer.Option("--batch-size", help="Spectra per batch (bounds memory).")
     ] = 4096,
+    mode: Annotated[
+        PredictMode,
+        typer.Option(
+            "--mode",
+            help="cinn: fast (posterior of the spectrum as observed, 32 draws) or "
+            "precision (noisy copies x draws; internal, external, total errors).",
+        ),
+    ] = PredictMode.fast,
+    n_external: Annotated[
+        int,
+        typer.Option("--n-external", help="cinn precision: noisy copies (paper: 20)."),
+    ] = 20,
+    n_internal: Annotated[
+        int | None,
+        typer.Option(
+            "--n-internal",
+            help="cinn: latent draws per copy (default 32 fast, 250 precision).",
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seeds the cINN's draws.")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Write a catalogue (labels, uncertainties, flags) from a model and a dataset."""
@@ -701,6 +798,13 @@ def predict(
     from ..models import load
 
     model = load(model_dir)
+    options: dict = {}
+    if hasattr(model, "sample"):  # posterior models
+        options = dict(
+            mode=mode.value, n_external=n_external, n_internal=n_internal, seed=seed
+        )
+    elif mode is not PredictMode.fast or n_internal is not None:
+        raise ValueError("--mode, --n-internal: options of cinn models")
     with _progress("predict", 0, quiet) as progress:
         task = progress.add_task("predict", total=None)
         counts = predict_file(
@@ -709,6 +813,7 @@ def predict(
             output,
             batch_size=batch_size,
             progress=lambda k, total: progress.update(task, advance=k, total=total),
+            **options,
         )
     console.print(
         f"wrote {output}: {counts['n_spectra']} rows, {counts['n_not_processed']} not processed "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from astropy.table import Table, vstack
@@ -23,6 +24,7 @@ def predict_file(
     *,
     batch_size: int = 4096,
     progress: Callable[[int, int], None] | None = None,
+    **predict_options: Any,
 ) -> dict[str, int]:
     """Stream ``data`` through ``model`` and write the catalogue to ``output``.
 
@@ -30,6 +32,8 @@ def predict_file(
     A spectrum that cannot be processed (no usable pixel) gets NaN labels and the
     ``NOT_PROCESSED`` flag; predictions outside the training label range get
     ``OUTSIDE_TRAINING_RANGE``; flags already in the dataset are carried over.
+
+    ``predict_options`` go to ``model.predict`` (e.g. ``mode="precision"`` for a cINN).
 
     Returns:
         counts: ``n_spectra``, ``n_not_processed``, ``n_outside_range``.
@@ -46,7 +50,7 @@ def predict_file(
         model.check_grid(reader.read(slice(0, min(1, len(reader)))), source=str(data))
         total = len(reader)
         for batch in reader.iter_batches(batch_size):
-            pred = model.predict(batch)
+            pred = model.predict(batch, **predict_options)
             table = pred.to_table(batch.ids)
             flags = np.asarray(
                 batch.meta.get("flag", np.zeros(batch.n_spectra)), dtype=np.int64

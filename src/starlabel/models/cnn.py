@@ -31,11 +31,21 @@ from ..errors import StarlabelInputError
 from ..nn import BandedConvRegressor, ConvRegressor, Standardizer
 from ..spectra.container import Spectra
 from ..spectra.labels import label_spec
-from ..spectra.preprocess import SPEED_OF_LIGHT_KMS, fill_masked
-from ..training import History, TrainConfig, fit_loop
+from ..spectra.preprocess import SPEED_OF_LIGHT_KMS
+from ..training import TrainConfig, fit_loop
 from ..training.losses import masked_mse
+from ._shared import (
+    ProgressBar,
+    check_grid,
+    dense_flux,
+    device_of,
+    grid_manifest,
+    grid_tensors,
+    load_grid,
+    load_state,
+)
 from .base import LabelPrediction, NotFittedError
-from .persist import grid_fingerprint, load_tensors, register_model, save_model_dir
+from .persist import register_model, save_model_dir
 
 __all__ = ["CNNConfig", "EnsembleConfig", "DeepEnsembleRegressor", "PRESETS"]
 
@@ -164,20 +174,6 @@ PRESETS: dict[str, EnsembleConfig] = {
         ),
     ),
 }
-
-
-def _device(device: str | torch.device | None) -> torch.device:
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-def dense_flux(spectra: Spectra) -> tuple[np.ndarray, np.ndarray]:
-    """Flux with masked pixels filled, and which spectra have no usable pixel."""
-    dead = (spectra.ivar <= 0).all(axis=1) | ~np.isfinite(spectra.flux).any(axis=1)
-    flux = fill_masked(spectra.flux, spectra.ivar, method="interp").astype(np.float32)
-    flux[dead] = 1.0
-    return flux, dead
 
 
 def _jitter_shift(wavelength: torch.Tensor) -> torch.Tensor:
@@ -313,7 +309,7 @@ class DeepEnsembleRegressor(BaseEstimator):
             )
         self.wavelength_ = train.wavelength_aa.copy()
         self.medium_ = train.medium
-        dev = _device(self.device)
+        dev = device_of(self.device)
 
         def tensors(sp: Spectra) -> list[torch.Tensor]:
             flux, _ = dense_flux(sp)
@@ -342,7 +338,7 @@ class DeepEnsembleRegressor(BaseEstimator):
         )
         members, seeds, losses, histories = [], [], [], []
         progress = (
-            _ProgressBar(cfg.n_members, cfg.train.max_epochs)
+            ProgressBar(cfg.n_members, cfg.train.max_epochs)
             if self.show_progress
             else None
         )
@@ -416,16 +412,7 @@ class DeepEnsembleRegressor(BaseEstimator):
     def check_grid(self, spectra: Spectra, source: str | None = None) -> None:
         """Refuse spectra on another wavelength grid than the training grid."""
         self._check_fitted()
-        wl = spectra.wavelength_aa
-        if wl.size != self.wavelength_.size or not np.allclose(
-            wl, self.wavelength_, rtol=0, atol=1e-4
-        ):
-            raise StarlabelInputError(
-                f"wavelength grid ({wl.size} px, {wl[0]:.2f}-{wl[-1]:.2f} A) differs from the model's "
-                f"({self.wavelength_.size} px, {self.wavelength_[0]:.2f}-{self.wavelength_[-1]:.2f} A); "
-                "resample it with `starlabel prepare --grid MODEL_GRID`",
-                path=source,
-            )
+        check_grid(self.wavelength_, spectra, source)
 
     def predict_members(self, spectra: Spectra, *, batch_size: int = 512) -> np.ndarray:
         """``(n_members, n_spectra, n_labels)`` predictions of every kept member."""
@@ -479,9 +466,7 @@ class DeepEnsembleRegressor(BaseEstimator):
             f"member-{k:02d}.safetensors": m.state_dict()
             for k, m in enumerate(self.members_)
         }
-        files["grid.safetensors"] = {
-            "wavelength": torch.as_tensor(self.wavelength_, dtype=torch.float64)
-        }
+        files["grid.safetensors"] = grid_tensors(self.wavelength_)
         manifest = {
             "class": "DeepEnsembleRegressor",
             "kind": "cnn",
@@ -493,14 +478,7 @@ class DeepEnsembleRegressor(BaseEstimator):
                 for n, u in zip(self.label_names_, self.label_units_, strict=True)
             ],
             "extra": list(self.extra_names_),
-            "grid": {
-                "n_pixels": int(self.wavelength_.size),
-                "min": float(self.wavelength_[0]),
-                "max": float(self.wavelength_[-1]),
-                "medium": self.medium_,
-                "unit": "Angstrom",
-                "sha256": grid_fingerprint(self.wavelength_),
-            },
+            "grid": grid_manifest(self.wavelength_, self.medium_),
             "training": {
                 "fingerprint": self.training_fingerprint_,
                 "n_spectra": self.n_train_,
@@ -543,26 +521,12 @@ class DeepEnsembleRegressor(BaseEstimator):
         est.label_names_ = tuple(names)
         est.label_units_ = tuple(units)
         est.extra_names_ = tuple(manifest.get("extra", []))
-        wavelength = load_tensors(path, "grid.safetensors")["wavelength"].numpy()
-        if grid_fingerprint(wavelength) != manifest.get("grid", {}).get("sha256"):
-            raise StarlabelInputError(
-                "grid.safetensors does not match the grid in model.json", path=path
-            )
+        wavelength, est.medium_ = load_grid(path, manifest)
         est.wavelength_ = wavelength
-        est.medium_ = manifest["grid"].get("medium", "air")
-        dev = _device(est.device)
+        dev = device_of(est.device)
         members = []
         for meta in members_meta:
-            module = est._build(wavelength.size)
-            state = load_tensors(path, meta["file"])
-            try:
-                module.load_state_dict(state, strict=True)
-            except RuntimeError as exc:
-                raise StarlabelInputError(
-                    f"{meta['file']} does not fit the architecture in model.json: {str(exc).splitlines()[0]}",
-                    path=path,
-                ) from exc
-            module.eval()
+            module = load_state(path, meta["file"], est._build(wavelength.size))
             members.append(module.to(dev))
         est.members_ = members
         est.member_seeds_ = [m["seed"] for m in members_meta]
@@ -582,37 +546,3 @@ def _shift(flux: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
     return torch.where(
         frac >= 0, flux * (1 - frac) + right * frac, flux * (1 + frac) - left * frac
     )
-
-
-class _ProgressBar:
-    """A rich progress bar over members and epochs (library code prints nothing else)."""
-
-    def __init__(self, n_members: int, max_epochs: int) -> None:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self._p = Progress(
-            TextColumn("[bold]train[/] {task.description}"),
-            BarColumn(),
-            TextColumn("{task.fields[losses]}"),
-            TimeElapsedColumn(),
-            transient=False,
-        )
-        self._p.start()
-        self._task = self._p.add_task("", total=n_members * max_epochs, losses="")
-        self._max = max_epochs
-        self._n = n_members
-
-    def member(self, k: int) -> Callable[[int, History], None]:
-        def update(epoch: int, history: History) -> None:
-            self._p.update(
-                self._task,
-                completed=k * self._max + epoch + 1,
-                description=f"member {k + 1}/{self._n} epoch {epoch + 1}",
-                losses=f"train {history.train_loss[-1]:.4f} valid {history.valid_loss[-1]:.4f}",
-            )
-
-        return update
-
-    def close(self) -> None:
-        self._p.update(self._task, completed=self._n * self._max)
-        self._p.stop()

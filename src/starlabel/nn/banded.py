@@ -70,7 +70,8 @@ def plan_blocks(
         block: output positions per block (rounded down to a multiple of the pool).
 
     Returns:
-        The layers, the zero padding the input needs, and the final valid length.
+        The layers, the zero padding the input needs, and each layer's valid output
+        length.
     """
     lengths = [n_pixels]
     for k, p, _ in layers:
@@ -84,7 +85,7 @@ def plan_blocks(
         n_blocks = max(-(-(n_in - k + 1) // t), -(-rows // (t // p)))
         planned.insert(0, BandedLayer(k, p, slope, t, n_blocks))
         rows = n_blocks * t + k - 1
-    return planned, max(0, rows - n_pixels), lengths[-1]
+    return planned, max(0, rows - n_pixels), lengths[1:]
 
 
 def banded_features(
@@ -92,17 +93,21 @@ def banded_features(
     layers: list[BandedLayer],
     weights: list[tuple[torch.Tensor, torch.Tensor]],
     pad: int,
-    n_last: int,
-) -> torch.Tensor:
-    """Convolution stack on ``(B, n_pixels)`` flux -> ``(B, C_last * n_last)`` features.
+    lengths: list[int],
+    *,
+    stages: bool = False,
+) -> torch.Tensor | list[torch.Tensor]:
+    """Convolution stack on ``(B, n_pixels)`` flux -> ``(B, C_last * L_last)`` features.
 
     ``weights`` holds per layer the band (:func:`banded_weight`) and the bias tiled over
-    the block. Features are flattened channel-major, like ``nn.Flatten`` on ``(B, C, L)``.
+    the block; ``lengths`` each layer's valid output length (:func:`plan_blocks`).
+    Features are flattened channel-major, like ``nn.Flatten`` on ``(B, C, L)``. With
+    ``stages`` the flattened output of every layer is returned.
     """
     b = flux.shape[0]
     h = F.pad(flux, (0, pad))
-    c_out = 1
-    for layer, (band, bias) in zip(layers, weights, strict=True):
+    outputs = []
+    for i, (layer, (band, bias)) in enumerate(zip(layers, weights, strict=True)):
         width = band.shape[0]
         c_in = width // (layer.block + layer.kernel_size - 1)
         windows = h.reshape(b, -1).unfold(1, width, layer.block * c_in)
@@ -114,6 +119,8 @@ def banded_features(
             for part in parts[1:]:
                 out = torch.maximum(out, part)
         h = F.leaky_relu(out, layer.slope)
-        c_out = band.shape[1] // layer.block
-    h = h.reshape(b, -1, c_out)[:, :n_last]
-    return h.transpose(1, 2).reshape(b, -1)
+        if stages or i == len(layers) - 1:
+            c_out = band.shape[1] // layer.block
+            valid = h.reshape(b, -1, c_out)[:, : lengths[i]]
+            outputs.append(valid.transpose(1, 2).reshape(b, -1))
+    return outputs if stages else outputs[-1]

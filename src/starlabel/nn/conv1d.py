@@ -150,8 +150,8 @@ class ConvRegressor(nn.Module):
             raise ValueError(
                 f"flux: the network expects {self.n_pixels} pixels, got {flux.shape[1]}"
             )
-        layers, pad, n_last = self._plan
-        return banded_features(flux, layers, weights, pad, n_last)
+        layers, pad, lengths = self._plan
+        return banded_features(flux, layers, weights, pad, lengths)
 
 
 class BandedConvRegressor:
