@@ -40,7 +40,7 @@ def test_planned_commands_say_so_and_fail(name):
     assert "not built yet" in result.output
 
 
-@pytest.mark.parametrize("kind", ["cinn", "gandalf"])
+@pytest.mark.parametrize("kind", ["gandalf"])
 def test_planned_models_say_so_and_fail(kind, tmp_path):
     result = runner.invoke(
         app,

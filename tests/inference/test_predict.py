@@ -122,7 +122,7 @@ def test_cli_train_predict_evaluate(tmp_path):
         "metrics.csv",
         "one_to_one.png",
         "residuals_vs_snr.png",
-    }
+    }  # one member kept: no uncertainties, so no coverage plot
     header = (tmp_path / "ev" / "metrics.csv").read_text().splitlines()[0]
     assert header.startswith(
         "name,unit,n,bias,std,robust_std,p15,p85,sigma_over_crlb,z_std,coverage_68"
@@ -138,3 +138,88 @@ def test_cli_train_predict_evaluate(tmp_path):
         ],
     )
     assert result.exit_code == 2 and ".fits, .csv or .parquet" in result.output
+
+
+def test_cli_cinn_train_predict_precision_evaluate(tmp_path):
+    sp = gaussian_line_spectra(n=60, n_pixels=600, seed=6)
+    sp.labels["fe_h"][:3] = np.nan  # left out of cINN training, with a count printed
+    train, test = sp.split((0.7, 0.3), seed=0)
+    write_dataset(train, tmp_path / "train.h5")
+    write_dataset(test[np.isfinite(test.labels["fe_h"])], tmp_path / "test.h5")
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            str(tmp_path / "train.h5"),
+            "--model",
+            "cinn",
+            "--preset",
+            "fast",
+            "--max-epochs",
+            "2",
+            "-q",
+            "-o",
+            str(tmp_path / "m"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "left out" in result.output and "missing label" in result.output
+    result = runner.invoke(
+        app,
+        [
+            "predict",
+            str(tmp_path / "m"),
+            str(tmp_path / "test.h5"),
+            "--mode",
+            "precision",
+            "--n-external",
+            "3",
+            "--n-internal",
+            "20",
+            "-q",
+            "-o",
+            str(tmp_path / "cat.fits"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    cat = read_catalogue_table(tmp_path / "cat.fits")
+    for col in ("teff", "teff_err", "teff_err_int", "teff_err_ext", "fe_h_err_ext"):
+        assert np.all(np.isfinite(np.asarray(cat[col], dtype=float))), col
+    err = np.asarray(cat["teff_err"], dtype=float)
+    parts = np.hypot(
+        np.asarray(cat["teff_err_int"], float), np.asarray(cat["teff_err_ext"], float)
+    )
+    np.testing.assert_allclose(err, parts, rtol=1e-6)
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            str(tmp_path / "cat.fits"),
+            "--truth",
+            str(tmp_path / "test.h5"),
+            "--model",
+            str(tmp_path / "m"),
+            "--n-draws",
+            "30",
+            "-o",
+            str(tmp_path / "ev"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    made = {p.name for p in (tmp_path / "ev").iterdir()}
+    assert {"sbc_ranks.png", "coverage_posterior.png", "coverage.png"} <= made
+    rows = (tmp_path / "ev" / "coverage_posterior.csv").read_text().splitlines()
+    assert rows[0] == "level,teff,fe_h" and len(rows) == 12
+    result = runner.invoke(
+        app,
+        [
+            "predict",
+            str(tmp_path / "m"),
+            str(tmp_path / "test.h5"),
+            "--mode",
+            "nope",
+            "-o",
+            str(tmp_path / "x.csv"),
+        ],
+    )
+    assert result.exit_code == 2

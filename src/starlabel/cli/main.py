@@ -835,12 +835,27 @@ def evaluate(
         Path | None,
         typer.Option("-o", "--output", help="Folder for metrics.csv and plots."),
     ] = None,
+    model_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--model",
+            help="Posterior model (cinn) that made the catalogue: adds SBC rank "
+            "histograms and the posterior coverage curve.",
+        ),
+    ] = None,
+    n_draws: Annotated[
+        int, typer.Option("--n-draws", help="Posterior draws per star for --model.")
+    ] = 100,
 ) -> None:
     """Compare a catalogue with reference labels: bias, scatter, percentiles, calibration, plots."""
     from ..diagnostics.report_eval import write_evaluation
+    from ..models import load
 
     out = output or catalogue.with_name(catalogue.stem + "-evaluation")
-    metrics, files = write_evaluation(catalogue, truth, out)
+    model = load(model_dir) if model_dir is not None else None
+    metrics, files = write_evaluation(
+        catalogue, truth, out, model=model, n_draws=n_draws
+    )
     t = Table(
         "label",
         "N",

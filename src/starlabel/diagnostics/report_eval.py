@@ -5,24 +5,41 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .._atomic import atomic_path
 from .._typing import PathLike
 from ..inference.catalogue import read_catalogue_table
+from ..spectra.container import Spectra
 from ..spectra.io.hdf5 import read_dataset
+from .calibration import LEVELS, coverage_from_samples, coverage_gaussian, sbc_ranks
 from .metrics import LabelMetrics, evaluate, match_truth
-from .plots.evaluation import plot_one_to_one, plot_residuals_vs_snr
+from .plots.evaluation import (
+    plot_coverage,
+    plot_one_to_one,
+    plot_residuals_vs_snr,
+    plot_sbc_ranks,
+)
 
 __all__ = ["write_evaluation"]
 
 
 def write_evaluation(
-    catalogue: PathLike, truth: PathLike, out_dir: PathLike
+    catalogue: PathLike,
+    truth: PathLike,
+    out_dir: PathLike,
+    *,
+    model: Any = None,
+    n_draws: int = 100,
+    seed: int = 0,
 ) -> tuple[list[LabelMetrics], list[Path]]:
-    """Compute the metrics and write ``metrics.csv``, ``one_to_one.png`` and
-    ``residuals_vs_snr.png`` to ``out_dir``."""
+    """Compute the metrics and write ``metrics.csv``, ``one_to_one.png``,
+    ``residuals_vs_snr.png`` and ``coverage.png`` (Gaussian intervals from the
+    catalogue's ``<name>_err``) to ``out_dir``. With a posterior ``model`` (one with a
+    ``sample`` method), also ``sbc_ranks.png`` and ``coverage_posterior.png`` from
+    ``n_draws`` posterior draws of each reference spectrum."""
     table = read_catalogue_table(catalogue)
     ref = read_dataset(truth)
     metrics = evaluate(table, ref)
@@ -64,7 +81,61 @@ def write_evaluation(
     with atomic_path(out / "residuals_vs_snr.png") as tmp:
         fig.savefig(tmp, dpi=100, format="png")
     files.append(out / "residuals_vs_snr.png")
+    names = [m.name for m in metrics]
+    value = np.stack(preds, axis=1)
+    truth_values = np.stack(refs, axis=1)
+    sigma = np.stack(
+        [sg if sg is not None else np.full(value.shape[0], np.nan) for sg in sig],
+        axis=1,
+    )
+    if np.isfinite(sigma).any():
+        cov = coverage_gaussian(value, sigma, truth_values)
+        fig, _ = plot_coverage(LEVELS, cov, names, title="coverage of value +- z err")
+        files.append(_save(fig, out / "coverage.png"))
+    if model is not None and hasattr(model, "sample"):
+        files += _posterior_calibration(model, ref, out, n_draws, seed)
     import matplotlib.pyplot as plt
 
     plt.close("all")
     return metrics, files
+
+
+def _save(fig: Any, path: Path) -> Path:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    return path
+
+
+def _posterior_calibration(
+    model: Any, ref: Spectra, out: Path, n_draws: int, seed: int
+) -> list[Path]:
+    """SBC rank histograms and the expected-coverage curve of posterior draws."""
+    import torch
+
+    from ..models._shared import dense_flux
+
+    names = [n for n in model.label_names_ if n in ref.labels]
+    cols = [model.label_names_.index(n) for n in names]
+    flux, dead = dense_flux(ref)
+    gen = torch.Generator().manual_seed(seed)
+    draws = np.concatenate(
+        [
+            model.sample(torch.as_tensor(flux[i : i + 256]), n_draws, gen).numpy()
+            for i in range(0, len(flux), 256)
+        ]
+    )[:, :, cols]
+    truth = np.stack([ref.labels[n] for n in names], axis=1)
+    truth[dead] = np.nan
+    fig, _ = plot_sbc_ranks(sbc_ranks(draws, truth), n_draws, names)
+    files = [_save(fig, out / "sbc_ranks.png")]
+    cov = coverage_from_samples(draws, truth)
+    fig, _ = plot_coverage(LEVELS, cov, names, title="coverage of posterior intervals")
+    files.append(_save(fig, out / "coverage_posterior.png"))
+    with atomic_path(out / "coverage_posterior.csv") as tmp:
+        rows = ["level," + ",".join(names)] + [
+            f"{p:.2f}," + ",".join(f"{c:.4f}" for c in row)
+            for p, row in zip(LEVELS, cov, strict=True)
+        ]
+        tmp.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    files.append(out / "coverage_posterior.csv")
+    return files

@@ -10,7 +10,12 @@ import numpy as np
 from ..metrics import LabelMetrics
 from .spectra import _agg
 
-__all__ = ["plot_one_to_one", "plot_residuals_vs_snr"]
+__all__ = [
+    "plot_coverage",
+    "plot_one_to_one",
+    "plot_residuals_vs_snr",
+    "plot_sbc_ranks",
+]
 
 
 def _axes_label(name: str, unit: str) -> str:
@@ -111,4 +116,48 @@ def plot_residuals_vs_snr(
     axes[-1].set_xlabel("S/N per pixel")
     axes[0].legend(fontsize=7, loc="upper right")
     fig.tight_layout()
+    return fig, axes
+
+
+def plot_coverage(
+    levels: np.ndarray, coverage: np.ndarray, names: Sequence[str], *, title: str = ""
+) -> tuple[Any, Any]:
+    """Empirical vs nominal coverage of central intervals, one line per label; the
+    diagonal is perfect calibration (above: uncertainties too large, below: too small)."""
+    plt = _agg()
+    fig, ax = plt.subplots(figsize=(4.5, 4.5), constrained_layout=True)
+    ax.plot([0, 1], [0, 1], color="0.5", lw=1, ls="--", label="calibrated")
+    for k, name in enumerate(names):
+        ax.plot(100 * levels, 100 * coverage[:, k], marker="o", ms=3, label=name)
+    ax.plot([0, 100], [0, 100], color="0.5", lw=1, ls="--")
+    ax.set(
+        xlabel="nominal central interval [%]",
+        ylabel="stars whose truth lies inside [%]",
+        xlim=(0, 100),
+        ylim=(0, 100),
+        title=title or "expected coverage",
+    )
+    ax.legend(fontsize=7)
+    return fig, ax
+
+
+def plot_sbc_ranks(
+    ranks: np.ndarray, n_draws: int, names: Sequence[str], *, bins: int = 20
+) -> tuple[Any, Any]:
+    """Histogram of the truth's rank among the posterior draws per label, with the
+    99 % band of a uniform histogram: a U shape means posteriors too narrow, a hump
+    too wide, a slope a bias."""
+    from scipy import stats
+
+    plt = _agg()
+    n = len(names)
+    fig, axes = plt.subplots(1, n, figsize=(3.0 * n, 2.8), constrained_layout=True)
+    axes = np.atleast_1d(axes)
+    for k, (ax, name) in enumerate(zip(axes, names, strict=True)):
+        r = ranks[:, k][ranks[:, k] >= 0]
+        edges = np.linspace(0, n_draws + 1, bins + 1)
+        ax.hist(r, bins=edges, color="C0", alpha=0.8)
+        lo, hi = stats.binom.ppf([0.005, 0.995], max(r.size, 1), 1 / bins)
+        ax.axhspan(lo, hi, color="0.5", alpha=0.3, lw=0)
+        ax.set(xlabel=f"rank of true {name} among {n_draws} draws", ylabel="stars")
     return fig, axes
