@@ -10,7 +10,7 @@ Prediction modes:
   ``n_internal=1`` it is the paper's single-draw Fast mode (no uncertainty).
 * ``precision``: ``n_external`` noisy copies of the spectrum (noise drawn from its
   ivar) x ``n_internal`` draws (paper: 20 x 250); summaries of
-  :func:`starlabel.inference.posterior.precision_summary`: value = median over copies of
+  :func:`starlabel.models.posterior.precision_summary`: value = median over copies of
   the KDE peak, internal = median over copies of (p84 - p16) / 2, external = std of
   the peaks over copies, total = quadrature sum. The conditioning network runs once
   per copy and the condition's share of every subnetwork's first layer is computed once
@@ -33,7 +33,6 @@ from sklearn.base import BaseEstimator
 from .. import __version__
 from .._config import config_from_dict, config_to_dict
 from ..errors import StarlabelInputError
-from ..inference.posterior import precision_summary
 from ..nn import Standardizer
 from ..nn.condnet import ConditioningNet
 from ..nn.glow import ConditionalINN
@@ -52,6 +51,7 @@ from ._shared import (
 )
 from .base import LabelPrediction, NotFittedError
 from .persist import register_model, save_model_dir
+from .posterior import precision_summary
 
 __all__ = ["CINNConfig", "ConditionalINNRegressor", "CINN_PRESETS"]
 
@@ -305,11 +305,23 @@ class ConditionalINNRegressor(BaseEstimator):
         """``(n, n_pixels)`` flux -> ``(n, n_draws, n_labels)`` posterior draws, in the
         labels' units."""
         m = self.module_
-        proj = m.inn.project([c.unsqueeze(1) for c in m.cond(flux)])
+        parts = [m.cond(flux[i : i + 64]) for i in range(0, flux.shape[0], 64)]
+        conds = [torch.cat(c) for c in zip(*parts, strict=True)]
+        proj = m.inn.project([c.unsqueeze(1) for c in conds])
         z = torch.randn(
             flux.shape[0], n_draws, len(self.label_names_), generator=generator
         ).to(flux.device)
-        return m.scaler.inverse(m.inn.inverse(z, proj))
+        step = max(1, 4096 // n_draws)  # ~4096 pairs at a time: 8 MB activations
+        out = torch.cat(
+            [
+                m.inn.inverse(
+                    z[i : i + step],
+                    [(a[i : i + step], b[i : i + step]) for a, b in proj],
+                )
+                for i in range(0, z.shape[0], step)
+            ]
+        )
+        return m.scaler.inverse(out)
 
     def predict(
         self,

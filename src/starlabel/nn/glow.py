@@ -99,9 +99,11 @@ class _Subnet(nn.Module):
         nn.init.zeros_(self.out.bias)
 
     def forward(self, x: torch.Tensor, projection: torch.Tensor) -> torch.Tensor:
-        h = torch.relu(self.inp(x) + projection)
+        h = self.inp(x)
+        h += projection  # in place: these tensors are the bulk of the memory traffic
+        h.relu_()
         for layer in self.hidden:
-            h = torch.relu(layer(h))
+            h = layer(h).relu_()
         return self.out(h)
 
 
