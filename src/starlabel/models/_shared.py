@@ -9,15 +9,20 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator
 
+from .. import __version__
 from ..errors import StarlabelInputError
 from ..spectra.container import Spectra
+from ..spectra.labels import label_spec
 from ..spectra.preprocess import fill_masked
 from ..training import History
+from .base import NotFittedError
 from .persist import grid_fingerprint, load_tensors
 
 __all__ = [
     "ProgressBar",
+    "SpectralModel",
     "check_grid",
     "dense_flux",
     "device_of",
@@ -129,3 +134,65 @@ class ProgressBar:
     def close(self) -> None:
         self._p.update(self._task, completed=self._n * self._max)
         self._p.stop()
+
+
+class SpectralModel(BaseEstimator):
+    """What every starlabel estimator shares: fitted-state check, grid check, label
+    bookkeeping and the common part of ``model.json``. Subclasses set ``_fitted_attr``
+    and ``_default_config``."""
+
+    _fitted_attr = ""
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, self._fitted_attr):
+            raise NotFittedError(
+                f"{type(self).__name__} is not fitted yet; call fit() or starlabel.load()"
+            )
+
+    def check_grid(self, spectra: Spectra, source: str | None = None) -> None:
+        """Refuse spectra on another wavelength grid than the training grid."""
+        self._check_fitted()
+        check_grid(self.wavelength_, spectra, source)
+
+    def _set_labels(self, train: Spectra) -> list[str]:
+        """Label names and units from ``self.labels`` (default: all of ``train``)."""
+        names = list(self.labels) if self.labels is not None else train.label_names
+        if not names:
+            raise ValueError("train: the training set has no labels")
+        missing = [n for n in names if n not in train.labels]
+        if missing:
+            raise ValueError(
+                f"labels: {missing} not in the training set; it has {train.label_names}"
+            )
+        self.label_names_ = tuple(names)
+        self.label_units_ = tuple(
+            train.label_units.get(n, label_spec(n).unit) for n in names
+        )
+        return names
+
+    def _manifest(self, kind: str) -> dict[str, Any]:
+        """The part of ``model.json`` every model writes."""
+        return {
+            "class": type(self).__name__,
+            "kind": kind,
+            "starlabel_version": __version__,
+            "torch_version": torch.__version__,
+            "config": self._config.to_dict(),
+            "label_spec": [
+                {"name": n, "unit": u}
+                for n, u in zip(self.label_names_, self.label_units_, strict=True)
+            ],
+            "grid": grid_manifest(self.wavelength_, self.medium_),
+            "random_state": self.random_state,
+        }
+
+    def _restore(self, path: Path, manifest: dict[str, Any]) -> None:
+        """Labels, grid and training summary back from a model directory."""
+        self.label_names_ = tuple(d["name"] for d in manifest["label_spec"])
+        self.label_units_ = tuple(d.get("unit", "") for d in manifest["label_spec"])
+        self.wavelength_, self.medium_ = load_grid(path, manifest)
+        training = manifest.get("training", {})
+        self.training_fingerprint_ = training.get("fingerprint", "")
+        self.n_train_ = training.get("n_spectra", 0)
+        self.label_range_ = training.get("label_range", {})
+        self.history_ = []

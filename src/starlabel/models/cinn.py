@@ -28,28 +28,24 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator
 
-from .. import __version__
 from .._config import config_from_dict, config_to_dict
 from ..errors import StarlabelInputError
 from ..nn import Standardizer
 from ..nn.condnet import ConditioningNet
 from ..nn.glow import ConditionalINN
 from ..spectra.container import Spectra
-from ..spectra.labels import label_spec
 from ..training import TrainConfig, fit_loop
 from ._shared import (
     ProgressBar,
+    SpectralModel,
     check_grid,
     dense_flux,
     device_of,
-    grid_manifest,
     grid_tensors,
-    load_grid,
     load_state,
 )
-from .base import LabelPrediction, NotFittedError
+from .base import LabelPrediction
 from .persist import register_model, save_model_dir
 from .posterior import precision_summary
 
@@ -145,7 +141,7 @@ CINN_PRESETS: dict[str, CINNConfig] = {
 
 
 @register_model("ConditionalINNRegressor")
-class ConditionalINNRegressor(BaseEstimator):
+class ConditionalINNRegressor(SpectralModel):
     """Conditional invertible network returning a posterior per star.
 
     Args:
@@ -156,6 +152,8 @@ class ConditionalINNRegressor(BaseEstimator):
         random_state: seed of the first model; model k uses ``random_state + k``.
         show_progress: draw a rich progress bar while training.
     """
+
+    _fitted_attr = "module_"
 
     def __init__(
         self,
@@ -175,12 +173,6 @@ class ConditionalINNRegressor(BaseEstimator):
     @property
     def _config(self) -> CINNConfig:
         return self.config if self.config is not None else CINNConfig()
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "module_"):
-            raise NotFittedError(
-                "ConditionalINNRegressor is not fitted yet; call fit() or starlabel.load()"
-            )
 
     def _build(self, n_pixels: int, seed: int) -> torch.nn.Module:
         c = self._config
@@ -213,16 +205,7 @@ class ConditionalINNRegressor(BaseEstimator):
     ) -> ConditionalINNRegressor:
         """Train by maximum likelihood; keeps the seed with the lowest validation loss."""
         cfg = self._config
-        names = list(self.labels) if self.labels is not None else train.label_names
-        missing = [n for n in names if n not in train.labels]
-        if not names or missing:
-            raise ValueError(
-                f"labels: {missing or 'none'} not in the training set; it has {train.label_names}"
-            )
-        self.label_names_ = tuple(names)
-        self.label_units_ = tuple(
-            train.label_units.get(n, label_spec(n).unit) for n in names
-        )
+        names = self._set_labels(train)
         complete = np.isfinite(train.label_array(names)).all(axis=1)
         self.n_dropped_ = int((~complete).sum())
         train = train[complete]
@@ -293,11 +276,6 @@ class ConditionalINNRegressor(BaseEstimator):
         return self
 
     # ---------------------------------------------------------------- predict
-    def check_grid(self, spectra: Spectra, source: str | None = None) -> None:
-        """Refuse spectra on another wavelength grid than the training grid."""
-        self._check_fitted()
-        check_grid(self.wavelength_, spectra, source)
-
     @torch.inference_mode()
     def sample(
         self, flux: torch.Tensor, n_draws: int, generator: torch.Generator
@@ -396,17 +374,7 @@ class ConditionalINNRegressor(BaseEstimator):
     def save(self, path: str | Path) -> Path:
         """Write the model directory (``model.json`` + ``cinn.safetensors``)."""
         self._check_fitted()
-        manifest = {
-            "class": "ConditionalINNRegressor",
-            "kind": "cinn",
-            "starlabel_version": __version__,
-            "torch_version": torch.__version__,
-            "config": self._config.to_dict(),
-            "label_spec": [
-                {"name": n, "unit": u}
-                for n, u in zip(self.label_names_, self.label_units_, strict=True)
-            ],
-            "grid": grid_manifest(self.wavelength_, self.medium_),
+        manifest = self._manifest("cinn") | {
             "training": {
                 "fingerprint": self.training_fingerprint_,
                 "n_spectra": self.n_train_,
@@ -420,7 +388,6 @@ class ConditionalINNRegressor(BaseEstimator):
                     "best_valid_loss": self.best_valid_loss_,
                 }
             ],
-            "random_state": self.random_state,
         }
         files = {
             "cinn.safetensors": self.module_.state_dict(),
@@ -438,27 +405,22 @@ class ConditionalINNRegressor(BaseEstimator):
         try:
             config = CINNConfig.from_dict(manifest["config"])
             names = [d["name"] for d in manifest["label_spec"]]
-            units = [d.get("unit", "") for d in manifest["label_spec"]]
             member = manifest["members"][0]
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise StarlabelInputError(
                 f"model.json is incomplete or invalid: {exc}", path=path
             ) from exc
         est = cls(config, labels=names, random_state=manifest.get("random_state", 0))
-        est.label_names_, est.label_units_ = tuple(names), tuple(units)
-        est.wavelength_, est.medium_ = load_grid(path, manifest)
+        est._restore(path, manifest)
         est.seed_ = int(member["seed"])
         est.best_valid_loss_ = float(member["best_valid_loss"])
         module = load_state(
             path, member["file"], est._build(est.wavelength_.size, est.seed_)
         )
         est.module_ = module.to(device_of(est.device))
-        training = manifest.get("training", {})
-        est.training_fingerprint_ = training.get("fingerprint", "")
-        est.n_train_ = training.get("n_spectra", 0)
-        est.n_dropped_ = training.get("n_dropped_incomplete_labels", 0)
-        est.label_range_ = training.get("label_range", {})
-        est.history_ = []
+        est.n_dropped_ = manifest.get("training", {}).get(
+            "n_dropped_incomplete_labels", 0
+        )
         return est
 
 

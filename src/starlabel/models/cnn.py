@@ -23,28 +23,23 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator
 
-from .. import __version__
 from .._config import config_from_dict, config_to_dict
 from ..errors import StarlabelInputError
 from ..nn import BandedConvRegressor, ConvRegressor, Standardizer
 from ..spectra.container import Spectra
-from ..spectra.labels import label_spec
 from ..spectra.preprocess import SPEED_OF_LIGHT_KMS
 from ..training import TrainConfig, fit_loop
 from ..training.losses import masked_mse
 from ._shared import (
     ProgressBar,
-    check_grid,
+    SpectralModel,
     dense_flux,
     device_of,
-    grid_manifest,
     grid_tensors,
-    load_grid,
     load_state,
 )
-from .base import LabelPrediction, NotFittedError
+from .base import LabelPrediction
 from .persist import register_model, save_model_dir
 
 __all__ = ["CNNConfig", "EnsembleConfig", "DeepEnsembleRegressor", "PRESETS"]
@@ -184,7 +179,7 @@ def _jitter_shift(wavelength: torch.Tensor) -> torch.Tensor:
 
 
 @register_model("DeepEnsembleRegressor")
-class DeepEnsembleRegressor(BaseEstimator):
+class DeepEnsembleRegressor(SpectralModel):
     """Deep ensemble of 1D CNNs predicting stellar labels.
 
     Args:
@@ -207,6 +202,8 @@ class DeepEnsembleRegressor(BaseEstimator):
         al. 2017 (deep ensembles).
     """
 
+    _fitted_attr = "members_"
+
     def __init__(
         self,
         config: EnsembleConfig | None = None,
@@ -228,12 +225,6 @@ class DeepEnsembleRegressor(BaseEstimator):
     @property
     def _config(self) -> EnsembleConfig:
         return self.config if self.config is not None else EnsembleConfig()
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "members_"):
-            raise NotFittedError(
-                "DeepEnsembleRegressor is not fitted yet; call fit() or starlabel.load()"
-            )
 
     def _build(self, n_pixels: int) -> torch.nn.Module:
         c = self._config.cnn
@@ -284,18 +275,7 @@ class DeepEnsembleRegressor(BaseEstimator):
         for attr in ("members_", "history_", "member_seeds_", "member_losses_"):
             if hasattr(self, attr):
                 delattr(self, attr)
-        names = list(self.labels) if self.labels is not None else train.label_names
-        if not names:
-            raise ValueError("train: the training set has no labels")
-        missing = [n for n in names if n not in train.labels]
-        if missing:
-            raise ValueError(
-                f"labels: {missing} not in the training set; it has {train.label_names}"
-            )
-        self.label_names_ = tuple(names)
-        self.label_units_ = tuple(
-            train.label_units.get(n, label_spec(n).unit) for n in names
-        )
+        names = self._set_labels(train)
         self.extra_names_ = tuple(self.extra)
         if validation is None:
             train, validation = train.split(
@@ -409,11 +389,6 @@ class DeepEnsembleRegressor(BaseEstimator):
         return loss
 
     # ---------------------------------------------------------------- predict
-    def check_grid(self, spectra: Spectra, source: str | None = None) -> None:
-        """Refuse spectra on another wavelength grid than the training grid."""
-        self._check_fitted()
-        check_grid(self.wavelength_, spectra, source)
-
     def predict_members(self, spectra: Spectra, *, batch_size: int = 512) -> np.ndarray:
         """``(n_members, n_spectra, n_labels)`` predictions of every kept member."""
         self.check_grid(spectra)
@@ -467,18 +442,8 @@ class DeepEnsembleRegressor(BaseEstimator):
             for k, m in enumerate(self.members_)
         }
         files["grid.safetensors"] = grid_tensors(self.wavelength_)
-        manifest = {
-            "class": "DeepEnsembleRegressor",
-            "kind": "cnn",
-            "starlabel_version": __version__,
-            "torch_version": torch.__version__,
-            "config": self._config.to_dict(),
-            "label_spec": [
-                {"name": n, "unit": u}
-                for n, u in zip(self.label_names_, self.label_units_, strict=True)
-            ],
+        manifest = self._manifest("cnn") | {
             "extra": list(self.extra_names_),
-            "grid": grid_manifest(self.wavelength_, self.medium_),
             "training": {
                 "fingerprint": self.training_fingerprint_,
                 "n_spectra": self.n_train_,
@@ -494,7 +459,6 @@ class DeepEnsembleRegressor(BaseEstimator):
                     zip(self.member_seeds_, self.member_losses_, strict=True)
                 )
             ],
-            "random_state": self.random_state,
         }
         return save_model_dir(path, manifest, files, history={"members": self.history_})
 
@@ -506,7 +470,6 @@ class DeepEnsembleRegressor(BaseEstimator):
         try:
             config = EnsembleConfig.from_dict(manifest["config"])
             names = [d["name"] for d in manifest["label_spec"]]
-            units = [d.get("unit", "") for d in manifest["label_spec"]]
             members_meta = manifest["members"]
         except (KeyError, TypeError, ValueError) as exc:
             raise StarlabelInputError(
@@ -518,23 +481,15 @@ class DeepEnsembleRegressor(BaseEstimator):
             extra=tuple(manifest.get("extra", [])),
             random_state=manifest.get("random_state", 0),
         )
-        est.label_names_ = tuple(names)
-        est.label_units_ = tuple(units)
+        est._restore(path, manifest)
         est.extra_names_ = tuple(manifest.get("extra", []))
-        wavelength, est.medium_ = load_grid(path, manifest)
-        est.wavelength_ = wavelength
         dev = device_of(est.device)
-        members = []
-        for meta in members_meta:
-            module = load_state(path, meta["file"], est._build(wavelength.size))
-            members.append(module.to(dev))
-        est.members_ = members
+        est.members_ = [
+            load_state(path, meta["file"], est._build(est.wavelength_.size)).to(dev)
+            for meta in members_meta
+        ]
         est.member_seeds_ = [m["seed"] for m in members_meta]
         est.member_losses_ = [m["best_valid_loss"] for m in members_meta]
-        est.training_fingerprint_ = manifest.get("training", {}).get("fingerprint", "")
-        est.n_train_ = manifest.get("training", {}).get("n_spectra", 0)
-        est.label_range_ = manifest.get("training", {}).get("label_range", {})
-        est.history_ = []
         return est
 
 
