@@ -174,3 +174,10 @@ def test_demo_quick_runs_and_says_what_it_skips(tmp_path):
         and "not built" in result.output
     )
     assert (tmp_path / "demo" / "survey-train.h5").exists()
+    for made in (
+        "model-cnn/model.json",
+        "model-cinn/model.json",
+        "catalogue-test-cinn.fits",
+        "evaluation-cinn/sbc_ranks.png",
+    ):
+        assert (tmp_path / "demo" / made).exists(), made
