@@ -771,8 +771,12 @@ def predict(
         Path, typer.Option("-o", "--output", help="Catalogue: .fits, .csv or .parquet.")
     ],
     batch_size: Annotated[
-        int, typer.Option("--batch-size", help="Spectra per batch (bounds memory).")
-    ] = 4096,
+        int | None,
+        typer.Option(
+            "--batch-size",
+            help="Spectra per batch (bounds memory; default 4096, 256 in precision mode).",
+        ),
+    ] = None,
     mode: Annotated[
         PredictMode,
         typer.Option(
@@ -813,7 +817,7 @@ def predict(
             model,
             data,
             output,
-            batch_size=batch_size,
+            batch_size=batch_size or (256 if mode is PredictMode.precision else 4096),
             progress=lambda k, total: progress.update(task, advance=k, total=total),
             **options,
         )
