@@ -21,14 +21,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from cnn_benchmark import LABELS, matmul_peak, survey  # noqa: E402  (same folder)
 
 from starlabel.diagnostics.calibration import coverage_from_samples
 from starlabel.diagnostics.metrics import label_metrics
 from starlabel.models._shared import dense_flux
 from starlabel.models.cinn import CINN_PRESETS, ConditionalINNRegressor
 from starlabel.spectra import read_dataset
-
-from cnn_benchmark import LABELS, matmul_peak, survey  # noqa: E402  (same folder)
 
 
 def inn_flops_per_pair(est: ConditionalINNRegressor) -> float:
@@ -41,7 +40,9 @@ def inn_flops_per_pair(est: ConditionalINNRegressor) -> float:
     return total
 
 
-def pairs_throughput(est: ConditionalINNRegressor, flux: np.ndarray, n_int: int) -> float:
+def pairs_throughput(
+    est: ConditionalINNRegressor, flux: np.ndarray, n_int: int
+) -> float:
     """Spectrum-latent pairs per second of the sampling step alone (conditions given)."""
     m = est.module_
     x = torch.as_tensor(flux[:64])
@@ -59,19 +60,32 @@ def pairs_throughput(est: ConditionalINNRegressor, flux: np.ndarray, n_int: int)
 
 def report(name: str, pred, test, good: np.ndarray) -> dict[str, float]:
     print(f"\n{name}")
-    print(f"  {'label':6s} {'std':>9s} {'std/CRLB':>9s} {'z std':>7s} {'cov68':>6s} {'cov95':>6s}"
-          f" | S/N>=20: {'z std':>6s} {'cov68':>6s} {'cov95':>6s}")
+    print(
+        f"  {'label':6s} {'std':>9s} {'std/CRLB':>9s} {'z std':>7s} {'cov68':>6s} {'cov95':>6s}"
+        f" | S/N>=20: {'z std':>6s} {'cov68':>6s} {'cov95':>6s}"
+    )
     stds = {}
     hi = good & (test.meta["snr"] >= 20)
     total = pred.sigma_total
     for k, label in enumerate(LABELS):
-        args = dict(crlb=test.labels_crlb[label][good] if label in test.labels_crlb else None)
-        m = label_metrics(label, pred.mean[good, k], test.labels[label][good],
-                          sigma=total[good, k], **args)
-        h = label_metrics(label, pred.mean[hi, k], test.labels[label][hi], sigma=total[hi, k])
-        print(f"  {label:6s} {m.std:9.4g} {m.sigma_over_crlb:9.2f} {m.z_std:7.2f} "
-              f"{100 * m.coverage_68:5.1f}% {100 * m.coverage_95:5.1f}% | "
-              f"{h.z_std:13.2f} {100 * h.coverage_68:5.1f}% {100 * h.coverage_95:5.1f}%")
+        args = dict(
+            crlb=test.labels_crlb[label][good] if label in test.labels_crlb else None
+        )
+        m = label_metrics(
+            label,
+            pred.mean[good, k],
+            test.labels[label][good],
+            sigma=total[good, k],
+            **args,
+        )
+        h = label_metrics(
+            label, pred.mean[hi, k], test.labels[label][hi], sigma=total[hi, k]
+        )
+        print(
+            f"  {label:6s} {m.std:9.4g} {m.sigma_over_crlb:9.2f} {m.z_std:7.2f} "
+            f"{100 * m.coverage_68:5.1f}% {100 * m.coverage_95:5.1f}% | "
+            f"{h.z_std:13.2f} {100 * h.coverage_68:5.1f}% {100 * h.coverage_95:5.1f}%"
+        )
         stds[label] = m.std
     return stds
 
@@ -82,7 +96,9 @@ def main() -> None:
     parser.add_argument("--n-valid", type=int, default=2000)
     parser.add_argument("--n-test", type=int, default=2000)
     parser.add_argument("--preset", default="candebat2024")
-    parser.add_argument("--members", type=int, default=1, help="seeds trained (paper: 5)")
+    parser.add_argument(
+        "--members", type=int, default=1, help="seeds trained (paper: 5)"
+    )
     parser.add_argument("--max-epochs", type=int, default=None)
     parser.add_argument("--n-external", type=int, default=20)
     parser.add_argument("--n-internal", type=int, default=250)
@@ -90,7 +106,9 @@ def main() -> None:
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
     peak = matmul_peak()
-    print(f"float32 matmul peak on this machine: {peak:.0f} GFLOP/s; torch threads {torch.get_num_threads()}")
+    print(
+        f"float32 matmul peak on this machine: {peak:.0f} GFLOP/s; torch threads {torch.get_num_threads()}"
+    )
     train = read_dataset(survey(args.cache, args.n_train, 11, crlb=False))
     valid = read_dataset(survey(args.cache, args.n_valid, 12, crlb=False))
     test = read_dataset(survey(args.cache, args.n_test, 13, crlb=True))
@@ -98,46 +116,72 @@ def main() -> None:
     if args.max_epochs is not None:
         cfg = replace(cfg, train=replace(cfg.train, max_epochs=args.max_epochs))
     t0 = time.perf_counter()
-    est = ConditionalINNRegressor(cfg, labels=list(LABELS), random_state=0).fit(train, valid)
+    est = ConditionalINNRegressor(cfg, labels=list(LABELS), random_state=0).fit(
+        train, valid
+    )
     wall = time.perf_counter() - t0
     n_params = sum(p.numel() for p in est.module_.parameters())
     epochs = [len(h["valid_loss"]) for h in est.history_]
-    print(f"\npreset {args.preset}: {n_params:,} parameters; {args.members} model(s) trained in "
-          f"{wall / 60:.1f} min (epochs {epochs}; best validation NLL/label {est.best_valid_loss_:.3f})")
+    print(
+        f"\npreset {args.preset}: {n_params:,} parameters; {args.members} model(s) trained in "
+        f"{wall / 60:.1f} min (epochs {epochs}; best validation NLL/label {est.best_valid_loss_:.3f})"
+    )
     good = np.ones(test.n_spectra, dtype=bool)
 
     t0 = time.perf_counter()
     fast = est.predict(test, mode="fast")
     t_fast = time.perf_counter() - t0
     t0 = time.perf_counter()
-    one = est.predict(test, mode="fast", n_internal=1)
+    est.predict(test, mode="fast", n_internal=1)
     t_one = time.perf_counter() - t0
     t0 = time.perf_counter()
-    prec = est.predict(test, mode="precision", n_external=args.n_external, n_internal=args.n_internal)
+    prec = est.predict(
+        test, mode="precision", n_external=args.n_external, n_internal=args.n_internal
+    )
     t_prec = time.perf_counter() - t0
     pairs = test.n_spectra * args.n_external * args.n_internal
 
     report("Fast mode (32 draws: median, (p84-p16)/2)", fast, test, good)
-    report(f"Precision mode ({args.n_external} copies x {args.n_internal} draws)", prec, test, good)
+    report(
+        f"Precision mode ({args.n_external} copies x {args.n_internal} draws)",
+        prec,
+        test,
+        good,
+    )
 
     flux, _ = dense_flux(test)
     gen = torch.Generator().manual_seed(1)
-    draws = np.concatenate([est.sample(torch.as_tensor(flux[i:i + 256]), 100, gen).numpy()
-                            for i in range(0, len(flux), 256)])
+    draws = np.concatenate(
+        [
+            est.sample(torch.as_tensor(flux[i : i + 256]), 100, gen).numpy()
+            for i in range(0, len(flux), 256)
+        ]
+    )
     truth = np.stack([test.labels[n] for n in LABELS], axis=1)
     cov = coverage_from_samples(draws, truth, np.array([0.68, 0.95]))
-    print("\nposterior draws (100 per star, spectrum as observed): coverage 68 % / 95 %: "
-          + ", ".join(f"{n} {100 * a:.1f}/{100 * b:.1f}" for n, a, b in zip(LABELS, *cov, strict=True)))
+    print(
+        "\nposterior draws (100 per star, spectrum as observed): coverage 68 % / 95 %: "
+        + ", ".join(
+            f"{n} {100 * a:.1f}/{100 * b:.1f}"
+            for n, a, b in zip(LABELS, *cov, strict=True)
+        )
+    )
 
     flops = inn_flops_per_pair(est)
     rate = pairs_throughput(est, flux, args.n_internal)
     print("\nthroughput on this machine:")
-    print(f"  Fast mode, 32 draws: {test.n_spectra / t_fast:.0f} stars/s; 1 draw (paper's Fast): "
-          f"{test.n_spectra / t_one:.0f} stars/s")
-    print(f"  Precision mode end to end: {pairs / t_prec:.0f} pairs/s ({t_prec:.0f} s for {test.n_spectra} stars)")
-    print(f"  invertible part alone: {rate:.0f} pairs/s = {rate * flops / 1e9:.1f} GFLOP/s "
-          f"({flops / 1e6:.2f} MFLOP per pair) = {100 * rate * flops / 1e9 / peak:.0f} % of the measured "
-          f"peak; ceiling {peak * 1e9 / flops:.0f} pairs/s")
+    print(
+        f"  Fast mode, 32 draws: {test.n_spectra / t_fast:.0f} stars/s; 1 draw (paper's Fast): "
+        f"{test.n_spectra / t_one:.0f} stars/s"
+    )
+    print(
+        f"  Precision mode end to end: {pairs / t_prec:.0f} pairs/s ({t_prec:.0f} s for {test.n_spectra} stars)"
+    )
+    print(
+        f"  invertible part alone: {rate:.0f} pairs/s = {rate * flops / 1e9:.1f} GFLOP/s "
+        f"({flops / 1e6:.2f} MFLOP per pair) = {100 * rate * flops / 1e9 / peak:.0f} % of the measured "
+        f"peak; ceiling {peak * 1e9 / flops:.0f} pairs/s"
+    )
 
 
 if __name__ == "__main__":
