@@ -113,8 +113,15 @@ def main() -> None:
     valid = read_dataset(survey(args.cache, args.n_valid, 12, crlb=False))
     test = read_dataset(survey(args.cache, args.n_test, 13, crlb=True))
     cfg = replace(CINN_PRESETS[args.preset], n_members=args.members)
-    if args.max_epochs is not None:
-        cfg = replace(cfg, train=replace(cfg.train, max_epochs=args.max_epochs))
+    if args.max_epochs is not None:  # the step of the schedule keeps its place (50/60)
+        steps = tuple(
+            max(1, round(e * args.max_epochs / cfg.train.max_epochs))
+            for e in cfg.train.lr_step_epochs
+        )
+        cfg = replace(
+            cfg,
+            train=replace(cfg.train, max_epochs=args.max_epochs, lr_step_epochs=steps),
+        )
     t0 = time.perf_counter()
     est = ConditionalINNRegressor(cfg, labels=list(LABELS), random_state=0).fit(
         train, valid
