@@ -98,6 +98,37 @@ def survey(cache: Path, n: int, seed: int, crlb: bool) -> Path:
     return path
 
 
+def speed_only(presets: list[str], n_pixels: int = 8669) -> None:
+    """Inference throughput per member of each preset's network, nothing else."""
+    peak = matmul_peak()
+    print(
+        f"float32 matmul peak on this machine: {peak:.0f} GFLOP/s; torch threads {torch.get_num_threads()}"
+    )
+    for name in presets:
+        c = PRESETS[name].cnn
+        net = ConvRegressor(
+            n_pixels,
+            len(LABELS),
+            channels=c.channels,
+            kernel_size=c.kernel_size,
+            pool=c.pool,
+            dense=c.dense,
+            dropout=c.dropout,
+            slope=c.slope,
+        ).eval()
+        flops = flops_per_spectrum(net, n_pixels)
+        plain, pb = throughput(
+            lambda x, net=net: net.head(net.features(x.unsqueeze(1))), n_pixels
+        )
+        rate, b = throughput(BandedConvRegressor(net), n_pixels)
+        print(
+            f"{name}: {flops / 1e6:.1f} MFLOP per spectrum; plain torch layers {plain:.0f} spectra/s "
+            f"(batch {pb}, {100 * plain * flops / 1e9 / peak:.0f} % of peak); starlabel banded {rate:.0f} "
+            f"spectra/s (batch {b}, {100 * rate * flops / 1e9 / peak:.0f} % of peak); "
+            f"ceiling {peak * 1e9 / flops:.0f} spectra/s"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n-train", type=int, default=8000)
@@ -112,7 +143,14 @@ def main() -> None:
     )
     parser.add_argument("--max-epochs", type=int, default=None)
     parser.add_argument("--cache", type=Path, default=Path(__file__).parent / ".cache")
+    parser.add_argument(
+        "--throughput-only",
+        action="store_true",
+        help="only the inference speed of each preset's network (untrained weights)",
+    )
     args = parser.parse_args()
+    if args.throughput_only:
+        return speed_only(args.presets)
     args.cache.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     peak = matmul_peak()
