@@ -146,6 +146,7 @@ def test_cli_cinn_train_predict_precision_evaluate(tmp_path):
     train, test = sp.split((0.7, 0.3), seed=0)
     write_dataset(train, tmp_path / "train.h5")
     write_dataset(test[np.isfinite(test.labels["fe_h"])], tmp_path / "test.h5")
+    write_dataset(sp, tmp_path / "all.h5")
     result = runner.invoke(
         app,
         [
@@ -209,6 +210,26 @@ def test_cli_cinn_train_predict_precision_evaluate(tmp_path):
     made = {p.name for p in (tmp_path / "ev").iterdir()}
     assert {"sbc_ranks.png", "coverage_posterior.png", "coverage.png"} <= made
     rows = (tmp_path / "ev" / "coverage_posterior.csv").read_text().splitlines()
+    # evaluated on the catalogue's stars only, even when the truth file holds more
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            str(tmp_path / "cat.fits"),
+            "--truth",
+            str(tmp_path / "all.h5"),
+            "--model",
+            str(tmp_path / "m"),
+            "--n-draws",
+            "30",
+            "-o",
+            str(tmp_path / "ev2"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert (
+        tmp_path / "ev2" / "coverage_posterior.csv"
+    ).read_text().splitlines() == rows
     assert rows[0] == "level,teff,fe_h" and len(rows) == 12
     result = runner.invoke(
         app,

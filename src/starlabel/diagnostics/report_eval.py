@@ -93,7 +93,8 @@ def write_evaluation(
         fig, _ = plot_coverage(LEVELS, cov, names, title="coverage of value +- z err")
         files.append(_save(fig, out / "coverage.png"))
     if model is not None and hasattr(model, "sample"):
-        files += _posterior_calibration(model, ref, out, n_draws, seed)
+        # the stars of the catalogue only (the reference may hold the training set too)
+        files += _posterior_calibration(model, ref[rows[found]], out, n_draws, seed)
     import matplotlib.pyplot as plt
 
     plt.close("all")
