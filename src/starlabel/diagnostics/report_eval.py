@@ -61,9 +61,7 @@ def write_evaluation(
     refs = [ref.labels[m.name][rows[found]] for m in metrics]
     preds = [np.asarray(table[m.name], dtype=float)[found] for m in metrics]
     fig, _ = plot_one_to_one(refs, preds, metrics)
-    with atomic_path(out / "one_to_one.png") as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    files.append(out / "one_to_one.png")
+    files.append(_save(fig, out / "one_to_one.png"))
     snr = (
         ref.meta["snr"][rows[found]].astype(float)
         if "snr" in ref.meta
@@ -78,9 +76,7 @@ def write_evaluation(
     fig, _ = plot_residuals_vs_snr(
         snr, [p - r for p, r in zip(preds, refs, strict=True)], sig, metrics
     )
-    with atomic_path(out / "residuals_vs_snr.png") as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    files.append(out / "residuals_vs_snr.png")
+    files.append(_save(fig, out / "residuals_vs_snr.png"))
     names = [m.name for m in metrics]
     value = np.stack(preds, axis=1)
     truth_values = np.stack(refs, axis=1)

@@ -18,7 +18,13 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-__all__ = ["BandedLayer", "banded_weight", "plan_blocks", "banded_features"]
+__all__ = [
+    "BandedLayer",
+    "banded_weight",
+    "banded_weights",
+    "plan_blocks",
+    "banded_features",
+]
 
 BLOCK = 16  # output positions per block; suits 2-core AVX2 machines
 
@@ -86,6 +92,16 @@ def plan_blocks(
         planned.insert(0, BandedLayer(k, p, slope, t, n_blocks))
         rows = n_blocks * t + k - 1
     return planned, max(0, rows - n_pixels), lengths[1:]
+
+
+def banded_weights(
+    convs: list[tuple[torch.Tensor, torch.Tensor]], layers: list[BandedLayer]
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Band matrix and bias tiled over the block for each ``(weight, bias)``."""
+    return [
+        (banded_weight(w, layer.block, layer.pool), b.repeat(layer.block))
+        for (w, b), layer in zip(convs, layers, strict=True)
+    ]
 
 
 def banded_features(

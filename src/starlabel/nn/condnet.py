@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .banded import banded_features, banded_weight, plan_blocks
+from .banded import banded_features, banded_weights, plan_blocks
 
 __all__ = ["ConditioningNet"]
 
@@ -91,10 +91,7 @@ class ConditioningNet(nn.Module):
             )
         if flux.device.type == "cpu":  # banded products: faster on CPUs
             layers, pad, lengths = self._plan
-            weights = [
-                (banded_weight(c.weight, lay.block, lay.pool), c.bias.repeat(lay.block))
-                for c, lay in zip(self.convs, layers, strict=True)
-            ]
+            weights = banded_weights([(c.weight, c.bias) for c in self.convs], layers)
             return banded_features(flux, layers, weights, pad, lengths, stages=True)
         out, h = [], flux.unsqueeze(1)
         for conv, p in zip(self.convs, self.pools, strict=True):

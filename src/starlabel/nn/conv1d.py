@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .banded import BandedLayer, banded_features, banded_weight, plan_blocks
+from .banded import BandedLayer, banded_features, banded_weights, plan_blocks
 
 __all__ = ["ConvRegressor", "BandedConvRegressor"]
 
@@ -137,10 +137,7 @@ class ConvRegressor(nn.Module):
     def banded_weights(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Band matrices and tiled biases of the convolutions (differentiable)."""
         layers: list[BandedLayer] = self._plan[0]
-        return [
-            (banded_weight(w, layer.block, layer.pool), b.repeat(layer.block))
-            for (w, b), layer in zip(self.convolutions(), layers, strict=True)
-        ]
+        return banded_weights(self.convolutions(), layers)
 
     def banded_features(
         self, flux: torch.Tensor, weights: list[tuple[torch.Tensor, torch.Tensor]]
