@@ -21,13 +21,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from cnn_benchmark import LABELS, matmul_peak, survey  # noqa: E402  (same folder)
+from cnn_benchmark import LABELS, print_peak, surveys  # noqa: E402  (same folder)
 
 from starlabel.diagnostics.calibration import coverage_from_samples
 from starlabel.diagnostics.metrics import label_metrics
 from starlabel.models._shared import dense_flux
 from starlabel.models.cinn import CINN_PRESETS, ConditionalINNRegressor
-from starlabel.spectra import read_dataset
 
 
 def inn_flops_per_pair(est: ConditionalINNRegressor) -> float:
@@ -105,13 +104,8 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path(__file__).parent / ".cache")
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
-    peak = matmul_peak()
-    print(
-        f"float32 matmul peak on this machine: {peak:.0f} GFLOP/s; torch threads {torch.get_num_threads()}"
-    )
-    train = read_dataset(survey(args.cache, args.n_train, 11, crlb=False))
-    valid = read_dataset(survey(args.cache, args.n_valid, 12, crlb=False))
-    test = read_dataset(survey(args.cache, args.n_test, 13, crlb=True))
+    peak = print_peak()
+    train, valid, test = surveys(args.cache, args.n_train, args.n_valid, args.n_test)
     cfg = replace(CINN_PRESETS[args.preset], n_members=args.members)
     if args.max_epochs is not None:  # the step of the schedule keeps its place (50/60)
         steps = tuple(

@@ -98,12 +98,27 @@ def survey(cache: Path, n: int, seed: int, crlb: bool) -> Path:
     return path
 
 
-def speed_only(presets: list[str], n_pixels: int = 8669) -> None:
-    """Inference throughput per member of each preset's network, nothing else."""
+def print_peak() -> float:
+    """Measure and print the float32 matmul peak (GFLOP/s)."""
     peak = matmul_peak()
     print(
         f"float32 matmul peak on this machine: {peak:.0f} GFLOP/s; torch threads {torch.get_num_threads()}"
     )
+    return peak
+
+
+def surveys(cache: Path, n_train: int, n_valid: int, n_test: int):
+    """Train, validation and test sets (seeds 11, 12, 13; the test set with CRLBs)."""
+    return (
+        read_dataset(survey(cache, n_train, 11, crlb=False)),
+        read_dataset(survey(cache, n_valid, 12, crlb=False)),
+        read_dataset(survey(cache, n_test, 13, crlb=True)),
+    )
+
+
+def speed_only(presets: list[str], n_pixels: int = 8669) -> None:
+    """Inference throughput per member of each preset's network, nothing else."""
+    peak = print_peak()
     for name in presets:
         c = PRESETS[name].cnn
         net = ConvRegressor(
@@ -153,13 +168,8 @@ def main() -> None:
         return speed_only(args.presets)
     args.cache.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    peak = matmul_peak()
-    print(
-        f"float32 matmul peak on this machine: {peak:.0f} GFLOP/s; torch threads {torch.get_num_threads()}"
-    )
-    train = read_dataset(survey(args.cache, args.n_train, 11, crlb=False))
-    valid = read_dataset(survey(args.cache, args.n_valid, 12, crlb=False))
-    test = read_dataset(survey(args.cache, args.n_test, 13, crlb=True))
+    peak = print_peak()
+    train, valid, test = surveys(args.cache, args.n_train, args.n_valid, args.n_test)
     good = test.meta["snr"] >= 0
     rows = []
     for name in args.presets:
