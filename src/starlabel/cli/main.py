@@ -7,13 +7,11 @@ stderr), 3 a command that is not built yet.
 from __future__ import annotations
 
 import csv
-import functools
 import io
 import sys
-from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import numpy as np
 import typer
@@ -22,44 +20,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from .._atomic import atomic_path
-from ..errors import NotBuiltError, StarlabelInputError
 from ..spectra.flags import Flag
-
-app = typer.Typer(
-    name="starlabel",
-    help="Stellar labels (Teff, log g, [Fe/H], abundances) from spectra, with honest uncertainties.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-console = Console()
-err_console = Console(stderr=True)
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _fail(message: str, code: int) -> None:
-    err_console.print(
-        f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True
-    )
-    raise typer.Exit(code)
-
-
-def guarded(fn: F) -> F:
-    """Turn input errors into a one-line message and a non-zero exit."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except StarlabelInputError as exc:
-            _fail(str(exc), 2)
-        except NotBuiltError as exc:
-            _fail(str(exc), 3)
-        except (ValueError, KeyError, FileNotFoundError) as exc:
-            _fail(" ".join(str(exc).split()), 2)
-
-    return wrapper  # type: ignore[return-value]
+from ._app import F, _fail, app, console, err_console, guarded  # noqa: F401
 
 
 # ------------------------------------------------------------------ prepare
@@ -563,7 +525,8 @@ def train(
         ModelKind,
         typer.Option(
             "--model",
-            help="cnn (deep ensemble) or cinn (posterior per star); gandalf is coming.",
+            help="cnn (deep ensemble), cinn (posterior per star) or gandalf "
+            "(disentangling autoencoder).",
         ),
     ] = ModelKind.cnn,
     labels: Annotated[
@@ -599,7 +562,8 @@ def train(
         typer.Option(
             "--preset",
             help="cnn: ambrosch2023 (the paper; default), ambrosch2023-adam (same "
-            "network, Adam), wide, fast. cinn: candebat2024 (default), fast.",
+            "network, Adam), wide, fast. cinn: candebat2024 (default), fast. "
+            "gandalf: santovena2025 (default), fast.",
         ),
     ] = "",
     max_epochs: Annotated[int | None, typer.Option("--max-epochs")] = None,
@@ -625,20 +589,42 @@ def train(
         float,
         typer.Option("--rv-jitter", help="Random RV shifts (km/s) while training."),
     ] = 0.0,
+    latent: Annotated[
+        int | None, typer.Option("--latent", help="gandalf: latent size (paper: 25).")
+    ] = None,
+    disentangle: Annotated[
+        list[str],
+        typer.Option(
+            "--disentangle", help="gandalf: labels to remove from the latent space."
+        ),
+    ] = [],  # noqa: B006
+    entangle: Annotated[
+        list[str],
+        typer.Option("--entangle", help="gandalf: labels to reinforce in it."),
+    ] = [],  # noqa: B006
+    strength: Annotated[
+        float | None,
+        typer.Option("--lambda", help="gandalf: |lambda| of those labels (0.1)."),
+    ] = None,
+    encoder_labels: Annotated[
+        bool,
+        typer.Option(
+            "--encoder-labels",
+            help="gandalf: labels enter the encoder too (paper Fig. 1; synthetic sets).",
+        ),
+    ] = False,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     device: Annotated[
         str, typer.Option("--device", help="auto, cpu or cuda.")
     ] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
-    """Train a model (--model cnn or cinn; gandalf is coming)."""
+    """Train a model: cnn (deep ensemble), cinn (posterior per star) or gandalf (autoencoder)."""
     from dataclasses import replace as dc_replace
 
     from ..models.cnn import PRESETS, DeepEnsembleRegressor
     from ..spectra.io.hdf5 import read_dataset
 
-    if model is ModelKind.gandalf:
-        raise NotBuiltError("--model gandalf is not built yet; use --model cnn or cinn")
     train_changes = {
         k: v
         for k, v in dict(
@@ -650,6 +636,42 @@ def train(
         ).items()
         if v is not None
     }
+    gandalf_given = (
+        latent is not None or disentangle or entangle or strength is not None
+    ) or encoder_labels
+    if model is not ModelKind.gandalf and gandalf_given:
+        raise ValueError(
+            "--latent, --disentangle, --entangle, --lambda, --encoder-labels: options of --model gandalf"
+        )
+    if model is ModelKind.gandalf:
+        if keep is not None or extra or augment_noise or rv_jitter or ensemble:
+            raise ValueError(
+                "--ensemble, --keep, --extra, --augment-noise, --rv-jitter: not for --model gandalf"
+            )
+        from .autoencoder import train_gandalf
+
+        train_gandalf(
+            data,
+            output,
+            preset=preset or "santovena2025",
+            names=_names(labels, ctx) or None,
+            valid=valid,
+            changes=dict(
+                latent=latent,
+                disentangle=tuple(disentangle) or None,
+                entangle=tuple(entangle) or None,
+                strength=strength,
+                encoder_labels=encoder_labels or None,
+                valid_fraction=valid_fraction,
+                max_epochs=max_epochs,
+                batch_size=batch_size,
+                lr=lr,
+            ),
+            seed=seed,
+            device=device,
+            quiet=quiet,
+        )
+        return
     if model is ModelKind.cinn:
         if keep is not None or extra or augment_noise or rv_jitter:
             raise ValueError(
@@ -1199,7 +1221,6 @@ def draw_examples(setup: str, path: Path) -> None:
 _PLANNED = {
     "explain": "saliency maps and the spectral lines each label relies on",
     "map": "similarity map (t-SNE) and training-like / unlike flags",
-    "edit": "regenerate a star's spectrum with changed labels (disentangling autoencoder)",
     "report": "one self-contained HTML report with the figures",
 }
 
@@ -1214,6 +1235,8 @@ def _planned(name: str, job: str) -> None:
         context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
     )(command)
 
+
+from . import autoencoder as _autoencoder  # noqa: E402, F401  (registers `edit`)
 
 for _name, _job in _PLANNED.items():
     _planned(_name, _job)

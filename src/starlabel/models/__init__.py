@@ -1,7 +1,8 @@
-"""The estimators: CNN deep ensemble (later: cINN, disentangling autoencoder)."""
+"""The estimators: CNN deep ensemble, cINN, disentangling autoencoder."""
 
 from .base import LabelPrediction, NotFittedError
 from .cnn import PRESETS, CNNConfig, DeepEnsembleRegressor, EnsembleConfig
+from .gandalf import GANDALF_PRESETS, GandalfConfig, LatentAutoencoder
 from .persist import load
 
 __all__ = [
@@ -11,5 +12,8 @@ __all__ = [
     "CNNConfig",
     "DeepEnsembleRegressor",
     "EnsembleConfig",
+    "GANDALF_PRESETS",
+    "GandalfConfig",
+    "LatentAutoencoder",
     "load",
 ]

@@ -203,7 +203,7 @@ def load(path: PathLike) -> Any:
         ...     print(type(exc).__name__)
         StarlabelInputError
     """
-    from . import cinn, cnn  # noqa: F401  (registers the built-in classes)
+    from . import cinn, cnn, gandalf  # noqa: F401  (registers the built-in classes)
 
     manifest = read_manifest(path)
     return REGISTRY[manifest["class"]](Path(path), manifest)

@@ -1,0 +1,80 @@
+"""The Typer application, consoles and the error guard shared by every command module."""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from typer.core import TyperGroup
+
+from ..errors import NotBuiltError, StarlabelInputError
+
+# Options that take several values: ``--labels teff logg``; expanded to repeated
+# options (``--labels teff --labels logg``) before click parses the line. A value is
+# a name, ``a,b`` or ``name=value``; a path (with '.' or '/') ends the list.
+MULTI_VALUE = frozenset({"--labels", "--disentangle", "--entangle", "--set"})
+_VALUE = re.compile(r"^[A-Za-z_][A-Za-z0-9_,]*(=[^\s/=]+)?$")
+
+
+def expand_multi(args: list[str]) -> list[str]:
+    """``[--set, a=1, b=2]`` -> ``[--set, a=1, --set, b=2]`` (see MULTI_VALUE)."""
+    out: list[str] = []
+    current, taken = None, False
+    for a in args:
+        if a in MULTI_VALUE:
+            current, taken = a, False
+        elif current and not a.startswith("-") and _VALUE.match(a):
+            if taken:
+                out.append(current)
+            taken = True
+        else:
+            current = None
+        out.append(a)
+    return out
+
+
+class _Group(TyperGroup):
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, expand_multi(list(args)))
+
+
+app = typer.Typer(
+    cls=_Group,
+    name="starlabel",
+    help="Stellar labels (Teff, log g, [Fe/H], abundances) from spectra, with honest uncertainties.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fail(message: str, code: int) -> None:
+    err_console.print(
+        f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True
+    )
+    raise typer.Exit(code)
+
+
+def guarded(fn: F) -> F:
+    """Turn input errors into a one-line message and a non-zero exit."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except StarlabelInputError as exc:
+            _fail(str(exc), 2)
+        except NotBuiltError as exc:
+            _fail(str(exc), 3)
+        except (ValueError, KeyError, FileNotFoundError) as exc:
+            _fail(" ".join(str(exc).split()), 2)
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,116 @@
+"""Figures of the disentangling autoencoder: edited spectra and label-coloured maps."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from .spectra import _agg
+
+__all__ = ["plot_edited_spectrum", "plot_label_maps", "wavelength_segments"]
+
+
+def wavelength_segments(wavelength: np.ndarray, gap: float = 50.0) -> list[slice]:
+    """Index ranges of a grid split where consecutive pixels are more than ``gap``
+    Angstrom apart (e.g. two spectrograph setups)."""
+    breaks = np.flatnonzero(np.diff(wavelength) > gap) + 1
+    edges = [0, *breaks.tolist(), len(wavelength)]
+    return [slice(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+
+
+def _label_text(labels: Mapping[str, float]) -> str:
+    return ", ".join(
+        f"{k} {v:.0f}" if k == "teff" else f"{k} {v:+.2f}" for k, v in labels.items()
+    )
+
+
+def plot_edited_spectrum(edit: Any, *, fig: Any = None) -> tuple[Any, Any]:
+    """Original, reconstruction and edited spectrum of one star (GANDALF Fig. 2), one
+    column per wavelength segment, with the edited-minus-reconstruction difference
+    underneath.
+
+    Args:
+        edit: a :class:`starlabel.models.gandalf.EditedSpectrum`.
+    """
+    plt = _agg()
+    segs = wavelength_segments(edit.wavelength)
+    if fig is None:
+        fig = plt.figure(figsize=(7 * len(segs), 5.5))
+    axes = fig.subplots(
+        2, len(segs), squeeze=False, sharex="col", gridspec_kw={"height_ratios": [3, 1]}
+    )
+    changed = {k: v for k, v in edit.edited_labels.items() if v != edit.labels[k]}
+    for col, sl in enumerate(segs):
+        wl = edit.wavelength[sl]
+        top, bottom = axes[0, col], axes[1, col]
+        top.plot(wl, edit.original[sl], color="0.6", lw=0.6, label="observed")
+        top.plot(
+            wl, edit.reconstruction[sl], color="C0", lw=0.8, label="reconstruction"
+        )
+        top.plot(
+            wl,
+            edit.edited[sl],
+            color="C3",
+            lw=0.8,
+            label=f"edited: {_label_text(changed) or 'no change'}",
+        )
+        bottom.plot(wl, edit.edited[sl] - edit.reconstruction[sl], color="C3", lw=0.7)
+        bottom.axhline(0, color="0.5", lw=0.5)
+        top.set_ylabel("normalised flux")
+        bottom.set_ylabel("edited - recon.")
+        bottom.set_xlabel("wavelength [Angstrom]")
+    axes[0, 0].legend(loc="lower left", fontsize=7)
+    fig.suptitle(
+        f"{edit.star_id}: decoder labels {_label_text(edit.labels)}", fontsize=9
+    )
+    fig.tight_layout()
+    return fig, axes
+
+
+def plot_label_maps(
+    maps: Mapping[str, np.ndarray],
+    colours: Mapping[str, np.ndarray],
+    units: Mapping[str, str] | None = None,
+    *,
+    fig: Any = None,
+) -> tuple[Any, Any]:
+    """Grid of 2-D maps (rows: e.g. spectra, plain latent, disentangled latent),
+    coloured by each label (columns). A label the map does not hold shows no colour
+    gradient.
+
+    Args:
+        maps: row title -> ``(n, 2)`` coordinates (same stars in every map).
+        colours: label name -> ``(n,)`` values.
+        units: label name -> unit, for the colour bars.
+    """
+    plt = _agg()
+    units = units or {}
+    if fig is None:
+        fig = plt.figure(figsize=(3.2 * len(colours), 2.9 * len(maps)))
+    axes = fig.subplots(len(maps), len(colours), squeeze=False)
+    for r, (title, xy) in enumerate(maps.items()):
+        for c, (name, values) in enumerate(colours.items()):
+            ax = axes[r, c]
+            lo, hi = np.nanpercentile(values, [2, 98])
+            sc = ax.scatter(
+                xy[:, 0],
+                xy[:, 1],
+                c=values,
+                s=2,
+                cmap="viridis",
+                vmin=lo,
+                vmax=hi,
+                rasterized=True,
+            )
+            unit = units.get(name, "")
+            fig.colorbar(sc, ax=ax, label=f"{name} [{unit}]" if unit else name)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(f"{title}\nt-SNE 2")
+            if r == len(maps) - 1:
+                ax.set_xlabel("t-SNE 1")
+    fig.tight_layout()
+    return fig, axes

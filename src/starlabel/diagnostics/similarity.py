@@ -1,0 +1,198 @@
+"""Similarity maps: t-SNE (openTSNE) of spectra or latent vectors, reusable for new data.
+
+A map is fitted once on the training set (spectra reduced to their first principal
+components, then t-SNE); new spectra are placed into the same map with openTSNE's
+``transform`` (their neighbours among the training points fix their position; the
+training embedding does not move), never by refitting. A star is "training-like"
+(inner) when its distance to the nearest training points in the map is below a
+threshold calibrated on the training set itself (a quantile of the training points'
+own neighbour distances, leave-one-out), "unlike" (outer) otherwise (Ambrosch 2023).
+
+The map is stored as a safetensors file (reduced training features, embedding,
+projection, settings); the neighbour graph is rebuilt on load. Nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .._atomic import atomic_path
+
+__all__ = ["SimilarityMap", "tsne"]
+
+
+def _pca(x: np.ndarray, n_components: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.decomposition import PCA
+
+    k = int(min(n_components, x.shape[0] - 1, x.shape[1]))
+    pca = PCA(n_components=k, svd_solver="randomized", random_state=seed).fit(x)
+    return pca.mean_.astype(np.float32), pca.components_.astype(np.float32)
+
+
+def tsne(
+    x: np.ndarray, *, perplexity: float = 30.0, seed: int = 0, n_iter: int = 500
+) -> np.ndarray:
+    """2-D t-SNE coordinates of the rows of ``x`` (openTSNE, PCA initialisation)."""
+    from openTSNE import TSNE
+
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    perplexity = float(min(perplexity, max(2.0, (x.shape[0] - 1) / 3)))
+    emb = TSNE(perplexity=perplexity, n_iter=n_iter, random_state=seed, n_jobs=2).fit(x)
+    return np.asarray(emb, dtype=np.float64)
+
+
+@dataclass
+class SimilarityMap:
+    """A t-SNE map of training spectra that places new spectra without refitting.
+
+    Attributes:
+        mean, components: the PCA projection (``(d,)``, ``(k, d)``).
+        features: ``(n, k)`` projected training spectra.
+        embedding: ``(n, 2)`` their t-SNE coordinates.
+        perplexity: t-SNE perplexity.
+        k_neighbors: neighbours whose mean distance in the map scores a star.
+        threshold: map distance above which a star is "unlike" the training set.
+        seed: random seed of PCA and t-SNE.
+    """
+
+    mean: np.ndarray
+    components: np.ndarray
+    features: np.ndarray
+    embedding: np.ndarray
+    perplexity: float = 30.0
+    k_neighbors: int = 5
+    threshold: float = np.inf
+    seed: int = 0
+
+    @classmethod
+    def fit(
+        cls,
+        x: np.ndarray,
+        *,
+        n_components: int = 50,
+        perplexity: float = 30.0,
+        k_neighbors: int = 5,
+        quantile: float = 0.99,
+        seed: int = 0,
+    ) -> SimilarityMap:
+        """Fit on training rows ``x`` (n, d); threshold = ``quantile`` of the training
+        points' own (leave-one-out) neighbour distances in the map."""
+        x = np.asarray(x, dtype=np.float32)
+        mean, components = _pca(x, n_components, seed)
+        features = (x - mean) @ components.T
+        emb = tsne(features, perplexity=perplexity, seed=seed)
+        out = cls(
+            mean,
+            components,
+            features,
+            emb,
+            float(perplexity),
+            k_neighbors,
+            np.inf,
+            seed,
+        )
+        own = out._distance(emb, leave_one_out=True)
+        out.threshold = float(np.quantile(own, quantile))
+        return out
+
+    def reduce(self, x: np.ndarray) -> np.ndarray:
+        """Project rows of ``x`` onto the map's principal components."""
+        return (np.asarray(x, dtype=np.float32) - self.mean) @ self.components.T
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        """Map coordinates ``(n, 2)`` of new rows, placed into the fixed training map."""
+        from openTSNE import TSNEEmbedding, affinity
+
+        if not hasattr(self, "_tsne"):
+            aff = affinity.PerplexityBasedNN(
+                np.ascontiguousarray(self.features),
+                perplexity=min(self.perplexity, max(2.0, (len(self.features) - 1) / 3)),
+                random_state=self.seed,
+                n_jobs=2,
+            )
+            self._tsne = TSNEEmbedding(
+                np.ascontiguousarray(self.embedding), aff, random_state=self.seed
+            )
+        part = self._tsne.transform(np.ascontiguousarray(self.reduce(x)))
+        return np.asarray(part, dtype=np.float64)
+
+    def _distance(self, coords: np.ndarray, leave_one_out: bool = False) -> np.ndarray:
+        from sklearn.neighbors import NearestNeighbors
+
+        k = min(self.k_neighbors, len(self.embedding) - 1)
+        nn = NearestNeighbors(n_neighbors=k + int(leave_one_out)).fit(self.embedding)
+        d, _ = nn.kneighbors(coords)
+        return d[:, int(leave_one_out) :].mean(axis=1)
+
+    def distance(self, coords: np.ndarray) -> np.ndarray:
+        """Mean distance of map points to their ``k_neighbors`` nearest training points."""
+        return self._distance(np.asarray(coords, dtype=np.float64))
+
+    def is_inner(self, coords: np.ndarray) -> np.ndarray:
+        """True for training-like map points (distance <= threshold)."""
+        return self.distance(coords) <= self.threshold
+
+    # ------------------------------------------------------------ persistence
+    def save(self, path: str | Path) -> Path:
+        """Write the map to one safetensors file (atomically)."""
+        from safetensors.numpy import save_file
+
+        path = Path(path)
+        arrays = {
+            "mean": self.mean,
+            "components": self.components,
+            "features": self.features.astype(np.float32),
+            "embedding": self.embedding,
+        }
+        meta = {
+            "format": "starlabel-map",
+            "version": "1",
+            "settings": json.dumps(
+                {
+                    "perplexity": self.perplexity,
+                    "k_neighbors": self.k_neighbors,
+                    "threshold": self.threshold,
+                    "seed": self.seed,
+                }
+            ),
+        }
+        with atomic_path(path) as tmp:
+            save_file(
+                {k: np.ascontiguousarray(v) for k, v in arrays.items()},
+                str(tmp),
+                metadata=meta,
+            )
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> SimilarityMap:
+        """Read a map written by :meth:`save`."""
+        from safetensors import safe_open
+
+        from ..errors import StarlabelInputError
+
+        try:
+            with safe_open(str(path), framework="numpy") as f:
+                meta = f.metadata() or {}
+                if meta.get("format") != "starlabel-map":
+                    raise ValueError("not a starlabel map file")
+                arrays = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+            s = json.loads(meta["settings"])
+            return cls(
+                arrays["mean"],
+                arrays["components"],
+                arrays["features"],
+                arrays["embedding"],
+                float(s["perplexity"]),
+                int(s["k_neighbors"]),
+                float(s["threshold"]),
+                int(s["seed"]),
+            )
+        except (OSError, KeyError, ValueError) as exc:
+            raise StarlabelInputError(
+                f"cannot read the similarity map: {exc}", path=path
+            ) from exc

@@ -1,0 +1,574 @@
+"""Disentangling adversarial autoencoder (Santoveña/Manteiga et al. 2025, "GANDALF").
+
+An encoder maps a spectrum (optionally with its labels) to a latent vector z; a
+decoder rebuilds the spectrum from z and the labels; one discriminator per
+conditioned label tries to tell the label's bin (equal-width bins over the training
+range) from z. The autoencoder minimises
+
+    MSE(x, x_hat) - sum_i lambda_i * CE_i
+
+with lambda_i > 0 to remove label i from z (disentangle), lambda_i < 0 to reinforce
+it (entangle), 0 to ignore it. Flux enters standardised per pixel (training mean and
+scatter), so the MSE is dimensionless and lambda is relative to it.
+
+Schedule (per mini-batch): one discriminator step on z of the current encoder
+(detached), then one autoencoder step against the updated discriminators. lambda is
+ramped linearly from 0 over the first ``lambda_ramp_epochs`` epochs so the
+discriminators learn something before the encoder starts to fight them. Training
+runs ``max_epochs`` epochs and keeps the last weights (an adversarial objective has
+no validation loss that is safe to early-stop on).
+
+After training, a latent regressor (scikit-learn MLP, paper 200 -> 100) maps z to
+every label; ``predict`` encodes and regresses. Its ``<name>_err`` is the regressor's
+scatter on the held-out stars (one number per label, the same for every star),
+carried in the external part; there is no per-star internal part.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .._config import config_from_dict, config_to_dict
+from ..errors import StarlabelInputError
+from ..nn import Standardizer
+from ..nn.autoencoder import LabelAutoencoder, mlp
+from ..spectra.container import Spectra
+from ..training import History
+from ._shared import (
+    ProgressBar,
+    SpectralModel,
+    check_grid,
+    dense_flux,
+    device_of,
+    grid_tensors,
+    load_state,
+)
+from .base import LabelPrediction
+from .latent import DenseRegressor, fit_dense_regressor, r2_per_label
+from .persist import load_tensors, register_model, save_model_dir
+
+__all__ = ["GANDALF_PRESETS", "EditedSpectrum", "GandalfConfig", "LatentAutoencoder"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class GandalfConfig:
+    """Sizes and training of the disentangling autoencoder (defaults: the paper).
+
+    Attributes:
+        latent: size of z (paper: 25).
+        encoder, decoder: hidden widths (paper: 512, 256 and 256, 512).
+        discriminator: hidden widths of each discriminator (paper: 64, 32).
+        n_bins: equal-width label bins the discriminators classify (paper: 10).
+        disentangle: labels removed from z (lambda = +strength).
+        entangle: labels reinforced in z (lambda = -strength).
+        strength: |lambda| of every conditioned label.
+        encoder_labels: labels also enter the encoder (paper Fig. 1, synthetic sets;
+            ``predict`` then needs them). Default: decoder only (Fig. 6).
+        max_epochs, batch_size, lr, weight_decay: Adam on both players.
+        lambda_ramp_epochs: epochs over which lambda rises linearly from 0.
+        regressor: hidden widths of the latent regressor (paper: 200, 100).
+        regressor_max_iter: its maximum Adam epochs (early stopping inside).
+        valid_fraction: held-out share when no validation set is given.
+    """
+
+    latent: int = 25
+    encoder: tuple[int, ...] = (512, 256)
+    decoder: tuple[int, ...] = (256, 512)
+    discriminator: tuple[int, ...] = (64, 32)
+    n_bins: int = 10
+    disentangle: tuple[str, ...] = ()
+    entangle: tuple[str, ...] = ()
+    strength: float = 0.1
+    encoder_labels: bool = False
+    max_epochs: int = 60
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    lambda_ramp_epochs: int = 5
+    regressor: tuple[int, ...] = (200, 100)
+    regressor_max_iter: int = 200
+    valid_fraction: float = 0.2
+
+    def __post_init__(self) -> None:
+        both = set(self.disentangle) & set(self.entangle)
+        if both:
+            raise ValueError(f"labels both disentangled and entangled: {sorted(both)}")
+        if self.n_bins < 2 or self.latent < 1:
+            raise ValueError("n_bins >= 2 and latent >= 1 expected")
+        if self.strength < 0:
+            raise ValueError(
+                f"strength: expected >= 0 (the sign comes from disentangle/entangle), got {self.strength}"
+            )
+
+    @property
+    def lambdas(self) -> dict[str, float]:
+        """Label -> lambda (positive: disentangle, negative: entangle)."""
+        return {n: self.strength for n in self.disentangle} | {
+            n: -self.strength for n in self.entangle
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return config_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> GandalfConfig:
+        return config_from_dict(cls, d)
+
+
+GANDALF_PRESETS: dict[str, GandalfConfig] = {
+    "santovena2025": GandalfConfig(),
+    "fast": GandalfConfig(encoder=(256, 128), decoder=(128, 256), max_epochs=30),
+}
+
+
+@dataclass(frozen=True)
+class EditedSpectrum:
+    """A star's spectrum, its reconstruction and its regeneration with new labels.
+
+    Attributes:
+        star_id: the star's ``id``.
+        wavelength: ``(n_pixels,)`` Angstrom.
+        original, reconstruction, edited: ``(n_pixels,)`` normalised flux.
+        labels: the labels given to the decoder for the reconstruction.
+        edited_labels: the same with the requested changes.
+    """
+
+    star_id: str
+    wavelength: np.ndarray
+    original: np.ndarray
+    reconstruction: np.ndarray
+    edited: np.ndarray
+    labels: dict[str, float]
+    edited_labels: dict[str, float]
+
+
+@register_model("LatentAutoencoder")
+class LatentAutoencoder(SpectralModel):
+    """Adversarial autoencoder with label discriminators and a latent regressor.
+
+    Args:
+        config: sizes, lambdas and training (default: the paper's sizes, no lambda).
+        labels: labels given to the decoder and regressed from z (default: every
+            label of the training set). Stars missing any of them are left out.
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        random_state: seed of weights, batches and the regressor.
+        show_progress: draw a rich progress bar while training.
+    """
+
+    _fitted_attr = "module_"
+
+    def __init__(
+        self,
+        config: GandalfConfig | None = None,
+        *,
+        labels: Sequence[str] | None = None,
+        device: str = "auto",
+        random_state: int = 0,
+        show_progress: bool = False,
+    ) -> None:
+        self.config = config
+        self.labels = labels
+        self.device = device
+        self.random_state = random_state
+        self.show_progress = show_progress
+
+    @property
+    def _config(self) -> GandalfConfig:
+        return self.config if self.config is not None else GandalfConfig()
+
+    @property
+    def conditioned_(self) -> tuple[str, ...]:
+        """Labels that have a discriminator, in the order of ``lambdas_``."""
+        return tuple(self._config.lambdas)
+
+    def _build(self, n_pixels: int, seed: int) -> torch.nn.Module:
+        c, n_lab, n_cond = self._config, len(self.label_names_), len(self.conditioned_)
+        module = torch.nn.Module()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            module.ae = LabelAutoencoder(
+                n_pixels,
+                n_lab,
+                c.latent,
+                encoder=c.encoder,
+                decoder=c.decoder,
+                encoder_labels=c.encoder_labels,
+            )
+            # Discriminators from their own stream: with lambda = 0 the autoencoder
+            # trains exactly as without them.
+            torch.manual_seed(seed + 7919)
+            module.discriminators = torch.nn.ModuleList(
+                mlp([c.latent, *c.discriminator, c.n_bins]) for _ in range(n_cond)
+            )
+        module.flux_scaler = Standardizer(n_pixels)
+        module.label_scaler = Standardizer(n_lab)
+        module.register_buffer("bin_edges", torch.zeros(n_cond, c.n_bins + 1))
+        return module
+
+    # -------------------------------------------------------------------- fit
+    def fit(
+        self, train: Spectra, validation: Spectra | None = None
+    ) -> LatentAutoencoder:
+        """Train the autoencoder and discriminators, then the latent regressor."""
+        cfg = self._config
+        names = self._set_labels(train)
+        unknown = [n for n in self.conditioned_ if n not in names]
+        if unknown:
+            raise ValueError(
+                f"disentangle/entangle: {unknown} are not among the model's labels {names}"
+            )
+        complete = np.isfinite(train.label_array(names)).all(axis=1)
+        self.n_dropped_ = int((~complete).sum())
+        train = train[complete]
+        if validation is None:
+            train, validation = train.split(
+                (1 - cfg.valid_fraction, cfg.valid_fraction), seed=self.random_state
+            )
+        else:
+            validation = validation[
+                np.isfinite(validation.label_array(names)).all(axis=1)
+            ]
+        if train.n_spectra < 20 or validation.n_spectra < 5:
+            raise ValueError(
+                "train: too few stars with every label to train an autoencoder"
+            )
+        check_grid(train.wavelength_aa, validation, "validation")
+        self.wavelength_ = train.wavelength_aa.copy()
+        self.medium_ = train.medium
+        dev = device_of(self.device)
+        seed = int(self.random_state)
+
+        def tensors(sp: Spectra) -> tuple[torch.Tensor, torch.Tensor]:
+            flux, _ = dense_flux(sp)
+            y = sp.label_array(names)
+            return (
+                torch.as_tensor(flux, device=dev),
+                torch.as_tensor(y, dtype=torch.float32, device=dev),
+            )
+
+        (xt, yt), (xv, yv) = tensors(train), tensors(validation)
+        module = self._build(train.n_pixels, seed).to(dev)
+        module.flux_scaler.fit(xt)
+        module.label_scaler.fit(yt)
+        cond = [names.index(n) for n in self.conditioned_]
+        lo, hi = yt[:, cond].min(0).values, yt[:, cond].max(0).values
+        steps = torch.linspace(0, 1, cfg.n_bins + 1, device=dev)
+        module.bin_edges.copy_(lo[:, None] + (hi - lo)[:, None] * steps[None, :])
+        self.module_ = module
+        self.history_ = _train(
+            module, (xt, yt), (xv, yv), cond, cfg, seed, self.show_progress
+        )
+
+        # The latent regressor: z of the training stars -> every label.
+        zt, zv = self.encode_tensor(xt, yt), self.encode_tensor(xv, yv)
+        self.regressor_ = fit_dense_regressor(
+            zt,
+            yt.cpu().numpy(),
+            hidden=cfg.regressor,
+            max_iter=cfg.regressor_max_iter,
+            seed=seed,
+        )
+        pred = self.regressor_.predict(zv)
+        truth = yv.cpu().numpy().astype(np.float64)
+        self.latent_r2_ = dict(
+            zip(names, r2_per_label(truth, pred).tolist(), strict=True)
+        )
+        self.scatter_ = dict(
+            zip(names, np.std(pred - truth, axis=0).tolist(), strict=True)
+        )
+        self.training_fingerprint_ = hashlib.sha256(
+            np.ascontiguousarray(train.flux[: min(64, train.n_spectra)]).tobytes()
+        ).hexdigest()[:16]
+        self.n_train_ = train.n_spectra
+        self.label_range_ = {
+            n: [float(np.nanmin(train.labels[n])), float(np.nanmax(train.labels[n]))]
+            for n in names
+        }
+        return self
+
+    # ---------------------------------------------------------------- encode
+    @torch.inference_mode()
+    def encode_tensor(
+        self, flux: torch.Tensor, labels: torch.Tensor | None
+    ) -> np.ndarray:
+        """Latent vectors of flux (and labels in their units) tensors, in chunks."""
+        m = self.module_.eval()
+        out = []
+        for i in range(0, flux.shape[0], 1024):
+            x = m.flux_scaler(flux[i : i + 1024])
+            y = None if labels is None else m.label_scaler(labels[i : i + 1024])
+            out.append(m.ae.encode(x, y).cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, self._config.latent))
+
+    def _inputs(
+        self, spectra: Spectra, need_labels: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None, np.ndarray]:
+        self._check_fitted()
+        self.check_grid(spectra)
+        flux, dead = dense_flux(spectra)
+        dev = self.module_.bin_edges.device
+        y = None
+        if need_labels:
+            missing = [n for n in self.label_names_ if n not in spectra.labels]
+            if missing:
+                raise ValueError(
+                    f"this model encodes the labels with the spectrum (encoder_labels); the input lacks {missing}"
+                )
+            y = torch.as_tensor(
+                spectra.label_array(self.label_names_), dtype=torch.float32, device=dev
+            )
+        return torch.as_tensor(flux, device=dev), y, dead
+
+    def encode(self, spectra: Spectra) -> np.ndarray:
+        """``(n_spectra, latent)`` latent vectors (NaN for spectra with no usable pixel
+        or, with ``encoder_labels``, missing labels)."""
+        x, y, dead = self._inputs(spectra, self._config.encoder_labels)
+        z = self.encode_tensor(x, y).astype(np.float64)
+        bad = dead if y is None else dead | ~torch.isfinite(y).all(1).cpu().numpy()
+        z[bad] = np.nan
+        return z
+
+    def predict(
+        self, spectra: Spectra, *, progress: Callable[[int], None] | None = None
+    ) -> LabelPrediction:
+        """Labels regressed from the latent vectors; ``_err`` = held-out scatter."""
+        z = self.encode(spectra)
+        ok = np.isfinite(z).all(axis=1)
+        mean = np.full((spectra.n_spectra, len(self.label_names_)), np.nan)
+        if ok.any():
+            mean[ok] = self.regressor_.predict(z[ok])
+        scatter = np.array([self.scatter_[n] for n in self.label_names_])
+        external = np.where(ok[:, None], scatter[None, :], np.nan)
+        if progress is not None:
+            progress(spectra.n_spectra)
+        return LabelPrediction(
+            self.label_names_, mean, np.full_like(mean, np.nan), external
+        )
+
+    # ------------------------------------------------------------------ edit
+    @torch.inference_mode()
+    def edit(
+        self, spectra: Spectra, star: str | int, changes: Mapping[str, float]
+    ) -> EditedSpectrum:
+        """Decode one star's latent vector with changed labels.
+
+        The decoder gets the star's labels from ``spectra`` where they are known and
+        the latent regressor's prediction where not; ``changes`` replaces some of
+        them. With no change, ``edited`` equals ``reconstruction``.
+        """
+        self._check_fitted()
+        unknown = [n for n in changes if n not in self.label_names_]
+        if unknown:
+            raise ValueError(
+                f"--set: {unknown} are not labels of this model {list(self.label_names_)}"
+            )
+        ids = np.asarray(spectra.ids).astype(str)
+        if isinstance(star, str):
+            hits = np.flatnonzero(ids == star)
+            if hits.size == 0:
+                raise ValueError(f"star {star!r} is not in the dataset")
+            index = int(hits[0])
+        else:
+            index = int(star)
+        one = spectra[np.array([index])]
+        labels = np.array(
+            [
+                one.labels[n][0] if n in one.labels else np.nan
+                for n in self.label_names_
+            ],
+            dtype=np.float64,
+        )
+        if not np.isfinite(labels).all():
+            if self._config.encoder_labels:
+                raise ValueError(
+                    f"star {ids[index]}: labels {list(self.label_names_)} needed by the encoder are missing"
+                )
+            guess = self.predict(one).mean[0]
+            labels = np.where(np.isfinite(labels), labels, guess)
+        x, _, dead = self._inputs(one, False)
+        if dead[0]:
+            raise ValueError(f"star {ids[index]}: no usable pixel")
+        m = self.module_
+        y0 = torch.as_tensor(labels[None], dtype=torch.float32, device=x.device)
+        new = labels.copy()
+        for n, v in changes.items():
+            new[self.label_names_.index(n)] = float(v)
+        y1 = torch.as_tensor(new[None], dtype=torch.float32, device=x.device)
+        z = m.ae.encode(m.flux_scaler(x), m.label_scaler(y0))
+
+        def decode(y: torch.Tensor) -> np.ndarray:
+            out = m.flux_scaler.inverse(m.ae.decode(z, m.label_scaler(y)))
+            return out[0].cpu().numpy().astype(np.float64)
+
+        return EditedSpectrum(
+            str(ids[index]),
+            self.wavelength_.copy(),
+            one.flux[0].astype(np.float64),
+            decode(y0),
+            decode(y1),
+            dict(zip(self.label_names_, labels.tolist(), strict=True)),
+            dict(zip(self.label_names_, new.tolist(), strict=True)),
+        )
+
+    # ------------------------------------------------------------ persistence
+    def save(self, path: str | Path) -> Path:
+        """Write ``model.json``, ``gandalf.safetensors`` and ``regressor.safetensors``."""
+        self._check_fitted()
+        manifest = self._manifest("gandalf") | {
+            "training": {
+                "fingerprint": self.training_fingerprint_,
+                "n_spectra": self.n_train_,
+                "n_dropped_incomplete_labels": self.n_dropped_,
+                "label_range": self.label_range_,
+            },
+            "lambdas": self._config.lambdas,
+            "metrics": {
+                "latent_r2": self.latent_r2_,
+                "regressor_scatter": self.scatter_,
+            },
+            "members": [
+                {"file": "gandalf.safetensors", "seed": int(self.random_state)}
+            ],
+        }
+        files = {
+            "gandalf.safetensors": self.module_.state_dict(),
+            "regressor.safetensors": {
+                k: torch.as_tensor(np.ascontiguousarray(v))
+                for k, v in self.regressor_.to_arrays().items()
+            },
+            "grid.safetensors": grid_tensors(self.wavelength_),
+        }
+        return save_model_dir(path, manifest, files, history={"epochs": self.history_})
+
+    @classmethod
+    def from_manifest(cls, path: Path, manifest: dict[str, Any]) -> LatentAutoencoder:
+        """Rebuild from a model directory (called by :func:`starlabel.load`)."""
+        try:
+            config = GandalfConfig.from_dict(manifest["config"])
+            names = [d["name"] for d in manifest["label_spec"]]
+            metrics = manifest["metrics"]
+            est = cls(
+                config, labels=names, random_state=manifest.get("random_state", 0)
+            )
+            est._restore(path, manifest)
+            est.latent_r2_ = dict(metrics["latent_r2"])
+            est.scatter_ = {n: float(metrics["regressor_scatter"][n]) for n in names}
+            arrays = {
+                k: v.numpy()
+                for k, v in load_tensors(path, "regressor.safetensors").items()
+            }
+            est.regressor_ = DenseRegressor.from_arrays(arrays)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StarlabelInputError(
+                f"model.json is incomplete or invalid: {exc}", path=path
+            ) from exc
+        module = load_state(
+            path,
+            "gandalf.safetensors",
+            est._build(est.wavelength_.size, est.random_state),
+        )
+        est.module_ = module.to(device_of(est.device))
+        est.n_dropped_ = manifest.get("training", {}).get(
+            "n_dropped_incomplete_labels", 0
+        )
+        return est
+
+
+def _bins(module: torch.nn.Module, y: torch.Tensor, cond: list[int]) -> torch.Tensor:
+    """``(n, n_cond)`` bin index of each conditioned label (edges from training)."""
+    inner = module.bin_edges[:, 1:-1]
+    if not cond:
+        return torch.zeros(y.shape[0], 0, dtype=torch.long, device=y.device)
+    return torch.stack(
+        [
+            torch.bucketize(y[:, j].contiguous(), inner[i].contiguous())
+            for i, j in enumerate(cond)
+        ],
+        dim=1,
+    )
+
+
+def _train(
+    module: torch.nn.Module,
+    train: tuple[torch.Tensor, torch.Tensor],
+    valid: tuple[torch.Tensor, torch.Tensor],
+    cond: list[int],
+    cfg: GandalfConfig,
+    seed: int,
+    show_progress: bool,
+) -> list[dict[str, Any]]:
+    """Alternate discriminator and autoencoder steps (module docstring); history per epoch."""
+    lambdas = torch.tensor(list(cfg.lambdas.values()), dtype=torch.float32)
+    ae, discs = module.ae, module.discriminators
+    opt_ae = torch.optim.Adam(ae.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt_d = torch.optim.Adam(discs.parameters(), lr=cfg.lr) if len(discs) else None
+    ce = torch.nn.functional.cross_entropy
+    gen = torch.Generator().manual_seed(seed)
+    xt = module.flux_scaler(train[0])
+    yt, bt = module.label_scaler(train[1]), _bins(module, train[1], cond)
+    xv = module.flux_scaler(valid[0])
+    yv, bv = module.label_scaler(valid[1]), _bins(module, valid[1], cond)
+    progress = ProgressBar(1, cfg.max_epochs) if show_progress else None
+    history: list[dict[str, Any]] = []
+    for epoch in range(cfg.max_epochs):
+        ramp = (
+            min(1.0, (epoch + 1) / cfg.lambda_ramp_epochs)
+            if cfg.lambda_ramp_epochs
+            else 1.0
+        )
+        t0 = time.perf_counter()
+        module.train()
+        rec_sum = 0.0
+        for idx in torch.split(
+            torch.randperm(xt.shape[0], generator=gen), cfg.batch_size
+        ):
+            x, y, b = xt[idx], yt[idx], bt[idx]
+            if opt_d is not None:
+                with torch.no_grad():
+                    z = ae.encode(x, y)
+                d_loss = sum(ce(d(z), b[:, i]) for i, d in enumerate(discs))
+                opt_d.zero_grad(set_to_none=True)
+                d_loss.backward()
+                opt_d.step()
+            z, xh = ae(x, y)
+            rec = torch.mean((xh - x) ** 2)
+            loss = rec
+            for i, d in enumerate(discs):
+                if lambdas[i] != 0:
+                    loss = loss - ramp * lambdas[i] * ce(d(z), b[:, i])
+            opt_ae.zero_grad(set_to_none=True)
+            loss.backward()
+            opt_ae.step()
+            rec_sum += rec.item() * len(idx)
+        module.eval()
+        with torch.no_grad():
+            z, xh = ae(xv, yv)
+            v_rec = float(torch.mean((xh - xv) ** 2))
+            acc = [
+                float((d(z).argmax(1) == bv[:, i]).float().mean())
+                for i, d in enumerate(discs)
+            ]
+        row = {
+            "epoch": epoch + 1,
+            "train_mse": rec_sum / xt.shape[0],
+            "valid_mse": v_rec,
+            "discriminator_accuracy": acc,
+            "seconds": time.perf_counter() - t0,
+        }
+        history.append(row)
+        if progress is not None:
+            progress.member(0)(
+                epoch, History(train_loss=[row["train_mse"]], valid_loss=[v_rec])
+            )
+    if progress is not None:
+        progress.close()
+    module.eval()
+    return history
