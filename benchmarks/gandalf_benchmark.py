@@ -56,6 +56,11 @@ def main() -> None:
     ap.add_argument("--n-test", type=int, default=2000)
     ap.add_argument("--max-epochs", type=int, default=30)
     ap.add_argument("--strength", type=float, default=0.1, help="|lambda|")
+    ap.add_argument("--adversary", default="paper", choices=["paper", "uniform"])
+    ap.add_argument(
+        "--skip-spectra", action="store_true", help="no regression from spectra"
+    )
+    ap.add_argument("--skip-plain", action="store_true", help="no plain-latent model")
     ap.add_argument("--cache", type=Path, default=Path(__file__).parent / ".cache")
     ap.add_argument(
         "--out", type=Path, default=Path(__file__).parent / "out" / "gandalf"
@@ -63,6 +68,9 @@ def main() -> None:
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     print_peak()
+    print(
+        f"adversary {args.adversary}, |lambda| {args.strength}, {args.max_epochs} epochs"
+    )
     train = read_dataset(survey(args.cache, args.n_train, 11, crlb=False))
     valid = read_dataset(survey(args.cache, args.n_valid, 12, crlb=False))
     test = read_dataset(survey(args.cache, args.n_test, 13, crlb=True))
@@ -70,14 +78,18 @@ def main() -> None:
     x_train, x_test = dense_flux(train)[0], dense_flux(test)[0]
 
     rows, latents, models = [], {}, {}
-    reg = fit_dense_regressor(x_train, y_train, seed=0)
-    rows.append(("spectra (8669 px)", reg.predict(x_test), reg.fit_seconds))
+    if not args.skip_spectra:
+        reg = fit_dense_regressor(x_train, y_train, seed=0)
+        rows.append(("spectra (8669 px)", reg.predict(x_test), reg.fit_seconds))
     for name, (dis, ent) in VARIANTS.items():
+        if args.skip_plain and not dis:
+            continue
         cfg = replace(
             GANDALF_PRESETS["santovena2025"],
             disentangle=dis,
             entangle=ent,
             strength=args.strength,
+            adversary=args.adversary,
             max_epochs=args.max_epochs,
         )
         t0 = time.perf_counter()
@@ -131,8 +143,9 @@ def main() -> None:
         f"\nt-SNE maps ({n} stars, {time.perf_counter() - t0:.0f} s): {args.out / 'tsne_maps.png'}"
     )
 
-    # An edited spectrum (paper Fig. 2): a giant made 1000 K hotter.
-    model = models["latent: fe_h,mg_fe dis. / teff,logg ent."]
+    # An edited spectrum (paper Fig. 2): a giant made 1000 K hotter, with the model
+    # that removes teff from z (so the decoder must take it from its label input).
+    model = models["latent: teff,logg dis. / fe_h,mg_fe ent."]
     giants = np.flatnonzero((test.labels["logg"] < 3.0) & (test.meta["snr"] > 50))
     star = int(giants[0]) if giants.size else 0
     teff = float(test.labels["teff"][star])

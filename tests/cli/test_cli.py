@@ -33,22 +33,6 @@ def test_help_lists_every_command():
         assert re.search(rf"^\W*{name}\s", result.output, re.MULTILINE), name
 
 
-@pytest.mark.parametrize("name", ["explain", "map", "edit", "report"])
-def test_planned_commands_say_so_and_fail(name):
-    result = runner.invoke(app, [name, "x.h5", "--model", "cnn"])
-    assert result.exit_code == 3
-    assert "not built yet" in result.output
-
-
-@pytest.mark.parametrize("kind", ["gandalf"])
-def test_planned_models_say_so_and_fail(kind, tmp_path):
-    result = runner.invoke(
-        app,
-        ["train", str(tmp_path / "x.h5"), "--model", kind, "-o", str(tmp_path / "m")],
-    )
-    assert result.exit_code == 3 and "not built yet" in result.output
-
-
 @pytest.fixture(scope="module")
 def toy_files(tmp_path_factory):
     out = tmp_path_factory.mktemp("toy")
@@ -166,18 +150,34 @@ def test_rejected_spectra_are_listed_beside_the_output(toy_files, tmp_path):
     assert listing[0] == "source,star,reason" and "broken.fits" in listing[1]
 
 
-def test_demo_quick_runs_and_says_what_it_skips(tmp_path):
+def test_demo_quick_runs_the_whole_chain(tmp_path):
     result = runner.invoke(app, ["demo", "--quick", "--out", str(tmp_path / "demo")])
     assert result.exit_code == 0, result.output
-    assert (
-        "synthetic Galactic survey" in " ".join(result.output.split())
-        and "not built" in result.output
-    )
-    assert (tmp_path / "demo" / "survey-train.h5").exists()
+    assert "synthetic Galactic survey" in " ".join(result.output.split())
+    assert "report" in result.output and "std of test residuals" in result.output
+    demo = tmp_path / "demo"
+    assert (demo / "survey-train.h5").exists()
     for made in (
         "model-cnn/model.json",
         "model-cinn/model.json",
+        "model-gandalf/model.json",
         "catalogue-test-cinn.fits",
+        "catalogue-test-gandalf.fits",
         "evaluation-cinn/sbc_ranks.png",
+        "edited.png",
+        "explain/saliency_lines.csv",
+        "explain/saliency_fe_h.png",
+        "map/map.safetensors",
+        "map/map.png",
+        "report.html",
     ):
-        assert (tmp_path / "demo" / made).exists(), made
+        assert (demo / made).exists(), made
+    from astropy.table import Table
+
+    from starlabel.diagnostics.report import SECTIONS
+
+    assert "ood_score" in Table.read(demo / "catalogue-test.fits").colnames
+    page = (demo / "report.html").read_text()
+    for title in SECTIONS:
+        assert f"<h2>{title}</h2>" in page, title
+    assert page.count("data:image/png;base64,") >= 8

@@ -411,7 +411,7 @@ def demo(
     ] = False,
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
-    """The main job on the embedded default: synthetic raw survey -> prepare -> split -> (models as they land)."""
+    """The main job on the embedded default: synthetic survey -> models -> catalogues -> report."""
     from ..spectra.io.hdf5 import split_dataset
     from ..synth.population import sample_population
     from ..synth.raw import write_raw_observations
@@ -419,9 +419,9 @@ def demo(
     n_stars = 60 if quick else 1000
     console.rule("[bold]starlabel demo")
     console.print(
-        "Built so far: readers, preprocessing, dataset files, the physics-informed synthetic survey, "
-        "the CNN deep ensemble and the cINN. "
-        "The demo runs that part for real and says what it does not run yet."
+        "The whole chain on a synthetic Galactic survey: raw FITS spectra -> prepare -> split -> "
+        "CNN deep ensemble, cINN and disentangling autoencoder -> catalogues with uncertainties -> "
+        "evaluation -> saliency -> similarity map -> HTML report. Every file it writes is reusable."
     )
     raw_dir = out / "raw"
     pop = sample_population(n_stars, seed=seed, snr=(10.0, 150.0))
@@ -487,11 +487,17 @@ def demo(
         "3. split (stratified on teff): "
         + ", ".join(f"{n} {name} -> {p}" for name, (p, n) in parts.items())
     )
+    from . import demo_steps
+
     _demo_models(out, parts, truth, quick=quick, seed=seed)
     _demo_cinn(out, parts, truth, quick=quick, seed=seed)
-    console.print(
-        "[yellow]not run yet[/] (not built): disentangling autoencoder, saliency, "
-        "similarity map, HTML report."
+    gandalf = demo_steps.demo_gandalf(out, parts, quick=quick, seed=seed)
+    demo_steps.demo_explain(out, parts, quick=quick, seed=seed)
+    demo_steps.demo_map(out, parts, quick=quick, seed=seed)
+    demo_steps.demo_report(
+        out,
+        [out / "catalogue-test-cinn.fits", out / "catalogue-test.fits", gandalf],
+        truth,
     )
     console.print(f"everything is in {out}/")
 
@@ -819,6 +825,13 @@ def predict(
         ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seeds the cINN's draws.")] = 0,
+    similarity_map: Annotated[
+        Path | None,
+        typer.Option(
+            "--map",
+            help="map.safetensors from `starlabel map`: adds ood_score (> 1: unlike the training set).",
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Write a catalogue (labels, uncertainties, flags) from a model and a dataset."""
@@ -833,6 +846,16 @@ def predict(
         )
     elif mode is not PredictMode.fast or n_internal is not None:
         raise ValueError("--mode, --n-internal: options of cinn models")
+    ood = None
+    if similarity_map is not None:
+        from ..diagnostics.similarity import SimilarityMap
+        from ..models._shared import dense_flux
+
+        smap = SimilarityMap.load(similarity_map)
+
+        def ood(batch):
+            return smap.ood_score(dense_flux(batch)[0])
+
     with _progress("predict", 0, quiet) as progress:
         task = progress.add_task("predict", total=None)
         counts = predict_file(
@@ -841,11 +864,17 @@ def predict(
             output,
             batch_size=batch_size or (256 if mode is PredictMode.precision else 4096),
             progress=lambda k, total: progress.update(task, advance=k, total=total),
+            ood_score=ood,
             **options,
         )
     console.print(
         f"wrote {output}: {counts['n_spectra']} rows, {counts['n_not_processed']} not processed "
         f"(NaN, flag {Flag.NOT_PROCESSED.value}), {counts['n_outside_range']} outside the training range"
+        + (
+            f", {counts['n_ood']} unlike the training set (flag {Flag.OUT_OF_DISTRIBUTION.value})"
+            if "n_ood" in counts
+            else ""
+        )
     )
 
 
@@ -1217,29 +1246,8 @@ def draw_examples(setup: str, path: Path) -> None:
         fig.savefig(tmp, dpi=110, format="png", bbox_inches="tight")
 
 
-# ------------------------------------------------------------ not built yet
-_PLANNED = {
-    "explain": "saliency maps and the spectral lines each label relies on",
-    "map": "similarity map (t-SNE) and training-like / unlike flags",
-    "report": "one self-contained HTML report with the figures",
-}
-
-
-def _planned(name: str, job: str) -> None:
-    def command(ctx: typer.Context) -> None:
-        _fail(f"`starlabel {name}` is not built yet ({job})", 3)
-
-    command.__doc__ = f"{job[0].upper()}{job[1:]}. [not built yet]"
-    app.command(
-        name,
-        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-    )(command)
-
-
 from . import autoencoder as _autoencoder  # noqa: E402, F401  (registers `edit`)
-
-for _name, _job in _PLANNED.items():
-    _planned(_name, _job)
+from . import diagnose as _diagnose  # noqa: E402, F401  (explain, map, report)
 
 
 def main() -> None:

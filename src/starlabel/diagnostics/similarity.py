@@ -45,6 +45,19 @@ def tsne(
     return np.asarray(emb, dtype=np.float64)
 
 
+def _knn_distance(
+    reference: np.ndarray, x: np.ndarray, k: int, leave_one_out: bool = False
+) -> np.ndarray:
+    """Mean distance of rows of ``x`` to their ``k`` nearest rows of ``reference``
+    (``leave_one_out``: ``x`` is ``reference``; each row's own zero is skipped)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    k = min(k, len(reference) - 1)
+    nn = NearestNeighbors(n_neighbors=k + int(leave_one_out)).fit(reference)
+    d, _ = nn.kneighbors(x)
+    return d[:, int(leave_one_out) :].mean(axis=1)
+
+
 @dataclass
 class SimilarityMap:
     """A t-SNE map of training spectra that places new spectra without refitting.
@@ -57,6 +70,8 @@ class SimilarityMap:
         k_neighbors: neighbours whose mean distance in the map scores a star.
         threshold: map distance above which a star is "unlike" the training set.
         seed: random seed of PCA and t-SNE.
+        feature_threshold: the same quantile for the neighbour distance in the PCA
+            feature space (the unit of :meth:`ood_score`).
     """
 
     mean: np.ndarray
@@ -67,6 +82,7 @@ class SimilarityMap:
     k_neighbors: int = 5
     threshold: float = np.inf
     seed: int = 0
+    feature_threshold: float = np.inf
 
     @classmethod
     def fit(
@@ -97,10 +113,17 @@ class SimilarityMap:
         )
         own = out._distance(emb, leave_one_out=True)
         out.threshold = float(np.quantile(own, quantile))
+        own = _knn_distance(features, features, k_neighbors, leave_one_out=True)
+        out.feature_threshold = float(np.quantile(own, quantile))
         return out
 
     def reduce(self, x: np.ndarray) -> np.ndarray:
         """Project rows of ``x`` onto the map's principal components."""
+        if np.shape(x)[-1] != self.mean.size:
+            raise ValueError(
+                f"spectra have {np.shape(x)[-1]} pixels, the map was made from {self.mean.size}; "
+                "use spectra on the map's grid"
+            )
         return (np.asarray(x, dtype=np.float32) - self.mean) @ self.components.T
 
     def transform(self, x: np.ndarray) -> np.ndarray:
@@ -121,12 +144,15 @@ class SimilarityMap:
         return np.asarray(part, dtype=np.float64)
 
     def _distance(self, coords: np.ndarray, leave_one_out: bool = False) -> np.ndarray:
-        from sklearn.neighbors import NearestNeighbors
+        return _knn_distance(self.embedding, coords, self.k_neighbors, leave_one_out)
 
-        k = min(self.k_neighbors, len(self.embedding) - 1)
-        nn = NearestNeighbors(n_neighbors=k + int(leave_one_out)).fit(self.embedding)
-        d, _ = nn.kneighbors(coords)
-        return d[:, int(leave_one_out) :].mean(axis=1)
+    def ood_score(self, x: np.ndarray) -> np.ndarray:
+        """Out-of-distribution score of rows of ``x`` without t-SNE: mean distance to
+        the ``k_neighbors`` nearest training spectra in the PCA feature space, in units
+        of the training set's own quantile (1 = as far as the most isolated 1 % of
+        training stars; larger = less like the training set)."""
+        d = _knn_distance(self.features, self.reduce(x), self.k_neighbors)
+        return d / self.feature_threshold
 
     def distance(self, coords: np.ndarray) -> np.ndarray:
         """Mean distance of map points to their ``k_neighbors`` nearest training points."""
@@ -157,6 +183,7 @@ class SimilarityMap:
                     "k_neighbors": self.k_neighbors,
                     "threshold": self.threshold,
                     "seed": self.seed,
+                    "feature_threshold": self.feature_threshold,
                 }
             ),
         }
@@ -191,6 +218,7 @@ class SimilarityMap:
                 int(s["k_neighbors"]),
                 float(s["threshold"]),
                 int(s["seed"]),
+                float(s["feature_threshold"]),
             )
         except (OSError, KeyError, ValueError) as exc:
             raise StarlabelInputError(

@@ -24,6 +24,7 @@ def predict_file(
     *,
     batch_size: int = 4096,
     progress: Callable[[int, int], None] | None = None,
+    ood_score: Callable[[Any], np.ndarray] | None = None,
     **predict_options: Any,
 ) -> dict[str, int]:
     """Stream ``data`` through ``model`` and write the catalogue to ``output``.
@@ -34,9 +35,12 @@ def predict_file(
     ``OUTSIDE_TRAINING_RANGE``; flags already in the dataset are carried over.
 
     ``predict_options`` go to ``model.predict`` (e.g. ``mode="precision"`` for a cINN).
+    ``ood_score(batch)`` adds an ``ood_score`` column; a score above 1 sets
+    ``OUT_OF_DISTRIBUTION``.
 
     Returns:
-        counts: ``n_spectra``, ``n_not_processed``, ``n_outside_range``.
+        counts: ``n_spectra``, ``n_not_processed``, ``n_outside_range`` and, with
+        ``ood_score``, ``n_ood``.
     """
     catalogue_format(output)  # fail before any work on a bad extension
     parts: list[Table] = []
@@ -67,6 +71,12 @@ def predict_file(
                         (v < lo - 0.05 * span) | (v > hi + 0.05 * span)
                     )
             flags[outside] |= Flag.OUTSIDE_TRAINING_RANGE
+            if ood_score is not None:
+                score = np.asarray(ood_score(batch), dtype=np.float64)
+                score[dead] = np.nan
+                table["ood_score"] = score
+                flags[score > 1] |= Flag.OUT_OF_DISTRIBUTION
+                counts["n_ood"] = counts.get("n_ood", 0) + int((score > 1).sum())
             table["flag"] = flags
             parts.append(table)
             counts["n_spectra"] += batch.n_spectra

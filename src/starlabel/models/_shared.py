@@ -3,7 +3,8 @@ directory helpers, the training progress bar."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +143,52 @@ class SpectralModel(BaseEstimator):
     and ``_default_config``."""
 
     _fitted_attr = ""
+
+    def __init__(
+        self,
+        config: Any = None,
+        *,
+        labels: Sequence[str] | None = None,
+        device: str = "auto",
+        random_state: int = 0,
+        show_progress: bool = False,
+    ) -> None:
+        self.config = config
+        self.labels = labels
+        self.device = device
+        self.random_state = random_state
+        self.show_progress = show_progress
+
+    def _complete_sets(
+        self,
+        train: Spectra,
+        validation: Spectra | None,
+        names: Sequence[str],
+        valid_fraction: float,
+    ) -> tuple[Spectra, Spectra]:
+        """Training and validation stars that have every label in ``names`` (the
+        dropped training stars are counted in ``n_dropped_``); without a validation
+        set, ``valid_fraction`` of the training stars, seeded by ``random_state``."""
+        complete = np.isfinite(train.label_array(names)).all(axis=1)
+        self.n_dropped_ = int((~complete).sum())
+        train = train[complete]
+        if validation is None:
+            return train.split(
+                (1 - valid_fraction, valid_fraction), seed=self.random_state
+            )
+        return train, validation[np.isfinite(validation.label_array(names)).all(axis=1)]
+
+    def _record_training(self, train: Spectra, names: Sequence[str]) -> None:
+        """Fingerprint, size and label ranges of the training set (``model.json``)."""
+        self.training_fingerprint_ = hashlib.sha256(
+            np.ascontiguousarray(train.flux[: min(64, train.n_spectra)]).tobytes()
+            + "|".join(train.ids[:64]).encode()
+        ).hexdigest()[:16]
+        self.n_train_ = train.n_spectra
+        self.label_range_ = {
+            n: [float(np.nanmin(train.labels[n])), float(np.nanmax(train.labels[n]))]
+            for n in names
+        }
 
     def _check_fitted(self) -> None:
         if not hasattr(self, self._fitted_attr):

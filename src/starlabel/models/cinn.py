@@ -19,7 +19,6 @@ Prediction modes:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -155,21 +154,6 @@ class ConditionalINNRegressor(SpectralModel):
 
     _fitted_attr = "module_"
 
-    def __init__(
-        self,
-        config: CINNConfig | None = None,
-        *,
-        labels: Sequence[str] | None = None,
-        device: str = "auto",
-        random_state: int = 0,
-        show_progress: bool = False,
-    ) -> None:
-        self.config = config
-        self.labels = labels
-        self.device = device
-        self.random_state = random_state
-        self.show_progress = show_progress
-
     @property
     def _config(self) -> CINNConfig:
         return self.config if self.config is not None else CINNConfig()
@@ -206,17 +190,9 @@ class ConditionalINNRegressor(SpectralModel):
         """Train by maximum likelihood; keeps the seed with the lowest validation loss."""
         cfg = self._config
         names = self._set_labels(train)
-        complete = np.isfinite(train.label_array(names)).all(axis=1)
-        self.n_dropped_ = int((~complete).sum())
-        train = train[complete]
-        if validation is None:
-            train, validation = train.split(
-                (1 - cfg.valid_fraction, cfg.valid_fraction), seed=self.random_state
-            )
-        else:
-            validation = validation[
-                np.isfinite(validation.label_array(names)).all(axis=1)
-            ]
+        train, validation = self._complete_sets(
+            train, validation, names, cfg.valid_fraction
+        )
         if train.n_spectra < 2 or validation.n_spectra < 1:
             raise ValueError("train: too few stars with every label to train a cINN")
         check_grid(train.wavelength_aa, validation, "validation")
@@ -265,14 +241,7 @@ class ConditionalINNRegressor(SpectralModel):
         self.seed_, self.best_valid_loss_ = best[2], float(best[0])
         for h in self.history_:
             h["kept"] = h["seed"] == self.seed_
-        self.training_fingerprint_ = hashlib.sha256(
-            np.ascontiguousarray(train.flux[: min(64, train.n_spectra)]).tobytes()
-        ).hexdigest()[:16]
-        self.n_train_ = train.n_spectra
-        self.label_range_ = {
-            n: [float(np.nanmin(train.labels[n])), float(np.nanmax(train.labels[n]))]
-            for n in names
-        }
+        self._record_training(train, names)
         return self
 
     # ---------------------------------------------------------------- predict
@@ -300,6 +269,24 @@ class ConditionalINNRegressor(SpectralModel):
             ]
         )
         return m.scaler.inverse(out)
+
+    def label_function(
+        self, n_draws: int = 16, seed: int = 0
+    ) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Differentiable ``flux (n, n_pixels) -> labels (n, n_labels)``: the mean of
+        ``n_draws`` posterior draws with latent vectors fixed by ``seed``, for
+        saliency."""
+        self._check_fitted()
+        m = self.module_.eval()
+        d = len(self.label_names_)
+        z0 = torch.randn(1, n_draws, d, generator=torch.Generator().manual_seed(seed))
+
+        def fn(flux: torch.Tensor) -> torch.Tensor:
+            proj = m.inn.project([c.unsqueeze(1) for c in m.cond(flux)])
+            z = z0.to(flux.device).expand(flux.shape[0], -1, -1)
+            return m.scaler.inverse(m.inn.inverse(z, proj)).mean(1)
+
+        return fn
 
     def predict(
         self,

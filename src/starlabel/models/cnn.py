@@ -14,7 +14,6 @@ radial-velocity shifts at training time.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -357,15 +356,7 @@ class DeepEnsembleRegressor(SpectralModel):
             histories[i].to_dict() | {"seed": seeds[i], "kept": bool(i in order)}
             for i in range(len(members))
         ]
-        self.training_fingerprint_ = hashlib.sha256(
-            np.ascontiguousarray(train.flux[: min(64, train.n_spectra)]).tobytes()
-            + "|".join(train.ids[:64]).encode()
-        ).hexdigest()[:16]
-        self.n_train_ = train.n_spectra
-        self.label_range_ = {
-            n: [float(np.nanmin(train.labels[n])), float(np.nanmax(train.labels[n]))]
-            for n in names
-        }
+        self._record_training(train, names)
         return self
 
     def _loss_fn(self, cfg: EnsembleConfig, per_px: torch.Tensor) -> Callable:
@@ -411,6 +402,21 @@ class DeepEnsembleRegressor(SpectralModel):
                     out[m, sl] = module.scaler.inverse(net(x, e)).double().cpu().numpy()
         out[:, dead] = np.nan
         return out
+
+    def label_function(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Differentiable ``flux (n, n_pixels) -> labels (n, n_labels)`` (member mean,
+        labels' units), for saliency. Models with extra inputs are refused."""
+        self._check_fitted()
+        if self.extra_names_:
+            raise ValueError(
+                "saliency of a hybrid CNN (with --extra inputs) is not supported"
+            )
+
+        def fn(flux: torch.Tensor) -> torch.Tensor:
+            outs = [m.scaler.inverse(m.net.eval()(flux, None)) for m in self.members_]
+            return torch.stack(outs).mean(0)
+
+        return fn
 
     def _inference_net(self, module: torch.nn.Module, dev: torch.device) -> Any:
         """The member's network for prediction: on CPU its banded-matrix twin (faster)."""

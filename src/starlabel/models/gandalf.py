@@ -7,7 +7,8 @@ range) from z. The autoencoder minimises
 
     MSE(x, x_hat) - sum_i lambda_i * CE_i
 
-with lambda_i > 0 to remove label i from z (disentangle), lambda_i < 0 to reinforce
+(or, with ``adversary="uniform"``, + lambda_i * CE(uniform, D_i(z)) for the
+disentangled labels) with lambda_i > 0 to remove label i from z (disentangle), lambda_i < 0 to reinforce
 it (entangle), 0 to ignore it. Flux enters standardised per pixel (training mean and
 scatter), so the MSE is dimensionless and lambda is relative to it.
 
@@ -26,9 +27,8 @@ carried in the external part; there is no per-star internal part.
 
 from __future__ import annotations
 
-import hashlib
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,6 +70,12 @@ class GandalfConfig:
         disentangle: labels removed from z (lambda = +strength).
         entangle: labels reinforced in z (lambda = -strength).
         strength: |lambda| of every conditioned label.
+        adversary: how the encoder fights a disentangled label's discriminator:
+            ``"paper"`` maximises its cross-entropy (the paper's loss, which the
+            encoder can also satisfy by making it confidently wrong, keeping the
+            information); ``"uniform"`` pushes its prediction to the uniform
+            distribution (cross-entropy to uniform; a confusion loss), which can only
+            be met by removing the information. Entangling is the same in both.
         encoder_labels: labels also enter the encoder (paper Fig. 1, synthetic sets;
             ``predict`` then needs them). Default: decoder only (Fig. 6).
         max_epochs, batch_size, lr, weight_decay: Adam on both players.
@@ -87,6 +93,7 @@ class GandalfConfig:
     disentangle: tuple[str, ...] = ()
     entangle: tuple[str, ...] = ()
     strength: float = 0.1
+    adversary: str = "paper"
     encoder_labels: bool = False
     max_epochs: int = 60
     batch_size: int = 64
@@ -103,6 +110,10 @@ class GandalfConfig:
             raise ValueError(f"labels both disentangled and entangled: {sorted(both)}")
         if self.n_bins < 2 or self.latent < 1:
             raise ValueError("n_bins >= 2 and latent >= 1 expected")
+        if self.adversary not in ("paper", "uniform"):
+            raise ValueError(
+                f"adversary: expected 'paper' or 'uniform', got {self.adversary!r}"
+            )
         if self.strength < 0:
             raise ValueError(
                 f"strength: expected >= 0 (the sign comes from disentangle/entangle), got {self.strength}"
@@ -165,21 +176,6 @@ class LatentAutoencoder(SpectralModel):
 
     _fitted_attr = "module_"
 
-    def __init__(
-        self,
-        config: GandalfConfig | None = None,
-        *,
-        labels: Sequence[str] | None = None,
-        device: str = "auto",
-        random_state: int = 0,
-        show_progress: bool = False,
-    ) -> None:
-        self.config = config
-        self.labels = labels
-        self.device = device
-        self.random_state = random_state
-        self.show_progress = show_progress
-
     @property
     def _config(self) -> GandalfConfig:
         return self.config if self.config is not None else GandalfConfig()
@@ -225,17 +221,9 @@ class LatentAutoencoder(SpectralModel):
             raise ValueError(
                 f"disentangle/entangle: {unknown} are not among the model's labels {names}"
             )
-        complete = np.isfinite(train.label_array(names)).all(axis=1)
-        self.n_dropped_ = int((~complete).sum())
-        train = train[complete]
-        if validation is None:
-            train, validation = train.split(
-                (1 - cfg.valid_fraction, cfg.valid_fraction), seed=self.random_state
-            )
-        else:
-            validation = validation[
-                np.isfinite(validation.label_array(names)).all(axis=1)
-            ]
+        train, validation = self._complete_sets(
+            train, validation, names, cfg.valid_fraction
+        )
         if train.n_spectra < 20 or validation.n_spectra < 5:
             raise ValueError(
                 "train: too few stars with every label to train an autoencoder"
@@ -284,14 +272,7 @@ class LatentAutoencoder(SpectralModel):
         self.scatter_ = dict(
             zip(names, np.std(pred - truth, axis=0).tolist(), strict=True)
         )
-        self.training_fingerprint_ = hashlib.sha256(
-            np.ascontiguousarray(train.flux[: min(64, train.n_spectra)]).tobytes()
-        ).hexdigest()[:16]
-        self.n_train_ = train.n_spectra
-        self.label_range_ = {
-            n: [float(np.nanmin(train.labels[n])), float(np.nanmax(train.labels[n]))]
-            for n in names
-        }
+        self._record_training(train, names)
         return self
 
     # ---------------------------------------------------------------- encode
@@ -352,6 +333,29 @@ class LatentAutoencoder(SpectralModel):
         return LabelPrediction(
             self.label_names_, mean, np.full_like(mean, np.nan), external
         )
+
+    def label_function(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Differentiable ``flux (n, n_pixels) -> labels (n, n_labels)`` (encoder and
+        latent regressor), for saliency; not for models that encode the labels."""
+        self._check_fitted()
+        if self._config.encoder_labels:
+            raise ValueError(
+                "saliency needs a model without labels at the encoder input"
+            )
+        m, r = self.module_.eval(), self.regressor_
+
+        def fn(flux: torch.Tensor) -> torch.Tensor:
+            def t(a: np.ndarray) -> torch.Tensor:
+                return torch.as_tensor(a, dtype=flux.dtype, device=flux.device)
+
+            h = (m.ae.encode(m.flux_scaler(flux)) - t(r.x_mean)) / t(r.x_scale)
+            for k, (w, b) in enumerate(zip(r.weights, r.biases, strict=True)):
+                h = h @ t(w) + t(b)
+                if k < len(r.weights) - 1:
+                    h = torch.relu(h)
+            return h * t(r.y_scale) + t(r.y_mean)
+
+        return fn
 
     # ------------------------------------------------------------------ edit
     @torch.inference_mode()
@@ -542,7 +546,10 @@ def _train(
             rec = torch.mean((xh - x) ** 2)
             loss = rec
             for i, d in enumerate(discs):
-                if lambdas[i] != 0:
+                if lambdas[i] > 0 and cfg.adversary == "uniform":
+                    logp = torch.log_softmax(d(z), dim=1)
+                    loss = loss - ramp * lambdas[i] * logp.mean()
+                elif lambdas[i] != 0:
                     loss = loss - ramp * lambdas[i] * ce(d(z), b[:, i])
             opt_ae.zero_grad(set_to_none=True)
             loss.backward()

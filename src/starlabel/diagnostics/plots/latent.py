@@ -9,7 +9,12 @@ import numpy as np
 
 from .spectra import _agg
 
-__all__ = ["plot_edited_spectrum", "plot_label_maps", "wavelength_segments"]
+__all__ = [
+    "plot_edited_spectrum",
+    "plot_label_maps",
+    "plot_similarity_map",
+    "wavelength_segments",
+]
 
 
 def wavelength_segments(wavelength: np.ndarray, gap: float = 50.0) -> list[slice]:
@@ -114,3 +119,62 @@ def plot_label_maps(
                 ax.set_xlabel("t-SNE 1")
     fig.tight_layout()
     return fig, axes
+
+
+def plot_similarity_map(
+    train_xy: np.ndarray,
+    data_xy: np.ndarray | None = None,
+    inner: np.ndarray | None = None,
+    *,
+    colour: np.ndarray | None = None,
+    colour_label: str = "",
+    fig: Any = None,
+) -> tuple[Any, Any]:
+    """The t-SNE map: training spectra (grey, or coloured by ``colour``), new spectra
+    as training-like (blue) or unlike (red) points."""
+    plt = _agg()
+    if fig is None:
+        fig = plt.figure(figsize=(6.4, 5.4))
+    ax = fig.subplots()
+    if colour is None:
+        ax.scatter(
+            train_xy[:, 0],
+            train_xy[:, 1],
+            s=2,
+            c="0.75",
+            label=f"training ({len(train_xy)})",
+            rasterized=True,
+        )
+    else:
+        sc = ax.scatter(
+            train_xy[:, 0],
+            train_xy[:, 1],
+            s=2,
+            c=colour,
+            cmap="viridis",
+            rasterized=True,
+        )
+        fig.colorbar(sc, ax=ax, label=colour_label)
+    if data_xy is not None and len(data_xy):
+        ok = np.ones(len(data_xy), bool) if inner is None else np.asarray(inner, bool)
+        ax.scatter(
+            data_xy[ok, 0],
+            data_xy[ok, 1],
+            s=5,
+            c="C0",
+            label=f"training-like ({ok.sum()})",
+            rasterized=True,
+        )
+        ax.scatter(
+            data_xy[~ok, 0],
+            data_xy[~ok, 1],
+            s=9,
+            c="C3",
+            marker="x",
+            label=f"unlike ({(~ok).sum()})",
+        )
+    ax.set_xlabel("t-SNE 1")
+    ax.set_ylabel("t-SNE 2")
+    ax.legend(loc="best", fontsize=7, markerscale=3)
+    fig.tight_layout()
+    return fig, ax

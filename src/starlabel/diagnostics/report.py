@@ -1,0 +1,440 @@
+"""``starlabel report``: one self-contained HTML file (images embedded as base64).
+
+Sections: metrics of every catalogue; one-to-one; residuals and uncertainties
+against S/N; calibration (z-scores, coverage); Kiel diagram; [Mg/Fe]-[Fe/H] with the
+discs split by HDBSCAN; open-cluster spreads; globular-cluster Mg-Al; Li-rich
+giants; saliency (from ``starlabel explain``); similarity map (from ``starlabel
+map``). A section whose inputs are missing says so instead of vanishing.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._atomic import atomic_path
+from .._typing import PathLike
+
+__all__ = ["SECTIONS", "write_report"]
+
+SECTIONS = (
+    "Summary",
+    "One-to-one",
+    "Uncertainties against S/N",
+    "Calibration",
+    "Kiel diagram",
+    "Thin and thick disc",
+    "Open clusters",
+    "Globular clusters: Mg-Al",
+    "Li-rich giants",
+    "Saliency",
+    "Similarity map",
+)
+
+
+@dataclass
+class _Section:
+    title: str
+    caption: str
+    images: list[str] = field(default_factory=list)  # base64 PNG
+    html: str = ""
+
+
+def _png(fig: Any) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=85)
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _file_png(path: Path) -> str:
+    return base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            return "nan" if not np.isfinite(v) else f"{v:.4g}"
+        return html.escape(str(v))
+
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{cell(v)}</td>" for v in r) + "</tr>" for r in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _col(table, name: str, rows: np.ndarray) -> np.ndarray | None:
+    if name not in table.colnames:
+        return None
+    return np.asarray(table[name], dtype=float)[rows]
+
+
+def write_report(
+    catalogues: Sequence[PathLike],
+    truth: PathLike,
+    output: PathLike,
+    *,
+    explain_dir: PathLike | None = None,
+    map_dir: PathLike | None = None,
+    title: str = "starlabel report",
+) -> Path:
+    """Write the report for ``catalogues`` (the first drives the science plots)
+    compared with the reference dataset ``truth``."""
+    from ..inference.catalogue import read_catalogue_table
+    from ..spectra.io.hdf5 import read_dataset
+    from . import science
+    from .calibration import LEVELS, coverage_gaussian
+    from .metrics import evaluate, match_truth
+    from .plots import science as sp
+    from .plots.evaluation import plot_coverage, plot_one_to_one
+
+    ref = read_dataset(truth)
+    tables = [read_catalogue_table(c) for c in catalogues]
+    sections: list[_Section] = []
+
+    # --- summary
+    rows = []
+    for path, t in zip(catalogues, tables, strict=True):
+        for m in evaluate(t, ref):
+            rows.append(
+                [
+                    Path(path).name,
+                    m.name,
+                    m.unit,
+                    m.n,
+                    m.bias,
+                    m.std,
+                    m.p15,
+                    m.p85,
+                    m.z_std,
+                    m.coverage_68,
+                ]
+            )
+    sections.append(
+        _Section(
+            "Summary",
+            "Residual statistics (predicted - reference) per catalogue and label; z std near 1 and 68 % coverage "
+            "near 0.68 mean honest uncertainties.",
+            html=_table(
+                [
+                    "catalogue",
+                    "label",
+                    "unit",
+                    "N",
+                    "bias",
+                    "std",
+                    "p15",
+                    "p85",
+                    "z std",
+                    "cov. 68",
+                ],
+                rows,
+            ),
+        )
+    )
+
+    table = tables[0]
+    hit = match_truth(table, ref)
+    found = hit >= 0
+    r = hit[found]
+    metrics = evaluate(table, ref)
+    names = [m.name for m in metrics]
+    units = [m.unit for m in metrics]
+    true = {n: ref.labels[n][r] for n in names}
+    pred = {n: _col(table, n, found) for n in names}
+    sections.append(
+        _Section(
+            "One-to-one",
+            "Predicted against reference label (colour: star density); points should hug the red line, "
+            "the box gives bias, std and the 15th/85th percentiles of the residuals.",
+            [
+                _png(
+                    plot_one_to_one(
+                        [true[n] for n in names], [pred[n] for n in names], metrics
+                    )[0]
+                )
+            ],
+        )
+    )
+    snr = ref.meta["snr"][r].astype(float) if "snr" in ref.meta else ref[r].snr()
+    errors = []
+    for n in names:
+        e = {}
+        for kind, suffix in (
+            ("total", "_err"),
+            ("internal", "_err_int"),
+            ("external", "_err_ext"),
+        ):
+            v = _col(table, n + suffix, found)
+            if v is not None and np.isfinite(v).any():
+                e[kind] = v
+        errors.append(e)
+    sections.append(
+        _Section(
+            "Uncertainties against S/N",
+            "Robust residual scatter (black) and median predicted uncertainties per S/N bin: the total should "
+            "follow the black line; the external (noise) part should fall with S/N, the internal (model) part "
+            "stays where the training set is sparse.",
+            [
+                _png(
+                    sp.plot_uncertainty_vs_snr(
+                        snr, [pred[n] - true[n] for n in names], errors, names, units
+                    )[0]
+                )
+            ],
+        )
+    )
+    tot = [e.get("total") for e in errors]
+    if any(t is not None for t in tot):
+        z = [
+            (pred[n] - true[n]) / t if t is not None else np.full(r.size, np.nan)
+            for n, t in zip(names, tot, strict=True)
+        ]
+        value = np.stack([pred[n] for n in names], 1)
+        sigma = np.stack(
+            [t if t is not None else np.full(r.size, np.nan) for t in tot], 1
+        )
+        cov = coverage_gaussian(value, sigma, np.stack([true[n] for n in names], 1))
+        sections.append(
+            _Section(
+                "Calibration",
+                "Left: z = residual / total uncertainty against N(0, 1) - wider means uncertainties too small. "
+                "Right: share of stars whose truth lies in the central interval; on the diagonal is calibrated.",
+                [
+                    _png(sp.plot_zscores(z, names)[0]),
+                    _png(plot_coverage(LEVELS, cov, names)[0]),
+                ],
+            )
+        )
+    else:
+        sections.append(
+            _Section(
+                "Calibration",
+                "This catalogue has no uncertainties, so nothing to calibrate.",
+            )
+        )
+
+    if all(n in names for n in ("teff", "logg", "fe_h")):
+        sections.append(
+            _Section(
+                "Kiel diagram",
+                "log g against Teff coloured by [Fe/H], truth (left) and prediction (right): the main sequence, "
+                "turn-off and giant branch should be as sharp, and the metal-poor giants as blue, on both sides.",
+                [_png(sp.plot_kiel(true, pred)[0])],
+            )
+        )
+    else:
+        sections.append(
+            _Section("Kiel diagram", "Needs teff, logg and fe_h in the catalogue.")
+        )
+
+    pops = ref.meta["population"][r].astype(str) if "population" in ref.meta else None
+    if "fe_h" in names and "mg_fe" in names:
+        st, spd = (
+            science.disc_split(true["fe_h"], true["mg_fe"]),
+            science.disc_split(pred["fe_h"], pred["mg_fe"]),
+        )
+        text = f"HDBSCAN noise fraction: truth {st.noise_fraction:.0%}, predicted {spd.noise_fraction:.0%}."
+        if pops is not None:
+            text += (
+                f" Stars assigned to the right disc (population known): from true labels "
+                f"{st.fraction_correct(pops):.0%}, from predicted labels {spd.fraction_correct(pops):.0%}."
+            )
+        sections.append(
+            _Section(
+                "Thin and thick disc",
+                "[Mg/Fe] against [Fe/H] with the two discs found by HDBSCAN (blue thin, red thick, grey noise): "
+                "the high-alpha sequence should separate as clearly in the predictions as in the truth.",
+                [
+                    _png(
+                        sp.plot_disc_plane(true, pred, st.assignment, spd.assignment)[0]
+                    )
+                ],
+                f"<p>{html.escape(text)}</p>",
+            )
+        )
+    else:
+        sections.append(
+            _Section("Thin and thick disc", "Needs fe_h and mg_fe in the catalogue.")
+        )
+
+    clusters = ref.meta["cluster"][r].astype(str) if "cluster" in ref.meta else None
+    oc = (pops == "open_cluster") if pops is not None else None
+    abundances = [n for n in names if n.endswith("_fe") or n.endswith("_h")]
+    if clusters is not None and oc is not None and oc.any() and abundances:
+        spreads, rows = {}, []
+        for n in abundances:
+            a = science.cluster_spreads(clusters[oc], true[n][oc])
+            b = science.cluster_spreads(clusters[oc], pred[n][oc])
+            spreads[n] = {c: (a[c][1], b[c][1]) for c in a if c in b}
+            rows += [[n, c, a[c][0], a[c][1], b[c][1]] for c in spreads[n]]
+        sections.append(
+            _Section(
+                "Open clusters",
+                "Abundance spread (std) inside each open cluster, truth against prediction: clusters are "
+                "chemically homogeneous, so a small predicted spread means precise labels.",
+                [_png(sp.plot_cluster_spreads(spreads)[0])],
+                _table(
+                    ["label", "cluster", "N", "true std [dex]", "predicted std [dex]"],
+                    rows,
+                ),
+            )
+        )
+    else:
+        sections.append(
+            _Section(
+                "Open clusters", "No open-cluster members with abundances in this set."
+            )
+        )
+
+    gc = (pops == "globular_cluster") if pops is not None else None
+    if gc is not None and gc.sum() >= 3 and "mg_fe" in names and "al_fe" in names:
+        rt = science.pearson_r(true["mg_fe"][gc], true["al_fe"][gc])
+        rp = science.pearson_r(pred["mg_fe"][gc], pred["al_fe"][gc])
+        sections.append(
+            _Section(
+                "Globular clusters: Mg-Al",
+                "[Al/Fe] against [Mg/Fe] in globular clusters: second-generation stars are Mg-poor and Al-rich, "
+                "so the predictions should keep the negative correlation of the truth.",
+                [
+                    _png(
+                        sp.plot_mg_al(
+                            (true["mg_fe"][gc], true["al_fe"][gc]),
+                            (pred["mg_fe"][gc], pred["al_fe"][gc]),
+                            rt,
+                            rp,
+                        )[0]
+                    )
+                ],
+                f"<p>Pearson r: truth {rt:.2f}, predicted {rp:.2f} ({int(gc.sum())} stars).</p>",
+            )
+        )
+    else:
+        sections.append(
+            _Section(
+                "Globular clusters: Mg-Al",
+                "Needs mg_fe, al_fe and globular-cluster members.",
+            )
+        )
+
+    if "a_li" in names and "logg" in names:
+        err = _col(table, "a_li_err", found)
+        cand = science.li_rich_candidates(pred["a_li"], pred["logg"], err)
+        injected = science.li_rich_candidates(true["a_li"], true["logg"])
+        ids = np.asarray(table["id"]).astype(str)[found]
+        rows = [
+            [
+                ids[i],
+                pred["teff"][i] if "teff" in pred else np.nan,
+                pred["logg"][i],
+                pred["a_li"][i],
+                err[i] if err is not None else np.nan,
+                true["a_li"][i],
+            ]
+            for i in np.flatnonzero(cand)[:50]
+        ]
+        recovered = float(np.mean(cand[injected])) if injected.any() else float("nan")
+        sections.append(
+            _Section(
+                "Li-rich giants",
+                "Giants (log g < 3.5) with predicted A(Li) > 2 and A(Li) uncertainty < 0.2 dex, the rare objects "
+                "Ambrosch 2023 searched for; check the recovered share of the true ones.",
+                html=f"<p>{int(cand.sum())} candidates; recovered {recovered:.0%} of the {int(injected.sum())} true Li-rich giants.</p>"
+                + _table(
+                    [
+                        "id",
+                        "Teff [K]",
+                        "log g [dex]",
+                        "A(Li) [dex]",
+                        "A(Li) err [dex]",
+                        "true A(Li) [dex]",
+                    ],
+                    rows,
+                ),
+            )
+        )
+    else:
+        sections.append(
+            _Section(
+                "Li-rich giants",
+                "This catalogue has no a_li; train with a_li among the labels to search for them.",
+            )
+        )
+
+    sections.append(_explain_section(explain_dir))
+    sections.append(_map_section(map_dir))
+    out = Path(output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp:
+        tmp.write_text(_html(title, sections), encoding="utf-8")
+    return out
+
+
+def _explain_section(explain_dir: PathLike | None) -> _Section:
+    caption = (
+        "Mean |d label / d flux| under the median spectrum, the strongest peaks marked with the nearest line: "
+        "an abundance should rely on its own element's lines."
+    )
+    if explain_dir is None or not (Path(explain_dir) / "saliency_lines.csv").exists():
+        return _Section(
+            "Saliency", "No `starlabel explain` output given (--explain DIR)."
+        )
+    d = Path(explain_dir)
+    images = [_file_png(p) for p in sorted(d.glob("saliency_*.png"))]
+    with open(d / "saliency_lines.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    return _Section("Saliency", caption, images, _table(rows[0], rows[1:]))
+
+
+def _map_section(map_dir: PathLike | None) -> _Section:
+    if map_dir is None or not (Path(map_dir) / "map.png").exists():
+        return _Section(
+            "Similarity map", "No `starlabel map` output given (--map DIR)."
+        )
+    d = Path(map_dir)
+    text = (
+        (d / "summary.txt").read_text(encoding="utf-8")
+        if (d / "summary.txt").exists()
+        else ""
+    )
+    return _Section(
+        "Similarity map",
+        "t-SNE map of the training spectra (grey) with the predicted stars placed into it: red crosses are "
+        "unlike any training spectrum, so their labels are extrapolations.",
+        [_file_png(d / "map.png")],
+        f"<pre>{html.escape(text)}</pre>",
+    )
+
+
+def _html(title: str, sections: Sequence[_Section]) -> str:
+    style = (
+        "body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}"
+        "img{max-width:100%;display:block;margin:.5em 0}table{border-collapse:collapse;font-size:12px}"
+        "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}.cap{color:#444;font-style:italic}"
+    )
+    toc = "".join(
+        f'<li><a href="#s{i}">{html.escape(s.title)}</a></li>'
+        for i, s in enumerate(sections)
+    )
+    body = ""
+    for i, s in enumerate(sections):
+        imgs = "".join(
+            f'<img alt="{html.escape(s.title)}" src="data:image/png;base64,{b}">'
+            for b in s.images
+        )
+        body += f'<section id="s{i}"><h2>{html.escape(s.title)}</h2><p class="cap">{html.escape(s.caption)}</p>{imgs}{s.html}</section>'
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{style}</style></head><body><h1>{html.escape(title)}</h1><ol>{toc}</ol>{body}</body></html>"
+    )
