@@ -40,12 +40,18 @@ RANGE_LABELS = ("teff", "logg", "fe_h", "mg_fe", "al_fe")
 
 
 def saliency_part(args, train, valid, test) -> None:
-    model_dir = args.cache / f"model-cnn-fast-{args.members}m"
+    model_dir = args.cache / f"model-cnn-fast-{args.members}m-{args.max_epochs}ep"
     if model_dir.exists():
         model = load(model_dir)
         print(f"loaded {model_dir}")
     else:
-        cfg = replace(PRESETS["fast"], n_members=args.members, n_keep=args.members)
+        cfg = PRESETS["fast"]
+        cfg = replace(
+            cfg,
+            n_members=args.members,
+            n_keep=args.members,
+            train=replace(cfg.train, max_epochs=args.max_epochs),
+        )
         t0 = time.perf_counter()
         model = DeepEnsembleRegressor(
             cfg, labels=LABELS, random_state=0, show_progress=True
@@ -126,9 +132,11 @@ def ood_part(args, train, test) -> None:
 
 
 def main() -> None:
+    sys.stdout.reconfigure(line_buffering=True)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--members", type=int, default=2)
     ap.add_argument("--n-stars", type=int, default=500)
+    ap.add_argument("--max-epochs", type=int, default=40)
     ap.add_argument("--map-train", type=int, default=5000)
     ap.add_argument("--skip-saliency", action="store_true")
     ap.add_argument("--cache", type=Path, default=Path(__file__).parent / ".cache")

@@ -17,6 +17,7 @@ label (paper Fig. 8) and an edited spectrum (paper Fig. 2) to --out.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -50,6 +51,7 @@ def row(name: str, pred: np.ndarray, truth: np.ndarray, seconds: float) -> None:
 
 
 def main() -> None:
+    sys.stdout.reconfigure(line_buffering=True)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n-train", type=int, default=8000)
     ap.add_argument("--n-valid", type=int, default=2000)

@@ -26,6 +26,7 @@ def demo_gandalf(out: Path, parts: dict, *, quick: bool, seed: int) -> Path:
         GANDALF_PRESETS["fast"],
         disentangle=("teff", "logg"),
         entangle=("fe_h", "mg_fe"),
+        adversary="uniform",  # removes teff from z, so that editing teff acts
         max_epochs=3 if quick else 30,
     )
     est = LatentAutoencoder(cfg, labels=LABELS, random_state=seed, show_progress=True)
@@ -42,7 +43,8 @@ def demo_gandalf(out: Path, parts: dict, *, quick: bool, seed: int) -> Path:
         fig.savefig(tmp, dpi=90, format="png")
     r2 = ", ".join(f"{k} {v:.2f}" for k, v in est.latent_r2_.items())
     console.print(
-        f"9. trained a disentangling autoencoder (teff, logg disentangled; fe_h, mg_fe entangled; "
+        f"9. trained a disentangling autoencoder (teff, logg disentangled with the uniform-confusion "
+        f"adversary; fe_h, mg_fe entangled; "
         f"{cfg.max_epochs} epochs) -> {model_dir}; R^2 of each label from the latent space: {r2}; "
         f"catalogue -> {catalogue}; star {edit.star_id} redrawn at Teff {teff:.0f} -> {teff + 1000:.0f} K "
         f"-> {out / 'edited.png'}"
