@@ -100,7 +100,11 @@ def demo_map(out: Path, parts: dict, *, quick: bool, seed: int) -> Path:
     inner = smap.is_inner(xy)
     score = smap.ood_score(flux)
     fig, _ = plot_similarity_map(
-        smap.embedding, xy, inner, colour=train.labels["teff"], colour_label="Teff [K]"
+        smap.embedding,
+        xy,
+        inner,
+        colour=train.labels["teff"][smap.fit_rows],
+        colour_label="Teff [K]",
     )
     with atomic_path(folder / "map.png") as tmp:
         fig.savefig(tmp, dpi=90, format="png")

@@ -126,7 +126,10 @@ def map_(
     rows = [
         (i, "train", *xy, d, True, np.nan)
         for i, xy, d in zip(
-            tr.ids, smap.embedding, smap.distance(smap.embedding), strict=True
+            tr.ids[smap.fit_rows],
+            smap.embedding,
+            smap.distance(smap.embedding),
+            strict=True,
         )
     ]
     inner = score = xy = None
@@ -154,7 +157,7 @@ def map_(
     w.writerows(rows)
     with atomic_path(output / "map.csv") as tmp:
         tmp.write_text(buf.getvalue(), encoding="utf-8")
-    c = tr.labels.get(colour)
+    c = tr.labels[colour][smap.fit_rows] if colour in tr.labels else None
     fig, _ = plot_similarity_map(
         smap.embedding, xy, inner, colour=c, colour_label=colour
     )

@@ -5,8 +5,8 @@ components, then t-SNE); new spectra are placed into the same map with openTSNE'
 ``transform`` (their neighbours among the training points fix their position; the
 training embedding does not move), never by refitting. A star is "training-like"
 (inner) when its distance to the nearest training points in the map is below a
-threshold calibrated on the training set itself (a quantile of the training points'
-own neighbour distances, leave-one-out), "unlike" (outer) otherwise (Ambrosch 2023).
+threshold calibrated on training spectra held out of the fit (a quantile of their
+distances after ``transform``), "unlike" (outer) otherwise (Ambrosch 2023).
 
 The map is stored as a safetensors file (reduced training features, embedding,
 projection, settings); the neighbour graph is rebuilt on load. Nothing is pickled.
@@ -93,13 +93,24 @@ class SimilarityMap:
         perplexity: float = 30.0,
         k_neighbors: int = 5,
         quantile: float = 0.99,
+        calibration: float = 0.2,
         seed: int = 0,
     ) -> SimilarityMap:
-        """Fit on training rows ``x`` (n, d); threshold = ``quantile`` of the training
-        points' own (leave-one-out) neighbour distances in the map."""
+        """Fit on training rows ``x`` (n, d).
+
+        A seeded ``calibration`` share of the rows (default 20 %) is held out: the
+        PCA and the map are fitted on the rest, and both thresholds are the
+        ``quantile`` of the held-out rows' neighbour distances (in the map after
+        ``transform``, and in the PCA space). Calibrating on the fitted rows
+        themselves would set the thresholds far too high: a noisy spectrum's own
+        noise helps shape the principal components it is projected on."""
         x = np.asarray(x, dtype=np.float32)
-        mean, components = _pca(x, n_components, seed)
-        features = (x - mean) @ components.T
+        rng = np.random.default_rng(seed)
+        n_cal = int(round(calibration * len(x))) if len(x) >= 20 else 0
+        order = rng.permutation(len(x))
+        cal, fit_rows = np.sort(order[:n_cal]), np.sort(order[n_cal:])
+        mean, components = _pca(x[fit_rows], n_components, seed)
+        features = (x[fit_rows] - mean) @ components.T
         emb = tsne(features, perplexity=perplexity, seed=seed)
         out = cls(
             mean,
@@ -111,10 +122,23 @@ class SimilarityMap:
             np.inf,
             seed,
         )
-        own = out._distance(emb, leave_one_out=True)
-        out.threshold = float(np.quantile(own, quantile))
-        own = _knn_distance(features, features, k_neighbors, leave_one_out=True)
-        out.feature_threshold = float(np.quantile(own, quantile))
+        if n_cal:
+            held = x[cal]
+            out.threshold = float(
+                np.quantile(out.distance(out.transform(held)), quantile)
+            )
+            out.feature_threshold = float(
+                np.quantile(
+                    _knn_distance(features, out.reduce(held), k_neighbors), quantile
+                )
+            )
+        else:  # too few rows to hold any out: leave-one-out on the fitted rows
+            out.threshold = float(
+                np.quantile(out._distance(emb, leave_one_out=True), quantile)
+            )
+            own = _knn_distance(features, features, k_neighbors, leave_one_out=True)
+            out.feature_threshold = float(np.quantile(own, quantile))
+        out.fit_rows = fit_rows
         return out
 
     def reduce(self, x: np.ndarray) -> np.ndarray:
