@@ -21,7 +21,7 @@ from rich.table import Table
 
 from .._atomic import atomic_path
 from ..spectra.flags import Flag
-from ._app import F, _fail, app, console, err_console, guarded  # noqa: F401
+from ._app import app, console, err_console, guarded
 
 
 # ------------------------------------------------------------------ prepare
