@@ -1,7 +1,8 @@
-"""Shared (de)serialisation of the frozen config dataclasses: JSON-friendly dicts."""
+"""Shared (de)serialisation of the frozen config dataclasses: JSON-friendly dicts and TOML."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any
@@ -36,3 +37,46 @@ def config_from_dict(
             value = tuple(value)
         kwargs[key] = value
     return cls(**kwargs)
+
+
+def _toml_value(value: Any, where: str) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return {"nan": "nan", "inf": "inf", "-inf": "-inf"}[repr(value)]
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v, where) for v in value) + "]"
+    raise TypeError(f"{where}: cannot write {type(value).__name__} to TOML")
+
+
+def to_toml(data: Mapping[str, Any], *, header: str = "") -> str:
+    """A nested dict of scalars, lists and dicts as TOML (``None`` values are left
+    out: TOML has no null, and a missing key reads back as the field's default).
+
+    Example:
+        >>> import tomllib
+        >>> d = {"model": "cnn", "config": {"n": 2, "train": {"lr": 0.001}}}
+        >>> tomllib.loads(to_toml(d)) == d
+        True
+    """
+    lines = [f"# {line}" if line else "#" for line in header.splitlines()]
+
+    def table(prefix: str, d: Mapping[str, Any]) -> None:
+        scalars = [(k, v) for k, v in d.items() if not isinstance(v, Mapping)]
+        tables = [(k, v) for k, v in d.items() if isinstance(v, Mapping)]
+        if prefix and (scalars or not tables):
+            lines.append(f"\n[{prefix}]")
+        for k, v in scalars:
+            if v is not None:
+                lines.append(f"{k} = {_toml_value(v, prefix + '.' + k)}")
+        for k, v in tables:
+            table(f"{prefix}.{k}" if prefix else k, v)
+
+    table("", data)
+    return "\n".join(lines).strip("\n") + "\n"

@@ -39,7 +39,9 @@ def test_a_corrupted_spectrum_gets_nan_and_a_flag_the_rest_is_right(
     data = tmp_path / "d.h5"
     write_dataset(broken, data)
     out = tmp_path / f"cat.{ext}"
-    counts = predict_file(model, data, out, batch_size=7)  # several batches
+    counts = predict_file(
+        model, data, out, options=model.predict_options(batch_size=7)
+    )  # several batches
     assert counts == {
         "n_spectra": len(test),
         "n_not_processed": 1,

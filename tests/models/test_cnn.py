@@ -8,6 +8,7 @@ from sklearn.base import clone
 
 from starlabel.errors import StarlabelInputError
 from starlabel.models import (
+    PRESETS,
     CNNConfig,
     DeepEnsembleRegressor,
     EnsembleConfig,
@@ -51,7 +52,7 @@ def fitted(data):
 def test_paper_preset_has_560599_parameters():
     net = ConvRegressor(8669, 5)
     assert sum(p.numel() for p in net.parameters()) == 560_599
-    est = DeepEnsembleRegressor()
+    est = DeepEnsembleRegressor(PRESETS["ambrosch2023"])
     assert (
         est._config.n_members == 10
         and est._config.n_keep == 8
@@ -98,6 +99,7 @@ def test_save_load_predict_identical(fitted, data, tmp_path):
     fitted.save(tmp_path / "m")
     files = sorted(p.name for p in (tmp_path / "m").iterdir())
     assert files == [
+        "config.toml",
         "grid.safetensors",
         "history.json",
         "member-00.safetensors",

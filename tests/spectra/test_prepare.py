@@ -214,3 +214,77 @@ def test_vacuum_input_is_converted_to_an_air_grid(tmp_path):
     near = np.abs(wl - 8542.09) < 1.5
     centre = wl[near][np.argmin(sp.flux[0][near])]
     assert abs(centre - 8542.09) < 0.06
+
+
+def test_output_is_checked_before_any_work(tmp_path):
+    # The input does not exist: the output errors must come first.
+    missing = [tmp_path / "absent.fits"]
+    with pytest.raises(StarlabelInputError, match=r"o\.csv: the file name must end in"):
+        prepare_files(missing, tmp_path / "o.csv", format="ges")
+    (tmp_path / "dir.h5").mkdir()
+    with pytest.raises(StarlabelInputError, match=r"dir\.h5: is a directory"):
+        prepare_files(missing, tmp_path / "dir.h5", format="ges", overwrite=True)
+    (tmp_path / "old.h5").write_text("mine")
+    with pytest.raises(StarlabelInputError, match=r"old\.h5: exists; pass --overwrite"):
+        prepare_files(missing, tmp_path / "old.h5", format="ges")
+    assert (tmp_path / "old.h5").read_text() == "mine"
+    wl = np.arange(5339.0, 5619.0, 0.05)
+    _star_file(tmp_path / "a.fits", "a", wl)
+    prepare_files(
+        [tmp_path / "a.fits"], tmp_path / "old.h5", format="ges", overwrite=True
+    )
+    assert read_dataset(tmp_path / "old.h5").ids.tolist() == ["a"]
+
+
+@pytest.mark.parametrize("clean", [True, False])
+def test_non_physical_raw_pixels_are_masked_and_counted(tmp_path, clean):
+    wl = np.arange(5339.0, 5619.0, 0.05)
+    flux = 1 - 0.4 * np.exp(-0.5 * ((wl - 5500.0) / 0.2) ** 2)
+    bad_at = {1000: 1e30, 2000: -1e30, 3000: np.inf, 4000: np.nan}
+    broken = flux.copy()
+    for k, v in bad_at.items():
+        broken[k] = v
+    ivar = np.full(wl.size, 1e4)
+    write_eso_spectrum(tmp_path / "bad.fits", wl, broken, ivar, star="bad", layout="table")
+    write_eso_spectrum(tmp_path / "ok.fits", wl, flux, ivar, star="ok", layout="table")
+    report = prepare_files(
+        [tmp_path / "bad.fits", tmp_path / "ok.fits"],
+        tmp_path / "o.h5",
+        format="ges",
+        config=PrepareConfig(clean=clean),
+    )
+    assert report.n_nonphysical == 4  # float32 keeps 1e30: 4 pixels
+    sp = read_dataset(tmp_path / "o.h5")
+    bad, ok = sp.select(["bad"]), sp.select(["ok"])
+    assert bad.meta["flag"][0] & Flag.NONPHYSICAL_FLUX
+    assert not ok.meta["flag"][0] & Flag.NONPHYSICAL_FLUX
+    # the output grid is the input grid: the bad pixels are masked there, and the
+    # flux of every pixel is finite and near the true one
+    for k in bad_at:
+        assert bad.ivar[0, k] == 0
+    assert np.all(np.isfinite(bad.flux)) and np.max(np.abs(bad.flux - flux)) < 0.05
+    good = bad.ivar[0] > 0
+    np.testing.assert_allclose(bad.flux[0][good], ok.flux[0][good], rtol=1e-6)
+
+
+def test_unnormalised_spectra_are_skipped_with_the_reason(tmp_path):
+    wl = np.arange(5339.0, 5619.0, 0.05)
+    write_eso_spectrum(
+        tmp_path / "raw.fits", wl, np.full(wl.size, 1500.0), np.full(wl.size, 1.0),
+        star="adu",
+    )
+    _star_file(tmp_path / "a.fits", "a", wl)
+    report = prepare_files(
+        [tmp_path / "raw.fits", tmp_path / "a.fits"], tmp_path / "o.h5", format="ges"
+    )
+    assert read_dataset(tmp_path / "o.h5").ids.tolist() == ["a"]
+    (rej,) = report.rejected
+    assert rej.star == "adu" and "not continuum-normalised; use --normalise" in rej.reason
+    # normalising first, the same file is fine
+    prepare_files(
+        [tmp_path / "raw.fits"],
+        tmp_path / "n.h5",
+        format="ges",
+        config=PrepareConfig(normalise="percentile"),
+    )
+    assert read_dataset(tmp_path / "n.h5").ids.tolist() == ["adu"]

@@ -219,3 +219,58 @@ def test_grid_validation():
         Spectra(np.ones((1, 6)), [1.0, 2, 3, 100, 101, 102] * u.AA).wavelength_aa
     )
     assert [s.size for s in g.segments] == [3, 3]
+
+
+# ------------------------------------------------------------ dense flux
+def test_dense_flux_fills_masked_pixels_by_interpolation():
+    from starlabel.spectra import dense_flux
+
+    wl = np.linspace(5000.0, 5010.0, 8) * u.AA
+    flux = np.array(
+        [
+            [1.0, 2.0, 9.0, 4.0, 5.0, 9.0, 9.0, 8.0],  # pixels 2, 5, 6 masked
+            [9.0, 0.5, 0.7, 0.9, 9.0, 9.0, 9.0, 9.0],  # masked at both ends
+            [1.0] * 8,  # every pixel masked: dead
+            [0.3, 0.6, 0.9, 1.2, 1.5, 1.8, 2.1, 2.4],  # nothing masked
+        ]
+    )
+    ivar = np.ones_like(flux)
+    ivar[0, [2, 5, 6]] = 0
+    ivar[1, [0, 4, 5, 6, 7]] = 0
+    ivar[2] = 0
+    sp = Spectra(flux, wl, ivar)
+    got, dead = dense_flux(sp)
+    expected = np.array(
+        [
+            [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0],  # linear between neighbours
+            [0.5, 0.5, 0.7, 0.9, 0.9, 0.9, 0.9, 0.9],  # ends take the nearest value
+            [1.0] * 8,
+            [0.3, 0.6, 0.9, 1.2, 1.5, 1.8, 2.1, 2.4],
+        ],
+        dtype=np.float32,
+    )
+    assert got.dtype == np.float32 and got.shape == flux.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+    assert dead.tolist() == [False, False, True, False]
+    # the input is not modified
+    assert sp.flux[0, 2] == 9.0
+
+
+# ----------------------------------------------------- non-physical flux
+def test_nonphysical_flux_rules():
+    from starlabel.spectra.preprocess import mask_nonphysical, nonphysical_flux
+
+    norm = np.array([1.0, -1.0, 10.0, -1.01, 10.5, np.nan, -np.inf, 1e30])
+    assert nonphysical_flux(norm).tolist() == [False] * 3 + [True] * 5
+    # median |flux| of the finite pixels is 310: the limit is 3.1e5
+    counts = np.array([[300.0, 310.0, 290.0, 3e5, 4e5, np.inf, -1e30, 0.0]])
+    assert nonphysical_flux(counts, normalised=False).tolist() == [
+        [False, False, False, False, True, True, True, False]
+    ]
+    f = np.array([1.0, 0.8, 1e30, 0.6, 1.0], dtype=np.float32)
+    iv = np.full(5, 4.0, dtype=np.float32)
+    f2, iv2, bad = mask_nonphysical(f, iv)
+    assert bad.tolist() == [False, False, True, False, False]
+    assert f2.dtype == np.float32 and f2[2] == pytest.approx(0.7)
+    np.testing.assert_array_equal(f2[~bad], f[~bad])
+    assert iv2.tolist() == [4.0, 4.0, 0.0, 4.0, 4.0] and f[2] == np.float32(1e30)

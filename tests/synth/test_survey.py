@@ -208,3 +208,69 @@ def test_synth_plot(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_ids_carry_the_seed_in_every_output(tmp_path):
+    from starlabel.spectra.io import read_raw
+    from starlabel.synth.survey import synth_ids
+
+    assert synth_ids(3, 7).tolist() == [
+        "synth-s7-0000000",
+        "synth-s7-0000001",
+        "synth-s7-0000002",
+    ]
+    pop = sample_population(2, seed=3, snr=(50, 60))
+    n = write_survey(
+        tmp_path / "s.h5",
+        synthesize(pop, setup="giraffe-hr10", seed=3, with_crlb=False, device="cpu"),
+    )
+    assert n == 2
+    assert read_dataset(tmp_path / "s.h5").ids.tolist() == [
+        "synth-s3-0000000",
+        "synth-s3-0000001",
+    ]
+    other = next(synthesize(pop, setup="giraffe-hr10", seed=4, with_crlb=False))
+    assert not set(other.ids) & {"synth-s3-0000000", "synth-s3-0000001"}
+    files, catalogue, truth = write_raw_observations(
+        tmp_path / "raw", pop, setup="giraffe-hr10", seed=3
+    )
+    assert [f.name for f in files] == [
+        "synth-s3-0000000_HR10.fits",
+        "synth-s3-0000001_HR10.fits",
+    ]
+    assert [read_raw(f)[0].id for f in files] == ["synth-s3-0000000", "synth-s3-0000001"]
+    cat = read_catalogue(catalogue, id_column="CNAME", mapping=["TEFF=teff"])
+    assert cat.ids.tolist() == ["synth-s3-0000000", "synth-s3-0000001"]
+    assert read_dataset(truth).ids.tolist() == cat.ids.tolist()
+
+
+def test_survey_outputs_are_checked_before_any_work(tmp_path):
+    from starlabel.errors import StarlabelInputError
+
+    made = []
+
+    def batches():
+        made.append(1)
+        yield from synthesize(sample_population(2, seed=1), setup="giraffe-hr10")
+
+    with pytest.raises(StarlabelInputError, match=r"x\.csv: the file name must end in"):
+        write_survey(tmp_path / "x.csv", batches())
+    (tmp_path / "d.h5").mkdir()
+    with pytest.raises(StarlabelInputError, match="is a directory"):
+        write_survey(tmp_path / "d.h5", batches(), overwrite=True)
+    (tmp_path / "old.h5").write_text("mine")
+    with pytest.raises(StarlabelInputError, match="exists; pass --overwrite"):
+        write_survey(tmp_path / "old.h5", batches())
+    assert made == [] and (tmp_path / "old.h5").read_text() == "mine"
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "notes.txt").write_text("mine")
+    pop = sample_population(1, seed=1)
+    with pytest.raises(StarlabelInputError, match="raw: folder is not empty"):
+        write_raw_observations(raw, pop, setup="giraffe-hr10")
+    assert sorted(p.name for p in raw.iterdir()) == ["notes.txt"]
+    with pytest.raises(StarlabelInputError, match="not a directory"):
+        write_raw_observations(raw / "notes.txt", pop, setup="giraffe-hr10")
+    files, _, _ = write_raw_observations(raw, pop, setup="giraffe-hr10", overwrite=True)
+    assert (raw / "notes.txt").read_text() == "mine" and files[0].exists()

@@ -1,4 +1,5 @@
-"""The Typer application, consoles and the error guard shared by every command module."""
+"""The Typer application, consoles, the error guard and the small helpers shared by
+every command module."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ def _fail(message: str, code: int) -> None:
 
 
 def guarded(fn: F) -> F:
-    """Turn input errors into a one-line message and a non-zero exit."""
+    """Turn input errors into a one-line message and exit code 2 (3: not built)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -74,7 +75,63 @@ def guarded(fn: F) -> F:
             _fail(str(exc), 2)
         except NotBuiltError as exc:
             _fail(str(exc), 3)
-        except (ValueError, KeyError, FileNotFoundError) as exc:
+        except OSError as exc:  # permission denied, no such file, a directory, ...
+            where = f"{exc.filename}: " if exc.filename else ""
+            _fail(where + " ".join((exc.strerror or str(exc)).split()), 2)
+        except (ValueError, KeyError, TypeError) as exc:
             _fail(" ".join(str(exc).split()), 2)
 
     return wrapper  # type: ignore[return-value]
+
+
+def warn(message: str) -> None:
+    """One warning line on stderr."""
+    err_console.print(
+        f"[bold yellow]warning:[/] {message}", markup=True, highlight=False, soft_wrap=True
+    )
+
+
+def names(first: list[str], ctx: typer.Context | None = None) -> list[str]:
+    """Names given as ``--labels a b c`` (extra tokens), ``--labels a,b`` or repeated."""
+    out: list[str] = []
+    for item in list(first) + (list(ctx.args) if ctx is not None else []):
+        if item.startswith("-"):
+            raise ValueError(f"unexpected option {item!r}")
+        out += [x for x in item.split(",") if x]
+    return out
+
+
+def progress_bar(label: str, quiet: bool = False):
+    """A rich progress bar on stderr (disabled with ``--quiet``)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    return Progress(
+        TextColumn(f"[bold]{label}[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        disable=quiet,
+    )
+
+
+def counter(progress: Any, label: str) -> Callable[[int, int], None]:
+    """``advance(n, total)`` for a task of unknown total on ``progress``."""
+    task = progress.add_task(label, total=None)
+
+    def advance(n: int, total: int) -> None:
+        progress.update(task, advance=n, total=total)
+
+    return advance
+
+
+Overwrite = typer.Option(
+    "--overwrite", help="Replace an earlier result of starlabel at the output path."
+)
+Quiet = typer.Option("--quiet", "-q", help="No progress bars.")

@@ -49,7 +49,7 @@ def explain(
     """Saliency of ``model`` on up to ``n_stars`` spectra (random, seeded); writes
     ``saliency.csv`` (profiles), ``saliency_lines.csv`` (peaks and lines) and one
     ``saliency_<label>.png`` per label into ``out_dir``."""
-    from ..models._shared import dense_flux
+    from ..spectra.preprocess import dense_flux
     from ..synth.atoms import load_linelist
     from .plots.saliency import plot_saliency
 

@@ -11,9 +11,11 @@ import numpy as np
 
 from .._atomic import atomic_path
 from .._typing import PathLike
+from ..errors import StarlabelInputError
 from ..inference.catalogue import read_catalogue_table
+from ..models.base import PosteriorEstimator
 from ..spectra.container import Spectra
-from ..spectra.io.hdf5 import read_dataset
+from ..spectra.io.hdf5 import dataset_fingerprint, read_dataset
 from .calibration import LEVELS, coverage_from_samples, coverage_gaussian, sbc_ranks
 from .metrics import LabelMetrics, evaluate, match_truth
 from .plots.evaluation import (
@@ -23,7 +25,22 @@ from .plots.evaluation import (
     plot_sbc_ranks,
 )
 
-__all__ = ["write_evaluation"]
+__all__ = ["truth_note", "write_evaluation"]
+
+
+def truth_note(catalogue_table: Any, truth: PathLike, n_matched: int) -> str | None:
+    """A one-line note when ``truth`` is not the file the catalogue was predicted
+    from (catalogue metadata ``SLINFP``); ``None`` when it is, or when the
+    catalogue does not say."""
+    meta = {str(k).upper(): v for k, v in catalogue_table.meta.items()}
+    recorded = meta.get("SLINFP")
+    if not recorded or dataset_fingerprint(truth) == recorded:
+        return None
+    return (
+        f"{truth} is not the file the catalogue was predicted from "
+        f"({meta.get('SLINPUT', '?')}); stars were matched by id: {n_matched} of "
+        f"{len(catalogue_table)} found"
+    )
 
 
 def write_evaluation(
@@ -34,14 +51,29 @@ def write_evaluation(
     model: Any = None,
     n_draws: int = 100,
     seed: int = 0,
-) -> tuple[list[LabelMetrics], list[Path]]:
+) -> tuple[list[LabelMetrics], list[Path], str | None]:
     """Compute the metrics and write ``metrics.csv``, ``one_to_one.png``,
     ``residuals_vs_snr.png`` and ``coverage.png`` (Gaussian intervals from the
-    catalogue's ``<name>_err``) to ``out_dir``. With a posterior ``model`` (one with a
-    ``sample`` method), also ``sbc_ranks.png`` and ``coverage_posterior.png`` from
-    ``n_draws`` posterior draws of each reference spectrum."""
+    catalogue's ``<name>_err``) to ``out_dir``. With a posterior ``model`` (a
+    :class:`~starlabel.models.PosteriorEstimator`), also ``sbc_ranks.png`` and ``coverage_posterior.png`` from
+    ``n_draws`` posterior draws of each reference spectrum.
+
+    Returns:
+        the metrics, the files written, and a note when ``truth`` is not the file
+        the catalogue was predicted from (see :func:`truth_note`).
+
+    Raises:
+        StarlabelInputError: no star of the catalogue is in the truth file.
+    """
     table = read_catalogue_table(catalogue)
     ref = read_dataset(truth)
+    n_matched = int((match_truth(table, ref) >= 0).sum())
+    if n_matched == 0:
+        raise StarlabelInputError(
+            f"no star of the catalogue {catalogue} is in the truth file (ids differ: "
+            "another run or survey?)",
+            path=truth,
+        )
     metrics = evaluate(table, ref)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -88,13 +120,13 @@ def write_evaluation(
         cov = coverage_gaussian(value, sigma, truth_values)
         fig, _ = plot_coverage(LEVELS, cov, names, title="coverage of value +- z err")
         files.append(_save(fig, out / "coverage.png"))
-    if model is not None and hasattr(model, "sample"):
+    if isinstance(model, PosteriorEstimator):
         # the stars of the catalogue only (the reference may hold the training set too)
         files += _posterior_calibration(model, ref[rows[found]], out, n_draws, seed)
     import matplotlib.pyplot as plt
 
     plt.close("all")
-    return metrics, files
+    return metrics, files, truth_note(table, truth, n_matched)
 
 
 def _save(fig: Any, path: Path) -> Path:
@@ -107,22 +139,11 @@ def _posterior_calibration(
     model: Any, ref: Spectra, out: Path, n_draws: int, seed: int
 ) -> list[Path]:
     """SBC rank histograms and the expected-coverage curve of posterior draws."""
-    import torch
-
-    from ..models._shared import dense_flux
-
     names = [n for n in model.label_names_ if n in ref.labels]
     cols = [model.label_names_.index(n) for n in names]
-    flux, dead = dense_flux(ref)
-    gen = torch.Generator().manual_seed(seed)
-    draws = np.concatenate(
-        [
-            model.sample(torch.as_tensor(flux[i : i + 256]), n_draws, gen).numpy()
-            for i in range(0, len(flux), 256)
-        ]
-    )[:, :, cols]
+    draws = model.sample(ref, n_samples=n_draws, seed=seed)[:, :, cols]
     truth = np.stack([ref.labels[n] for n in names], axis=1)
-    truth[dead] = np.nan
+    truth[~np.isfinite(draws).all(axis=(1, 2))] = np.nan
     fig, _ = plot_sbc_ranks(sbc_ranks(draws, truth), n_draws, names)
     files = [_save(fig, out / "sbc_ranks.png")]
     cov = coverage_from_samples(draws, truth)

@@ -187,8 +187,9 @@ class SimilarityMap:
         return self.distance(coords) <= self.threshold
 
     # ------------------------------------------------------------ persistence
-    def save(self, path: str | Path) -> Path:
-        """Write the map to one safetensors file (atomically)."""
+    def save(self, path: str | Path, *, atomic: bool = True) -> Path:
+        """Write the map to one safetensors file (atomically unless the caller
+        writes a temporary path of its own: ``atomic=False``)."""
         from safetensors.numpy import save_file
 
         path = Path(path)
@@ -211,12 +212,12 @@ class SimilarityMap:
                 }
             ),
         }
+        arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
+        if not atomic:
+            save_file(arrays, str(path), metadata=meta)
+            return path
         with atomic_path(path) as tmp:
-            save_file(
-                {k: np.ascontiguousarray(v) for k, v in arrays.items()},
-                str(tmp),
-                metadata=meta,
-            )
+            save_file(arrays, str(tmp), metadata=meta)
         return path
 
     @classmethod
@@ -244,7 +245,10 @@ class SimilarityMap:
                 int(s["seed"]),
                 float(s["feature_threshold"]),
             )
-        except (OSError, KeyError, ValueError) as exc:
+        except Exception as exc:  # safetensors raises its own types for damaged files
+            problem = " ".join(str(exc).split())[:160] or type(exc).__name__
             raise StarlabelInputError(
-                f"cannot read the similarity map: {exc}", path=path
+                f"not a readable similarity map (map.safetensors from `starlabel map`): "
+                f"{problem}",
+                path=path,
             ) from exc

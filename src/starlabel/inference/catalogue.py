@@ -14,11 +14,16 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
-from .._atomic import atomic_path
+from .._atomic import atomic_path, check_output
 from .._typing import PathLike
 from ..errors import StarlabelInputError
 
-__all__ = ["write_catalogue", "read_catalogue_table", "catalogue_format"]
+__all__ = [
+    "CATALOGUE_SUFFIXES",
+    "write_catalogue",
+    "read_catalogue_table",
+    "catalogue_format",
+]
 
 _FORMATS = {
     ".fits": "fits",
@@ -27,6 +32,7 @@ _FORMATS = {
     ".parquet": "parquet",
     ".pq": "parquet",
 }
+CATALOGUE_SUFFIXES = tuple(_FORMATS)
 
 
 def catalogue_format(path: PathLike) -> str:
@@ -39,11 +45,16 @@ def catalogue_format(path: PathLike) -> str:
     return _FORMATS[suffix]
 
 
-def write_catalogue(table: Table, path: PathLike) -> Path:
-    """Write ``table`` to ``path`` (format by extension), atomically."""
+def write_catalogue(table: Table, path: PathLike, *, overwrite: bool = False) -> Path:
+    """Write ``table`` to ``path`` (format by extension), atomically.
+
+    Raises:
+        StarlabelInputError: the path is a directory, its folder is not writable, or
+            the file exists and ``overwrite`` is False.
+    """
     fmt = catalogue_format(path)
-    path = Path(path)
-    with atomic_path(path) as tmp:
+    path = check_output(path, overwrite=overwrite, suffixes=CATALOGUE_SUFFIXES)
+    with atomic_path(path, overwrite=overwrite) as tmp:
         if fmt == "fits":
             # FITS has no logarithmic units: dex columns are written without TUNIT and
             # named in a header comment instead.
@@ -82,20 +93,47 @@ def write_catalogue(table: Table, path: PathLike) -> Path:
 
 
 def read_catalogue_table(path: PathLike) -> Table:
-    """Read a catalogue written by :func:`write_catalogue` (any of the formats)."""
+    """Read a catalogue written by :func:`write_catalogue` (any of the formats).
+
+    Raises:
+        StarlabelInputError: one line naming the file: missing, empty, not a
+            catalogue of its extension's format, truncated (a CSV row with missing
+            fields or cut at the end of the file is named with its row number and
+            star), or without an ``id`` column.
+    """
+    from ..spectra.io._common import check_csv_rows, open_fits
+
     path = Path(path)
     if not path.exists():
         raise StarlabelInputError("no such file", path=path)
+    if path.is_dir():
+        raise StarlabelInputError("is a directory, not a catalogue file", path=path)
     fmt = catalogue_format(path)
+    if path.stat().st_size == 0:
+        raise StarlabelInputError("empty file", path=path)
     try:
         if fmt == "fits":
-            table = Table.read(path, format="fits")
+            with open_fits(path) as hdul:  # reads all data: a truncated file fails
+                index = next(
+                    (
+                        i
+                        for i, h in enumerate(hdul)
+                        if hasattr(h, "columns") and h.data is not None
+                    ),
+                    None,
+                )
+            if index is None:
+                raise StarlabelInputError("no table HDU", path=path)
+            table = Table.read(path, format="fits", hdu=index)
         elif fmt == "csv":
+            check_csv_rows(path, require_final_newline=True)
             table = Table.read(path, format="ascii.csv")
         else:
             import pyarrow.parquet as pq
 
             table = Table(pq.read_table(path).to_pandas().to_dict(orient="list"))
+    except StarlabelInputError:
+        raise
     except Exception as exc:  # astropy/pyarrow raise many types for bad files
         raise StarlabelInputError(
             f"not a readable catalogue: {' '.join(str(exc).split())[:200]}", path=path

@@ -9,10 +9,12 @@ from typing import Any
 import numpy as np
 from astropy.table import Table, vstack
 
+from .._atomic import check_output
 from .._typing import PathLike
+from ..errors import StarlabelInputError
 from ..spectra.flags import Flag
-from ..spectra.io.hdf5 import DatasetReader
-from .catalogue import catalogue_format, write_catalogue
+from ..spectra.io.hdf5 import DatasetReader, dataset_fingerprint
+from .catalogue import CATALOGUE_SUFFIXES, catalogue_format, write_catalogue
 
 __all__ = ["predict_file"]
 
@@ -22,39 +24,54 @@ def predict_file(
     data: PathLike,
     output: PathLike,
     *,
-    batch_size: int = 4096,
+    options: Any = None,
     progress: Callable[[int, int], None] | None = None,
     ood_score: Callable[[Any], np.ndarray] | None = None,
-    **predict_options: Any,
+    overwrite: bool = False,
 ) -> dict[str, int]:
     """Stream ``data`` through ``model`` and write the catalogue to ``output``.
 
-    Memory stays bounded by ``batch_size`` spectra (plus the catalogue's own rows).
-    A spectrum that cannot be processed (no usable pixel) gets NaN labels and the
-    ``NOT_PROCESSED`` flag; predictions outside the training label range get
-    ``OUTSIDE_TRAINING_RANGE``; flags already in the dataset are carried over.
+    Memory stays bounded by ``options.batch_size`` spectra (plus the catalogue's
+    own rows). A spectrum that cannot be processed (no usable pixel) gets NaN
+    labels and the ``NOT_PROCESSED`` flag; predictions outside the training label
+    range get ``OUTSIDE_TRAINING_RANGE``; flags already in the dataset are carried
+    over. The catalogue's metadata names the model and the input file with its
+    fingerprint (``evaluate`` compares it with the truth file).
 
-    ``predict_options`` go to ``model.predict`` (e.g. ``mode="precision"`` for a cINN).
-    ``ood_score(batch)`` adds an ``ood_score`` column; a score above 1 sets
-    ``OUT_OF_DISTRIBUTION``.
+    Args:
+        model: a fitted estimator.
+        data: dataset file (.h5).
+        output: catalogue (.fits, .csv or .parquet); an existing file is replaced
+            only with ``overwrite``.
+        options: the model's predict options (``model.predict_options(...)``).
+        progress: called with (spectra done in this batch, total).
+        ood_score: ``ood_score(batch) -> (n,)``; adds an ``ood_score`` column, and a
+            score above 1 sets ``OUT_OF_DISTRIBUTION``.
+        overwrite: replace an existing catalogue.
 
     Returns:
-        counts: ``n_spectra``, ``n_not_processed``, ``n_outside_range`` and, with
-        ``ood_score``, ``n_ood``.
+        counts: ``n_spectra``, ``n_not_processed``, ``n_outside_range``,
+        ``n_no_err`` (rows whose ``_err`` is NaN for some label although a value was
+        predicted) and, with ``ood_score``, ``n_ood``.
     """
     catalogue_format(output)  # fail before any work on a bad extension
+    check_output(output, overwrite=overwrite, suffixes=CATALOGUE_SUFFIXES)
+    if options is None:
+        options = model.predict_options()
     parts: list[Table] = []
-    counts = {"n_spectra": 0, "n_not_processed": 0, "n_outside_range": 0}
+    counts = {"n_spectra": 0, "n_not_processed": 0, "n_outside_range": 0, "n_no_err": 0}
     ranges = getattr(model, "label_range_", {}) or {}
     with DatasetReader(data) as reader:
         if len(reader) == 0:
-            from ..errors import StarlabelInputError
-
             raise StarlabelInputError("the dataset holds no spectra", path=data)
-        model.check_grid(reader.read(slice(0, min(1, len(reader)))), source=str(data))
+        model.check_grid(reader.read(slice(0, 1)), source=str(data))
         total = len(reader)
-        for batch in reader.iter_batches(batch_size):
-            pred = model.predict(batch, **predict_options)
+        fingerprint = dataset_fingerprint(reader)
+        for batch in reader.iter_batches(options.batch_size):
+            try:
+                pred = model.predict(batch, options)
+            except StarlabelInputError as exc:
+                raise exc.with_context(path=data) from exc
             table = pred.to_table(batch.ids)
             flags = np.asarray(
                 batch.meta.get("flag", np.zeros(batch.n_spectra)), dtype=np.int64
@@ -75,17 +92,30 @@ def predict_file(
                 score = np.asarray(ood_score(batch), dtype=np.float64)
                 score[dead] = np.nan
                 table["ood_score"] = score
+                table["ood_score"].description = (
+                    "distance to the training set in the similarity map's PCA space; "
+                    "> 1: unlike the training set"
+                )
                 flags[score > 1] |= Flag.OUT_OF_DISTRIBUTION
                 counts["n_ood"] = counts.get("n_ood", 0) + int((score > 1).sum())
             table["flag"] = flags
+            table["flag"].description = "bit mask of starlabel.spectra.Flag (README)"
             parts.append(table)
+            no_err = np.isfinite(pred.mean) & ~np.isfinite(pred.sigma_total)
             counts["n_spectra"] += batch.n_spectra
             counts["n_not_processed"] += int(dead.sum())
             counts["n_outside_range"] += int(outside.sum())
+            counts["n_no_err"] += int(no_err.any(axis=1).sum())
             if progress is not None:
                 progress(batch.n_spectra, total)
-    write_catalogue(
-        vstack(parts, metadata_conflicts="silent") if len(parts) > 1 else parts[0],
-        Path(output),
+    table = vstack(parts, metadata_conflicts="silent") if len(parts) > 1 else parts[0]
+    table.meta.update(
+        {
+            "SLMODEL": f"{model.kind} ({type(model).__name__})",
+            "SLMODFP": getattr(model, "training_fingerprint_", ""),
+            "SLINPUT": Path(data).name,
+            "SLINFP": fingerprint,
+        }
     )
+    write_catalogue(table, Path(output), overwrite=overwrite)
     return counts

@@ -1,19 +1,59 @@
-"""The estimators: CNN deep ensemble, cINN, disentangling autoencoder."""
+"""The estimators: CNN deep ensemble, cINN, disentangling autoencoder.
 
-from .base import LabelPrediction, NotFittedError
-from .cnn import PRESETS, CNNConfig, DeepEnsembleRegressor, EnsembleConfig
-from .gandalf import GANDALF_PRESETS, GandalfConfig, LatentAutoencoder
-from .persist import load
+All follow one protocol (see :mod:`starlabel.models.base`); :func:`load` reads any
+model directory and :data:`MODELS` maps each ``--model`` kind to its class.
+"""
+
+from .base import Estimator, LabelPrediction, NotFittedError, PosteriorEstimator
+from .cinn import (
+    CINN_PRESETS,
+    CINNConfig,
+    CINNPredictOptions,
+    ConditionalINNRegressor,
+)
+from .cnn import (
+    PRESETS,
+    CNNConfig,
+    CNNPredictOptions,
+    DeepEnsembleRegressor,
+    EnsembleConfig,
+)
+from .gandalf import (
+    GANDALF_PRESETS,
+    EditedSpectrum,
+    GandalfConfig,
+    GandalfPredictOptions,
+    LatentAutoencoder,
+)
+from .options import PredictOptions
+from .persist import check_model_target
+from .registry import MODELS, load, model_class
+from .runs import build_estimator, read_run_config
 
 __all__ = [
-    "LabelPrediction",
-    "NotFittedError",
-    "PRESETS",
+    "CINN_PRESETS",
+    "CINNConfig",
+    "CINNPredictOptions",
     "CNNConfig",
+    "CNNPredictOptions",
+    "ConditionalINNRegressor",
     "DeepEnsembleRegressor",
+    "EditedSpectrum",
     "EnsembleConfig",
+    "Estimator",
     "GANDALF_PRESETS",
     "GandalfConfig",
+    "GandalfPredictOptions",
+    "LabelPrediction",
     "LatentAutoencoder",
+    "MODELS",
+    "NotFittedError",
+    "PRESETS",
+    "PosteriorEstimator",
+    "PredictOptions",
+    "build_estimator",
+    "check_model_target",
     "load",
+    "model_class",
+    "read_run_config",
 ]

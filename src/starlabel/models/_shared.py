@@ -1,31 +1,35 @@
-"""Pieces every spectral model shares: device choice, input flux, grid checks, model
-directory helpers, the training progress bar."""
+"""Pieces every spectral model shares: the protocol's common half (fitted check, grid
+check, options, config resolution, save, summary), device choice, model directory
+helpers, the training progress bar."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 
 from .. import __version__
+from .._config import to_toml
 from ..errors import StarlabelInputError
 from ..spectra.container import Spectra
 from ..spectra.labels import label_spec
-from ..spectra.preprocess import fill_masked
 from ..training import History
-from .base import NotFittedError
-from .persist import grid_fingerprint, load_tensors
+from .base import LabelPrediction, NotFittedError
+from .options import PredictOptions, resolve_config
+from .persist import grid_fingerprint, load_tensors, save_model_dir
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "ProgressBar",
     "SpectralModel",
     "check_grid",
-    "dense_flux",
     "device_of",
     "grid_manifest",
     "grid_tensors",
@@ -39,14 +43,6 @@ def device_of(device: str | torch.device | None) -> torch.device:
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
-
-
-def dense_flux(spectra: Spectra) -> tuple[np.ndarray, np.ndarray]:
-    """Flux with masked pixels filled, and which spectra have no usable pixel."""
-    dead = (spectra.ivar <= 0).all(axis=1) | ~np.isfinite(spectra.flux).any(axis=1)
-    flux = fill_masked(spectra.flux, spectra.ivar, method="interp").astype(np.float32)
-    flux[dead] = 1.0
-    return flux, dead
 
 
 def check_grid(
@@ -138,11 +134,26 @@ class ProgressBar:
 
 
 class SpectralModel(BaseEstimator):
-    """What every starlabel estimator shares: fitted-state check, grid check, label
-    bookkeeping and the common part of ``model.json``. Subclasses set ``_fitted_attr``
-    and ``_default_config``."""
+    """What every starlabel estimator shares (the protocol of ``models.base``):
+    fitted-state check, grid check, typed predict options, preset + flag
+    resolution, label bookkeeping, the common part of ``model.json``, saving and a
+    summary. Subclasses set the class attributes below and implement ``fit``,
+    ``_predict``, ``_save_parts``, ``from_manifest`` and ``label_function``."""
 
-    _fitted_attr = ""
+    #: ``--model`` name and ``model.json`` kind.
+    kind: ClassVar[str] = ""
+    #: attribute that exists only after ``fit``.
+    _fitted_attr: ClassVar[str] = ""
+    config_class: ClassVar[type] = object
+    options_class: ClassVar[type[PredictOptions]] = PredictOptions
+    presets: ClassVar[Mapping[str, Any]] = {}
+    default_preset: ClassVar[str] = ""
+    #: command-line flag -> config field (dotted path).
+    flag_fields: ClassVar[Mapping[str, str]] = {}
+    #: what ``_err_int`` and ``_err_ext`` are for this model.
+    uncertainty_parts: ClassVar[Mapping[str, str]] = {}
+    #: what the validation loss in ``model.json`` measures.
+    loss_name: ClassVar[str] = ""
 
     def __init__(
         self,
@@ -158,6 +169,165 @@ class SpectralModel(BaseEstimator):
         self.device = device
         self.random_state = random_state
         self.show_progress = show_progress
+
+    # ------------------------------------------------------ configuration
+    @property
+    def _config(self) -> Any:
+        if self.config is None:
+            return self.presets[self.default_preset]
+        return self.config
+
+    @classmethod
+    def adjust_flags(cls, base: Any, flags: dict[str, Any]) -> dict[str, Any]:
+        """Flags that imply others (hook for subclasses); default: as given."""
+        return flags
+
+    @classmethod
+    def configure(
+        cls, *, preset: str | None = None, base: Any = None, **flags: Any
+    ) -> Any:
+        """The config from a preset (or ``base``) and command-line style overrides;
+        ``None`` values are "not given", flags that are not this model's are refused.
+
+        Example:
+            >>> from starlabel.models import DeepEnsembleRegressor as M
+            >>> M.configure(max_epochs=8, ensemble=2).train.max_epochs
+            8
+        """
+        return resolve_config(cls, preset=preset, base=base, flags=flags)
+
+    @classmethod
+    def predict_options(cls, **flags: Any) -> PredictOptions:
+        """Typed predict options from command-line style keywords (``None`` = not
+        given); a flag this model does not take is refused with a one-line error."""
+        return cls.options_class.from_flags(flags, model=cls.kind)
+
+    def run_config(self) -> dict[str, Any]:
+        """The resolved run: model kind, labels, seed and full config (``config.toml``,
+        ``starlabel train --print-config`` / ``--config``)."""
+        run: dict[str, Any] = {"model": self.kind}
+        labels = getattr(self, "label_names_", None) or self.labels
+        if labels is not None:
+            run["labels"] = list(labels)
+        extra = getattr(self, "extra", ())
+        if extra:
+            run["extra"] = list(extra)
+        run["seed"] = int(self.random_state)
+        run["config"] = self._config.to_dict()
+        return run
+
+    def run_toml(self) -> str:
+        """:meth:`run_config` as TOML."""
+        return to_toml(
+            self.run_config(),
+            header=f"starlabel {__version__}: train --config FILE reproduces this run",
+        )
+
+    # ------------------------------------------------------------ predict
+    def predict(self, spectra: Spectra, options: PredictOptions | None = None) -> LabelPrediction:
+        """Labels and uncertainties for ``spectra`` (on the training grid).
+
+        Args:
+            spectra: the spectra; those without a single usable pixel get NaN.
+            options: this model's ``options_class`` (default: its defaults).
+
+        Returns:
+            ``LabelPrediction`` whose parts are described by ``uncertainty_parts``.
+        """
+        self._check_fitted()
+        options = self._options(options)
+        self.check_grid(spectra)
+        pred = self._predict(spectra, options)
+        return LabelPrediction(
+            pred.label_names,
+            pred.mean,
+            pred.sigma_internal,
+            pred.sigma_external,
+            dict(self.uncertainty_parts_for(options)),
+        )
+
+    def uncertainty_parts_for(self, options: PredictOptions) -> Mapping[str, str]:
+        """What ``_err_int`` / ``_err_ext`` mean for a prediction with ``options``."""
+        return self.uncertainty_parts
+
+    def _options(self, options: PredictOptions | None) -> PredictOptions:
+        if options is None:
+            return self.options_class()
+        if not isinstance(options, self.options_class):
+            raise TypeError(
+                f"options: expected {self.options_class.__name__} for a {self.kind} "
+                f"model, got {type(options).__name__}"
+            )
+        return options
+
+    def _predict(self, spectra: Spectra, options: Any) -> LabelPrediction:
+        raise NotImplementedError
+
+    # ---------------------------------------------------------- save/load
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the model directory: ``model.json``, the weight files,
+        ``history.json`` and ``config.toml``.
+
+        Args:
+            path: a new directory, or (with ``overwrite``) one starlabel wrote.
+            overwrite: replace an earlier model directory.
+        """
+        self._check_fitted()
+        manifest, files, history = self._save_parts()
+        return save_model_dir(
+            path,
+            self._manifest() | manifest,
+            files | {"grid.safetensors": grid_tensors(self.wavelength_)},
+            history=history,
+            texts={"config.toml": self.run_toml()},
+            overwrite=overwrite,
+        )
+
+    def _save_parts(self) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        raise NotImplementedError
+
+    def summary(self) -> dict[str, str]:
+        """Plain-text facts about the fitted model, for ``starlabel info``."""
+        self._check_fitted()
+        labels = ", ".join(
+            f"{n} [{u}]" if u else n
+            for n, u in zip(self.label_names_, self.label_units_, strict=True)
+        )
+        wl = self.wavelength_
+        return {
+            "kind": f"{self.kind} ({type(self).__name__})",
+            "labels": labels,
+            "grid": f"{wl.size} px, {wl[0]:.2f}-{wl[-1]:.2f} Angstrom ({self.medium_})",
+            "trained on": f"{self.n_train_} spectra",
+            "seed": str(self.random_state),
+        } | self._summary()
+
+    def _summary(self) -> dict[str, str]:
+        return {}
+
+    # ---------------------------------------------------------------- fit
+    def _warn(self, message: str) -> None:
+        """A one-line warning about the fit (``fit_warnings_``; printed by the CLI)."""
+        self.fit_warnings_.append(message)
+        log.warning(message)
+
+    def _check_sizes(self, train: Spectra, valid: Spectra) -> None:
+        """Warn when there are too few stars for a meaningful fit or early stop."""
+        if train.n_spectra < 50 or valid.n_spectra < 10:
+            self._warn(
+                f"only {train.n_spectra} training and {valid.n_spectra} validation "
+                "spectra: the model and its validation loss mean little"
+            )
+
+    def _begin_fit(self, train: Spectra) -> list[str]:
+        """Reset every fitted attribute (fitting again starts afresh) and set the
+        label names; returns them."""
+        for attr in [a for a in vars(self) if a.endswith("_") and not a.startswith("_")]:
+            delattr(self, attr)
+        self.fit_warnings_: list[str] = []
+        if not isinstance(train, Spectra):
+            raise TypeError(f"train: expected Spectra, got {type(train).__name__}")
+        return self._set_labels(train)
 
     def _complete_sets(
         self,
@@ -217,11 +387,11 @@ class SpectralModel(BaseEstimator):
         )
         return names
 
-    def _manifest(self, kind: str) -> dict[str, Any]:
+    def _manifest(self) -> dict[str, Any]:
         """The part of ``model.json`` every model writes."""
         return {
             "class": type(self).__name__,
-            "kind": kind,
+            "kind": self.kind,
             "starlabel_version": __version__,
             "torch_version": torch.__version__,
             "config": self._config.to_dict(),
@@ -231,6 +401,15 @@ class SpectralModel(BaseEstimator):
             ],
             "grid": grid_manifest(self.wavelength_, self.medium_),
             "random_state": self.random_state,
+            "uncertainty_parts": dict(self.uncertainty_parts),
+            "loss": self.loss_name,
+            "warnings": list(getattr(self, "fit_warnings_", [])),
+            "training": {
+                "fingerprint": self.training_fingerprint_,
+                "n_spectra": self.n_train_,
+                "n_dropped_incomplete_labels": getattr(self, "n_dropped_", 0),
+                "label_range": self.label_range_,
+            },
         }
 
     def _restore(self, path: Path, manifest: dict[str, Any]) -> None:
@@ -242,4 +421,6 @@ class SpectralModel(BaseEstimator):
         self.training_fingerprint_ = training.get("fingerprint", "")
         self.n_train_ = training.get("n_spectra", 0)
         self.label_range_ = training.get("label_range", {})
+        self.n_dropped_ = training.get("n_dropped_incomplete_labels", 0)
+        self.fit_warnings_ = list(manifest.get("warnings", []))
         self.history_ = []

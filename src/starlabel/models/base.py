@@ -1,14 +1,50 @@
-"""What every estimator returns, and the small protocol they share."""
+"""The protocol every estimator follows, and what it returns.
+
+Every starlabel estimator (CNN deep ensemble, cINN, disentangling autoencoder)
+offers::
+
+    est.fit(train, valid=None) -> est
+    est.predict(spectra, options=None) -> LabelPrediction
+    est.save(path, overwrite=False)          # a model directory
+    starlabel.load(path)                     # any model directory
+    est.label_function()                     # differentiable flux -> labels (saliency)
+
+and models with a posterior (the cINN) add, on NumPy arrays::
+
+    est.sample(spectra, n_samples=..., seed=...) -> (n_spectra, n_samples, n_labels)
+    est.log_prob(labels, spectra) -> (n_spectra,)
+
+Prediction options are one frozen dataclass per model (``est.options_class``),
+validated when built; ``est.predict_options(**flags)`` builds it from command-line
+style keywords and refuses those that are not options of the model.
+
+Uncertainty vocabulary (one for every model and every catalogue):
+
+* ``sigma_total`` -> catalogue ``<name>_err``: the 1-sigma uncertainty a user should
+  quote, the quadrature sum of the parts the model provides.
+* ``sigma_internal`` -> ``<name>_err_int`` and ``sigma_external`` ->
+  ``<name>_err_ext``: the papers' split. What each part measures depends on the
+  model; every estimator class states it in ``uncertainty_parts`` (copied into the
+  catalogue's column descriptions) and the README's table repeats it.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from ..spectra.labels import label_spec
 
-__all__ = ["LabelPrediction", "NotFittedError"]
+__all__ = [
+    "Estimator",
+    "LabelPrediction",
+    "NotFittedError",
+    "PosteriorEstimator",
+]
 
 try:  # sklearn's class when available, so sklearn tools recognise it
     from sklearn.exceptions import NotFittedError
@@ -20,21 +56,27 @@ except ImportError:  # pragma: no cover
 
 @dataclass(frozen=True)
 class LabelPrediction:
-    """Predicted labels with split uncertainties.
+    """Predicted labels with their uncertainty split into two parts.
 
     Attributes:
         label_names: ``(n_labels,)`` names.
         mean: ``(n_spectra, n_labels)`` point estimates, in the labels' units.
-        sigma_internal: ``(n_spectra, n_labels)`` model (epistemic) uncertainty,
-            e.g. the spread of ensemble members; NaN when not available.
-        sigma_external: ``(n_spectra, n_labels)`` uncertainty from the data noise;
-            NaN when not available.
+        sigma_internal: ``(n_spectra, n_labels)`` the model's internal part (for
+            the CNN ensemble: spread of the members; for the cINN: width of the
+            posterior; see the estimator's ``uncertainty_parts``); NaN where the
+            model has no such part.
+        sigma_external: ``(n_spectra, n_labels)`` the external part (for the cINN
+            in precision mode: scatter caused by the data noise; for the
+            autoencoder: the regressor's held-out scatter); NaN where none.
+        descriptions: ``{"int": ..., "ext": ...}`` what the two parts are for the
+            model that made this prediction (catalogue column descriptions).
     """
 
     label_names: tuple[str, ...]
     mean: np.ndarray
     sigma_internal: np.ndarray
     sigma_external: np.ndarray
+    descriptions: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def sigma_total(self) -> np.ndarray:
@@ -49,24 +91,67 @@ class LabelPrediction:
 
     def to_table(self, ids=None, *, split: bool = True):
         """An astropy ``Table``: ``id``, ``<name>``, ``<name>_err`` and, with ``split``,
-        ``<name>_err_int`` and ``<name>_err_ext``; units in the column metadata."""
+        ``<name>_err_int`` and ``<name>_err_ext``; units and descriptions in the
+        column metadata.
+
+        Example:
+            >>> p = LabelPrediction(("teff",), np.array([[5000.0]]),
+            ...     np.array([[30.0]]), np.array([[40.0]]))
+            >>> t = p.to_table(["a"])
+            >>> float(t["teff_err"][0]), t.colnames
+            (50.0, ['id', 'teff', 'teff_err', 'teff_err_int', 'teff_err_ext'])
+        """
         from astropy.table import Table
 
         table = Table()
         if ids is not None:
             table["id"] = np.asarray(ids).astype(str)
+            table["id"].description = "spectrum id, as in the input dataset"
         total = self.sigma_total
         for k, name in enumerate(self.label_names):
             unit = label_spec(name).unit or None
             table[name] = self.mean[:, k]
             table[name].unit = unit
+            table[name].description = f"{name}: point estimate"
             table[f"{name}_err"] = total[:, k]
             table[f"{name}_err"].unit = unit
+            table[f"{name}_err"].description = (
+                f"{name}: total 1-sigma uncertainty (quadrature sum of _err_int and "
+                "_err_ext where available)"
+            )
             if split:
                 for suffix, values in (
                     ("int", self.sigma_internal),
                     ("ext", self.sigma_external),
                 ):
-                    table[f"{name}_err_{suffix}"] = values[:, k]
-                    table[f"{name}_err_{suffix}"].unit = unit
+                    col = f"{name}_err_{suffix}"
+                    table[col] = values[:, k]
+                    table[col].unit = unit
+                    table[col].description = f"{name}: " + self.descriptions.get(
+                        suffix, "not provided by this model (NaN)"
+                    )
         return table
+
+
+@runtime_checkable
+class Estimator(Protocol):
+    """What every starlabel estimator offers (see the module documentation)."""
+
+    kind: str
+
+    def fit(self, train: Any, valid: Any = None) -> Estimator: ...
+
+    def predict(self, spectra: Any, options: Any = None) -> LabelPrediction: ...
+
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path: ...
+
+    def label_function(self) -> Callable: ...
+
+
+@runtime_checkable
+class PosteriorEstimator(Estimator, Protocol):
+    """An estimator with a full posterior per star."""
+
+    def sample(self, spectra: Any, *, n_samples: int, seed: int = 0) -> np.ndarray: ...
+
+    def log_prob(self, labels: np.ndarray, spectra: Any) -> np.ndarray: ...

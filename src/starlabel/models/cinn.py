@@ -35,20 +35,18 @@ from ..nn.condnet import ConditioningNet
 from ..nn.glow import ConditionalINN
 from ..spectra.container import Spectra
 from ..training import TrainConfig, fit_loop
-from ._shared import (
-    ProgressBar,
-    SpectralModel,
-    check_grid,
-    dense_flux,
-    device_of,
-    grid_tensors,
-    load_state,
-)
+from ..spectra.preprocess import dense_flux
+from ._shared import ProgressBar, SpectralModel, check_grid, device_of, load_state
 from .base import LabelPrediction
-from .persist import register_model, save_model_dir
+from .options import PredictOptions
 from .posterior import precision_summary
 
-__all__ = ["CINNConfig", "ConditionalINNRegressor", "CINN_PRESETS"]
+__all__ = [
+    "CINN_PRESETS",
+    "CINNConfig",
+    "CINNPredictOptions",
+    "ConditionalINNRegressor",
+]
 
 log = logging.getLogger(__name__)
 
@@ -122,24 +120,70 @@ class CINNConfig:
         return config_from_dict(cls, d, nested={"train": TrainConfig})
 
 
-CINN_PRESETS: dict[str, CINNConfig] = {
-    "candebat2024": CINNConfig(n_members=5),
-    # One model, smaller subnetworks, early stopping: for first looks and the demo.
-    "fast": CINNConfig(
-        cond_dims=(64, 32, 64, 32),
-        hidden=256,
-        train=replace(
-            PAPER_TRAINING,
-            lr_schedule="plateau",
-            lr_gamma=0.3,
-            max_epochs=100,
-            patience=10,
-        ),
+_FAST = CINNConfig(
+    cond_dims=(64, 32, 64, 32),
+    hidden=256,
+    train=replace(
+        PAPER_TRAINING,
+        lr_schedule="plateau",
+        lr_gamma=0.3,
+        max_epochs=100,
+        patience=10,
     ),
+)
+
+CINN_PRESETS: dict[str, CINNConfig] = {
+    # The default: learns on ~1000 stars in ~10 epochs (see the README).
+    "default": _FAST,
+    # The paper: 5 seeds, the best kept; Adam 1e-3 -> 1e-4 at epoch 50 of 60.
+    "candebat2024": CINNConfig(n_members=5),
+    # One model, smaller subnetworks, early stopping.
+    "fast": _FAST,
 }
 
 
-@register_model("ConditionalINNRegressor")
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CINNPredictOptions(PredictOptions):
+    """Options of :meth:`ConditionalINNRegressor.predict`.
+
+    Attributes:
+        batch_size: spectra read at once (precision mode draws
+            ``n_external x n_internal`` samples per spectrum).
+        mode: ``"fast"`` or ``"precision"`` (see the module documentation).
+        n_external: noisy copies per spectrum in precision mode (paper: 20).
+        n_internal: latent draws per spectrum or copy (default 32 in fast mode,
+            250 in precision mode; 1 = the paper's single-draw Fast mode).
+        seed: seeds the latent draws and the noise, for reproducible catalogues.
+        max_pairs: spectrum-latent pairs held in memory at once.
+    """
+
+    batch_size: int = 256
+    mode: Literal["fast", "precision"] = "fast"
+    n_external: int = 20
+    n_internal: int | None = None
+    seed: int = 0
+    max_pairs: int = 400_000
+
+    def __post_init__(self) -> None:
+        PredictOptions.__post_init__(self)
+        if self.mode not in ("fast", "precision"):
+            raise ValueError(f"mode: expected 'fast' or 'precision', got {self.mode!r}")
+        for name in ("n_external", "n_internal", "max_pairs"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
+
+    @property
+    def draws(self) -> int:
+        """Latent draws per spectrum or copy."""
+        return self.n_internal or (32 if self.mode == "fast" else 250)
+
+    @property
+    def copies(self) -> int:
+        """Noisy copies per spectrum (1 in fast mode)."""
+        return self.n_external if self.mode == "precision" else 1
+
+
 class ConditionalINNRegressor(SpectralModel):
     """Conditional invertible network returning a posterior per star.
 
@@ -152,11 +196,40 @@ class ConditionalINNRegressor(SpectralModel):
         show_progress: draw a rich progress bar while training.
     """
 
+    kind = "cinn"
     _fitted_attr = "module_"
+    config_class = CINNConfig
+    options_class = CINNPredictOptions
+    presets = CINN_PRESETS
+    default_preset = "default"
+    flag_fields = {
+        "ensemble": "n_members",
+        "valid_fraction": "valid_fraction",
+        "max_epochs": "train.max_epochs",
+        "patience": "train.patience",
+        "batch_size": "train.batch_size",
+        "lr": "train.lr",
+        "optimizer": "train.optimizer",
+    }
+    uncertainty_parts = {
+        "int": "half-width (p84 - p16) / 2 of the posterior of the spectrum as "
+        "observed (fast mode; it includes this spectrum's noise)",
+        "ext": "not provided in fast mode (NaN)",
+    }
+    loss_name = "negative log-likelihood per label"
 
-    @property
-    def _config(self) -> CINNConfig:
-        return self.config if self.config is not None else CINNConfig()
+    def uncertainty_parts_for(self, options: CINNPredictOptions) -> dict[str, str]:
+        """Fast mode: the observed spectrum's posterior width; precision mode: the
+        paper's internal and external parts."""
+        if options.mode == "fast":
+            return dict(self.uncertainty_parts)
+        return {
+            "int": "median over noisy copies of the posterior half-width "
+            "(p84 - p16) / 2 (precision mode)",
+            "ext": "standard deviation over noisy copies of the posterior's KDE peak: "
+            "the noise propagated (precision mode; _err, their quadrature sum, is "
+            "the paper's total and counts the noise twice)",
+        }
 
     def _build(self, n_pixels: int, seed: int) -> torch.nn.Module:
         c = self._config
@@ -185,16 +258,25 @@ class ConditionalINNRegressor(SpectralModel):
 
     # -------------------------------------------------------------------- fit
     def fit(
-        self, train: Spectra, validation: Spectra | None = None
+        self, train: Spectra, valid: Spectra | None = None
     ) -> ConditionalINNRegressor:
-        """Train by maximum likelihood; keeps the seed with the lowest validation loss."""
+        """Train by maximum likelihood; keeps the seed with the lowest validation loss.
+
+        Args:
+            train: training spectra; stars missing any of the labels are left out.
+            valid: spectra for early stopping (default: ``valid_fraction`` of train).
+
+        Returns:
+            self.
+        """
         cfg = self._config
-        names = self._set_labels(train)
+        names = self._begin_fit(train)
         train, validation = self._complete_sets(
-            train, validation, names, cfg.valid_fraction
+            train, valid, names, cfg.valid_fraction
         )
         if train.n_spectra < 2 or validation.n_spectra < 1:
             raise ValueError("train: too few stars with every label to train a cINN")
+        self._check_sizes(train, validation)
         check_grid(train.wavelength_aa, validation, "validation")
         self.wavelength_ = train.wavelength_aa.copy()
         self.medium_ = train.medium
@@ -241,16 +323,84 @@ class ConditionalINNRegressor(SpectralModel):
         self.seed_, self.best_valid_loss_ = best[2], float(best[0])
         for h in self.history_:
             h["kept"] = h["seed"] == self.seed_
+        if not np.isfinite(self.best_valid_loss_) or self.best_valid_loss_ > 1e3:
+            self._warn(
+                f"validation loss {self.best_valid_loss_:.3g} ({self.loss_name}): the "
+                "cINN did not learn"
+            )
         self._record_training(train, names)
         return self
 
     # ---------------------------------------------------------------- predict
-    @torch.inference_mode()
     def sample(
+        self, spectra: Spectra, *, n_samples: int, seed: int = 0
+    ) -> np.ndarray:
+        """Posterior draws of each spectrum's labels.
+
+        Args:
+            spectra: spectra on the training grid.
+            n_samples: draws per spectrum.
+            seed: seeds the latent draws.
+
+        Returns:
+            ``(n_spectra, n_samples, n_labels)`` float64 in the labels' units; NaN for
+            spectra without a usable pixel.
+        """
+        self._check_fitted()
+        self.check_grid(spectra)
+        if not isinstance(n_samples, int) or n_samples < 1:
+            raise ValueError(f"n_samples: expected an integer >= 1, got {n_samples!r}")
+        flux, dead = dense_flux(spectra)
+        dev = next(self.module_.parameters()).device
+        gen = torch.Generator().manual_seed(int(seed))
+        out = np.empty((spectra.n_spectra, n_samples, len(self.label_names_)))
+        step = max(1, 400_000 // n_samples)
+        for i in range(0, spectra.n_spectra, step):
+            x = torch.as_tensor(flux[i : i + step], device=dev)
+            out[i : i + step] = self._draw(x, n_samples, gen).double().cpu().numpy()
+        out[dead] = np.nan
+        return out
+
+    @torch.inference_mode()
+    def log_prob(self, labels: np.ndarray, spectra: Spectra) -> np.ndarray:
+        """Log posterior density of ``labels`` given each spectrum.
+
+        Args:
+            labels: ``(n_spectra, n_labels)`` in the labels' units (model order).
+            spectra: the conditioning spectra.
+
+        Returns:
+            ``(n_spectra,)`` log density per unit of the labels (e.g. per K per dex);
+            NaN for spectra without a usable pixel.
+        """
+        self._check_fitted()
+        self.check_grid(spectra)
+        y = np.asarray(labels, dtype=np.float64)
+        d = len(self.label_names_)
+        if y.shape != (spectra.n_spectra, d):
+            raise ValueError(
+                f"labels: expected shape ({spectra.n_spectra}, {d}), got {y.shape}"
+            )
+        flux, dead = dense_flux(spectra)
+        m = self.module_.eval()
+        dev = next(m.parameters()).device
+        out = np.empty(spectra.n_spectra)
+        for i in range(0, spectra.n_spectra, 256):
+            x = m.scaler(torch.as_tensor(y[i : i + 256], dtype=torch.float32, device=dev))
+            cond = m.cond(torch.as_tensor(flux[i : i + 256], device=dev))
+            z, logdet = m.inn(x, m.inn.project(cond))
+            logp = -0.5 * (z.double() ** 2).sum(-1) - 0.5 * d * np.log(2 * np.pi)
+            out[i : i + 256] = (logp + logdet.double()).cpu().numpy()
+        out -= float(torch.log(m.scaler.scale.double()).sum())
+        out[dead] = np.nan
+        return out
+
+    @torch.inference_mode()
+    def _draw(
         self, flux: torch.Tensor, n_draws: int, generator: torch.Generator
     ) -> torch.Tensor:
-        """``(n, n_pixels)`` flux -> ``(n, n_draws, n_labels)`` posterior draws, in the
-        labels' units."""
+        """``(n, n_pixels)`` flux tensor -> ``(n, n_draws, n_labels)`` posterior draws,
+        in the labels' units."""
         m = self.module_
         parts = [m.cond(flux[i : i + 64]) for i in range(0, flux.shape[0], 64)]
         conds = [torch.cat(c) for c in zip(*parts, strict=True)]
@@ -288,37 +438,13 @@ class ConditionalINNRegressor(SpectralModel):
 
         return fn
 
-    def predict(
-        self,
-        spectra: Spectra,
-        *,
-        mode: Literal["fast", "precision"] = "fast",
-        n_external: int = 20,
-        n_internal: int | None = None,
-        seed: int = 0,
-        max_pairs: int = 400_000,
-        progress: Callable[[int], None] | None = None,
+    def _predict(
+        self, spectra: Spectra, options: CINNPredictOptions
     ) -> LabelPrediction:
-        """Point estimates and uncertainties from each star's posterior.
-
-        Args:
-            spectra: spectra on the training grid.
-            mode: ``"fast"`` or ``"precision"`` (see the module documentation).
-            n_external: noisy copies per spectrum (precision mode; paper 20).
-            n_internal: latent draws per spectrum or copy (default 32 in fast mode,
-                250 in precision mode).
-            seed: seeds the latent draws and the noise, for reproducible catalogues.
-            max_pairs: spectrum-latent pairs held in memory at once.
-            progress: called with the number of stars done after each chunk.
-        """
-        self._check_fitted()
-        self.check_grid(spectra)
-        if mode not in ("fast", "precision"):
-            raise ValueError(f"mode: expected 'fast' or 'precision', got {mode!r}")
-        n_int = n_internal or (32 if mode == "fast" else 250)
-        n_ext = n_external if mode == "precision" else 1
-        if n_int < 1 or n_ext < 1:
-            raise ValueError("n_internal, n_external: expected >= 1")
+        """Point estimates and uncertainties from each star's posterior (fast or
+        precision mode, see the module documentation)."""
+        mode, seed, max_pairs = options.mode, options.seed, options.max_pairs
+        n_int, n_ext = options.draws, options.copies
         flux, dead = dense_flux(spectra)
         sigma = np.where(
             spectra.ivar > 0, 1.0 / np.sqrt(np.maximum(spectra.ivar, 1e-30)), 0.0
@@ -337,7 +463,7 @@ class ConditionalINNRegressor(SpectralModel):
                     dev
                 )
                 x = (x[:, None, :] + noise * s[:, None, :]).reshape(-1, x.shape[1])
-            draws = self.sample(x, n_int, gen).double().cpu()
+            draws = self._draw(x, n_int, gen).double().cpu()
             if mode == "precision":
                 draws = draws.reshape(-1, n_ext, n_int, d)
                 for i in range(0, draws.shape[0], 8):  # bounded KDE memory
@@ -351,23 +477,13 @@ class ConditionalINNRegressor(SpectralModel):
                     draws, torch.tensor([0.16, 0.5, 0.84], dtype=draws.dtype), dim=1
                 )
                 value[sl], internal[sl] = q[1].numpy(), ((q[2] - q[0]) / 2).numpy()
-            if progress is not None:
-                progress(sl.stop)
         for arr in (value, internal, external):
             arr[dead] = np.nan
         return LabelPrediction(self.label_names_, value, internal, external)
 
     # ------------------------------------------------------------ persistence
-    def save(self, path: str | Path) -> Path:
-        """Write the model directory (``model.json`` + ``cinn.safetensors``)."""
-        self._check_fitted()
-        manifest = self._manifest("cinn") | {
-            "training": {
-                "fingerprint": self.training_fingerprint_,
-                "n_spectra": self.n_train_,
-                "n_dropped_incomplete_labels": getattr(self, "n_dropped_", 0),
-                "label_range": self.label_range_,
-            },
+    def _save_parts(self) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        manifest = {
             "members": [
                 {
                     "file": "cinn.safetensors",
@@ -376,13 +492,14 @@ class ConditionalINNRegressor(SpectralModel):
                 }
             ],
         }
-        files = {
-            "cinn.safetensors": self.module_.state_dict(),
-            "grid.safetensors": grid_tensors(self.wavelength_),
+        files = {"cinn.safetensors": self.module_.state_dict()}
+        return manifest, files, {"members": getattr(self, "history_", [])}
+
+    def _summary(self) -> dict[str, str]:
+        return {
+            "members": f"seed {self.seed_} kept of {self._config.n_members} trained",
+            "validation loss": f"{self.best_valid_loss_:.4f} ({self.loss_name})",
         }
-        return save_model_dir(
-            path, manifest, files, history={"members": getattr(self, "history_", [])}
-        )
 
     @classmethod
     def from_manifest(
@@ -405,9 +522,6 @@ class ConditionalINNRegressor(SpectralModel):
             path, member["file"], est._build(est.wavelength_.size, est.seed_)
         )
         est.module_ = module.to(device_of(est.device))
-        est.n_dropped_ = manifest.get("training", {}).get(
-            "n_dropped_incomplete_labels", 0
-        )
         return est
 
 

@@ -2,7 +2,10 @@
 
 ``DeepEnsembleRegressor`` trains ``n_members`` networks with different seeds, keeps
 the ``n_keep`` with the lowest validation loss, and predicts the member mean with
-the member standard deviation as the internal (epistemic) uncertainty.
+the member standard deviation as the internal uncertainty (``_err_int``: model
+uncertainty only; the members are trained with MSE and give no noise term, so
+``_err_ext`` is NaN and ``_err`` = ``_err_int``, which underestimates the error of a
+noisy spectrum).
 
 Labels are standardised inside the model (a :class:`Standardizer` whose statistics
 are saved with the weights). Labels missing for a star (NaN) are masked out of the
@@ -30,18 +33,18 @@ from ..spectra.container import Spectra
 from ..spectra.preprocess import SPEED_OF_LIGHT_KMS
 from ..training import TrainConfig, fit_loop
 from ..training.losses import masked_mse
-from ._shared import (
-    ProgressBar,
-    SpectralModel,
-    dense_flux,
-    device_of,
-    grid_tensors,
-    load_state,
-)
+from ..spectra.preprocess import dense_flux
+from ._shared import ProgressBar, SpectralModel, device_of, load_state
 from .base import LabelPrediction
-from .persist import register_model, save_model_dir
+from .options import PredictOptions
 
-__all__ = ["CNNConfig", "EnsembleConfig", "DeepEnsembleRegressor", "PRESETS"]
+__all__ = [
+    "CNNConfig",
+    "CNNPredictOptions",
+    "DeepEnsembleRegressor",
+    "EnsembleConfig",
+    "PRESETS",
+]
 
 log = logging.getLogger(__name__)
 
@@ -115,22 +118,26 @@ class EnsembleConfig:
         return config_from_dict(cls, d, nested={"cnn": CNNConfig, "train": TrainConfig})
 
 
+_ADAM = TrainConfig(
+    optimizer="adam",
+    lr=1e-3,
+    batch_size=64,
+    lr_schedule="plateau",
+    lr_gamma=0.3,
+    patience=10,
+    grad_clip=10.0,
+)
+
 # Presets: the paper's network, and variants a few lines away.
 PRESETS: dict[str, EnsembleConfig] = {
+    # The default: the paper's network with the optimiser it reports as equivalent
+    # (Adam), a larger batch and a plateau schedule, and 5 members (all kept):
+    # learns in a few epochs and stops early in minutes instead of hours.
+    "default": EnsembleConfig(n_members=5, n_keep=5, train=_ADAM),
+    # The paper exactly: SGD 1e-4, batch 16, 10 members of which 8 are kept.
     "ambrosch2023": EnsembleConfig(),
-    # The paper's network with the optimiser it reports as equivalent (Adam), a larger
-    # batch and a plateau schedule: trains to early stop in minutes instead of an hour.
-    "ambrosch2023-adam": EnsembleConfig(
-        train=TrainConfig(
-            optimizer="adam",
-            lr=1e-3,
-            batch_size=64,
-            lr_schedule="plateau",
-            lr_gamma=0.3,
-            patience=10,
-            grad_clip=10.0,
-        ),
-    ),
+    # The paper's ensemble and network with the Adam schedule of the default.
+    "ambrosch2023-adam": EnsembleConfig(train=_ADAM),
     "wide": EnsembleConfig(
         cnn=CNNConfig(
             channels=(16, 16, 8),
@@ -170,6 +177,11 @@ PRESETS: dict[str, EnsembleConfig] = {
 }
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CNNPredictOptions(PredictOptions):
+    """Options of :meth:`DeepEnsembleRegressor.predict` (``batch_size`` only)."""
+
+
 def _jitter_shift(wavelength: torch.Tensor) -> torch.Tensor:
     """Pixels per km/s at each pixel (for small Doppler shifts on any grid)."""
     step = torch.diff(wavelength)
@@ -177,7 +189,6 @@ def _jitter_shift(wavelength: torch.Tensor) -> torch.Tensor:
     return wavelength / SPEED_OF_LIGHT_KMS / step
 
 
-@register_model("DeepEnsembleRegressor")
 class DeepEnsembleRegressor(SpectralModel):
     """Deep ensemble of 1D CNNs predicting stellar labels.
 
@@ -201,7 +212,37 @@ class DeepEnsembleRegressor(SpectralModel):
         al. 2017 (deep ensembles).
     """
 
+    kind = "cnn"
     _fitted_attr = "members_"
+    config_class = EnsembleConfig
+    options_class = CNNPredictOptions
+    presets = PRESETS
+    default_preset = "default"
+    flag_fields = {
+        "ensemble": "n_members",
+        "keep": "n_keep",
+        "valid_fraction": "valid_fraction",
+        "max_epochs": "train.max_epochs",
+        "patience": "train.patience",
+        "batch_size": "train.batch_size",
+        "lr": "train.lr",
+        "optimizer": "train.optimizer",
+        "augment_noise": "augment_noise",
+        "rv_jitter": "rv_jitter_kms",
+    }
+    uncertainty_parts = {
+        "int": "spread (standard deviation) of the ensemble members' predictions: "
+        "model uncertainty only",
+        "ext": "not provided: members trained with MSE give no noise term (NaN)",
+    }
+    loss_name = "standardised MSE per label"
+
+    @classmethod
+    def adjust_flags(cls, base: EnsembleConfig, flags: dict[str, Any]) -> dict[str, Any]:
+        """``ensemble`` alone keeps at most as many members as are trained."""
+        if "ensemble" in flags and "keep" not in flags:
+            return flags | {"keep": min(base.n_keep, flags["ensemble"])}
+        return flags
 
     def __init__(
         self,
@@ -221,10 +262,6 @@ class DeepEnsembleRegressor(SpectralModel):
         self.show_progress = show_progress
 
     # ---------------------------------------------------------------- helpers
-    @property
-    def _config(self) -> EnsembleConfig:
-        return self.config if self.config is not None else EnsembleConfig()
-
     def _build(self, n_pixels: int) -> torch.nn.Module:
         c = self._config.cnn
         net = ConvRegressor(
@@ -257,28 +294,41 @@ class DeepEnsembleRegressor(SpectralModel):
         )
 
     # -------------------------------------------------------------------- fit
-    def fit(
-        self, train: Spectra, validation: Spectra | None = None
-    ) -> DeepEnsembleRegressor:
+    def fit(self, train: Spectra, valid: Spectra | None = None) -> DeepEnsembleRegressor:
         """Train the ensemble.
 
         Args:
             train: training spectra with labels (NaN = unknown label).
-            validation: spectra for early stopping and member selection; by default
+            valid: spectra for early stopping and member selection; by default
                 ``valid_fraction`` of ``train`` (random, seeded).
 
         Returns:
             self.
+
+        Raises:
+            ValueError: fewer than 2 training spectra, no value for a label, or a
+                validation set on another grid.
         """
         cfg = self._config
-        for attr in ("members_", "history_", "member_seeds_", "member_losses_"):
-            if hasattr(self, attr):
-                delattr(self, attr)
-        names = self._set_labels(train)
+        names = self._begin_fit(train)
         self.extra_names_ = tuple(self.extra)
+        validation = valid
         if validation is None:
+            if train.n_spectra < 2:
+                raise ValueError(
+                    f"train: {train.n_spectra} spectrum; a CNN needs at least 2 "
+                    "(one to train on, one to validate)"
+                )
             train, validation = train.split(
                 (1 - cfg.valid_fraction, cfg.valid_fraction), seed=self.random_state
+            )
+        if train.n_spectra < 1 or validation.n_spectra < 1:
+            raise ValueError("train: too few spectra to train and validate a CNN")
+        self._check_sizes(train, validation)
+        if cfg.n_keep == 1:
+            self._warn(
+                "a 1-member ensemble has no spread: its catalogues' _err is NaN "
+                "(train with --ensemble 2 or more)"
             )
         if validation.n_pixels != train.n_pixels or not np.allclose(
             validation.wavelength_aa, train.wavelength_aa
@@ -356,6 +406,12 @@ class DeepEnsembleRegressor(SpectralModel):
             histories[i].to_dict() | {"seed": seeds[i], "kept": bool(i in order)}
             for i in range(len(members))
         ]
+        bad = [x for x in self.member_losses_ if not np.isfinite(x) or x > 1e3]
+        if bad:
+            self._warn(
+                f"validation loss {bad[0]:.3g} ({self.loss_name}; ~1 means it predicts "
+                "the mean): the ensemble did not learn"
+            )
         self._record_training(train, names)
         return self
 
@@ -382,6 +438,7 @@ class DeepEnsembleRegressor(SpectralModel):
     # ---------------------------------------------------------------- predict
     def predict_members(self, spectra: Spectra, *, batch_size: int = 512) -> np.ndarray:
         """``(n_members, n_spectra, n_labels)`` predictions of every kept member."""
+        self._check_fitted()
         self.check_grid(spectra)
         flux, dead = dense_flux(spectra)
         extra = self._extras(spectra)
@@ -424,13 +481,11 @@ class DeepEnsembleRegressor(SpectralModel):
             return module.net
         return BandedConvRegressor(module.net.eval())
 
-    def predict(self, spectra: Spectra, *, batch_size: int = 512) -> LabelPrediction:
-        """Member mean and standard deviation (internal uncertainty) per label.
-
-        Spectra without a single usable pixel get NaN.
-        """
-        self._check_fitted()
-        preds = self.predict_members(spectra, batch_size=batch_size)
+    def _predict(
+        self, spectra: Spectra, options: CNNPredictOptions
+    ) -> LabelPrediction:
+        """Member mean and standard deviation (internal uncertainty) per label."""
+        preds = self.predict_members(spectra, batch_size=min(512, options.batch_size))
         mean = preds.mean(axis=0)
         std = (
             preds.std(axis=0, ddof=1)
@@ -440,21 +495,13 @@ class DeepEnsembleRegressor(SpectralModel):
         return LabelPrediction(self.label_names_, mean, std, np.full_like(mean, np.nan))
 
     # ------------------------------------------------------------ persistence
-    def save(self, path: str | Path) -> Path:
-        """Write the model directory (``model.json`` + one safetensors per member)."""
-        self._check_fitted()
+    def _save_parts(self) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         files = {
             f"member-{k:02d}.safetensors": m.state_dict()
             for k, m in enumerate(self.members_)
         }
-        files["grid.safetensors"] = grid_tensors(self.wavelength_)
-        manifest = self._manifest("cnn") | {
+        manifest = {
             "extra": list(self.extra_names_),
-            "training": {
-                "fingerprint": self.training_fingerprint_,
-                "n_spectra": self.n_train_,
-                "label_range": self.label_range_,
-            },
             "members": [
                 {
                     "file": f"member-{k:02d}.safetensors",
@@ -466,7 +513,16 @@ class DeepEnsembleRegressor(SpectralModel):
                 )
             ],
         }
-        return save_model_dir(path, manifest, files, history={"members": self.history_})
+        return manifest, files, {"members": self.history_}
+
+    def _summary(self) -> dict[str, str]:
+        losses = ", ".join(f"{x:.4f}" for x in self.member_losses_)
+        extra = ", ".join(self.extra_names_) or "none"
+        return {
+            "members": f"{len(self.members_)} kept of {self._config.n_members} trained",
+            "validation loss": f"{losses} ({self.loss_name})",
+            "extra inputs": extra,
+        }
 
     @classmethod
     def from_manifest(

@@ -42,20 +42,20 @@ from ..nn import Standardizer
 from ..nn.autoencoder import LabelAutoencoder, mlp
 from ..spectra.container import Spectra
 from ..training import History
-from ._shared import (
-    ProgressBar,
-    SpectralModel,
-    check_grid,
-    dense_flux,
-    device_of,
-    grid_tensors,
-    load_state,
-)
+from ..spectra.preprocess import dense_flux
+from ._shared import ProgressBar, SpectralModel, check_grid, device_of, load_state
 from .base import LabelPrediction
 from .latent import DenseRegressor, fit_dense_regressor, r2_per_label
-from .persist import load_tensors, register_model, save_model_dir
+from .options import PredictOptions
+from .persist import load_tensors
 
-__all__ = ["GANDALF_PRESETS", "EditedSpectrum", "GandalfConfig", "LatentAutoencoder"]
+__all__ = [
+    "GANDALF_PRESETS",
+    "EditedSpectrum",
+    "GandalfConfig",
+    "GandalfPredictOptions",
+    "LatentAutoencoder",
+]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -135,7 +135,9 @@ class GandalfConfig:
 
 
 GANDALF_PRESETS: dict[str, GandalfConfig] = {
+    # The paper's sizes and schedule (60 epochs).
     "santovena2025": GandalfConfig(),
+    # Smaller encoder and decoder, 30 epochs.
     "fast": GandalfConfig(encoder=(256, 128), decoder=(128, 256), max_epochs=30),
 }
 
@@ -160,8 +162,17 @@ class EditedSpectrum:
     labels: dict[str, float]
     edited_labels: dict[str, float]
 
+    @property
+    def largest_change(self) -> float:
+        """Largest |edited - reconstruction| over the pixels (normalised flux)."""
+        return float(np.max(np.abs(self.edited - self.reconstruction)))
 
-@register_model("LatentAutoencoder")
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class GandalfPredictOptions(PredictOptions):
+    """Options of :meth:`LatentAutoencoder.predict` (``batch_size`` only)."""
+
+
 class LatentAutoencoder(SpectralModel):
     """Adversarial autoencoder with label discriminators and a latent regressor.
 
@@ -174,11 +185,30 @@ class LatentAutoencoder(SpectralModel):
         show_progress: draw a rich progress bar while training.
     """
 
+    kind = "gandalf"
     _fitted_attr = "module_"
-
-    @property
-    def _config(self) -> GandalfConfig:
-        return self.config if self.config is not None else GandalfConfig()
+    config_class = GandalfConfig
+    options_class = GandalfPredictOptions
+    presets = GANDALF_PRESETS
+    default_preset = "santovena2025"
+    flag_fields = {
+        "latent": "latent",
+        "disentangle": "disentangle",
+        "entangle": "entangle",
+        "lambda": "strength",
+        "adversary": "adversary",
+        "encoder_labels": "encoder_labels",
+        "valid_fraction": "valid_fraction",
+        "max_epochs": "max_epochs",
+        "batch_size": "batch_size",
+        "lr": "lr",
+    }
+    uncertainty_parts = {
+        "int": "not provided (NaN)",
+        "ext": "the latent regressor's scatter on held-out stars: one population-"
+        "level number per label, the same for every star",
+    }
+    loss_name = "reconstruction MSE of standardised flux"
 
     @property
     def conditioned_(self) -> tuple[str, ...]:
@@ -210,12 +240,20 @@ class LatentAutoencoder(SpectralModel):
         return module
 
     # -------------------------------------------------------------------- fit
-    def fit(
-        self, train: Spectra, validation: Spectra | None = None
-    ) -> LatentAutoencoder:
-        """Train the autoencoder and discriminators, then the latent regressor."""
+    def fit(self, train: Spectra, valid: Spectra | None = None) -> LatentAutoencoder:
+        """Train the autoencoder and discriminators, then the latent regressor.
+
+        Args:
+            train: training spectra; stars missing any of the labels are left out.
+            valid: held-out spectra for the regressor's scatter and R^2 (default:
+                ``valid_fraction`` of train).
+
+        Returns:
+            self.
+        """
         cfg = self._config
-        names = self._set_labels(train)
+        names = self._begin_fit(train)
+        validation = valid
         unknown = [n for n in self.conditioned_ if n not in names]
         if unknown:
             raise ValueError(
@@ -317,8 +355,8 @@ class LatentAutoencoder(SpectralModel):
         z[bad] = np.nan
         return z
 
-    def predict(
-        self, spectra: Spectra, *, progress: Callable[[int], None] | None = None
+    def _predict(
+        self, spectra: Spectra, options: GandalfPredictOptions
     ) -> LabelPrediction:
         """Labels regressed from the latent vectors; ``_err`` = held-out scatter."""
         z = self.encode(spectra)
@@ -328,8 +366,6 @@ class LatentAutoencoder(SpectralModel):
             mean[ok] = self.regressor_.predict(z[ok])
         scatter = np.array([self.scatter_[n] for n in self.label_names_])
         external = np.where(ok[:, None], scatter[None, :], np.nan)
-        if progress is not None:
-            progress(spectra.n_spectra)
         return LabelPrediction(
             self.label_names_, mean, np.full_like(mean, np.nan), external
         )
@@ -378,10 +414,15 @@ class LatentAutoencoder(SpectralModel):
         if isinstance(star, str):
             hits = np.flatnonzero(ids == star)
             if hits.size == 0:
-                raise ValueError(f"star {star!r} is not in the dataset")
+                raise StarlabelInputError("is not in the dataset", star=star)
             index = int(hits[0])
         else:
             index = int(star)
+            if not 0 <= index < spectra.n_spectra:
+                raise ValueError(
+                    f"star: row {index} is outside the dataset's {spectra.n_spectra} rows"
+                )
+        where = f"{ids[index]} (row {index})"
         one = spectra[np.array([index])]
         labels = np.array(
             [
@@ -392,14 +433,15 @@ class LatentAutoencoder(SpectralModel):
         )
         if not np.isfinite(labels).all():
             if self._config.encoder_labels:
-                raise ValueError(
-                    f"star {ids[index]}: labels {list(self.label_names_)} needed by the encoder are missing"
+                raise StarlabelInputError(
+                    f"labels {list(self.label_names_)} needed by the encoder are missing",
+                    star=where,
                 )
             guess = self.predict(one).mean[0]
             labels = np.where(np.isfinite(labels), labels, guess)
         x, _, dead = self._inputs(one, False)
         if dead[0]:
-            raise ValueError(f"star {ids[index]}: no usable pixel")
+            raise StarlabelInputError("no usable pixel", star=where)
         m = self.module_
         y0 = torch.as_tensor(labels[None], dtype=torch.float32, device=x.device)
         new = labels.copy()
@@ -423,16 +465,8 @@ class LatentAutoencoder(SpectralModel):
         )
 
     # ------------------------------------------------------------ persistence
-    def save(self, path: str | Path) -> Path:
-        """Write ``model.json``, ``gandalf.safetensors`` and ``regressor.safetensors``."""
-        self._check_fitted()
-        manifest = self._manifest("gandalf") | {
-            "training": {
-                "fingerprint": self.training_fingerprint_,
-                "n_spectra": self.n_train_,
-                "n_dropped_incomplete_labels": self.n_dropped_,
-                "label_range": self.label_range_,
-            },
+    def _save_parts(self) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        manifest = {
             "lambdas": self._config.lambdas,
             "metrics": {
                 "latent_r2": self.latent_r2_,
@@ -448,9 +482,19 @@ class LatentAutoencoder(SpectralModel):
                 k: torch.as_tensor(np.ascontiguousarray(v))
                 for k, v in self.regressor_.to_arrays().items()
             },
-            "grid.safetensors": grid_tensors(self.wavelength_),
         }
-        return save_model_dir(path, manifest, files, history={"epochs": self.history_})
+        return manifest, files, {"epochs": self.history_}
+
+    def _summary(self) -> dict[str, str]:
+        cfg = self._config
+        lam = ", ".join(f"{k} {v:+g}" for k, v in cfg.lambdas.items()) or "none"
+        r2 = ", ".join(f"{k} {v:.2f}" for k, v in self.latent_r2_.items())
+        out = {"latent": f"{cfg.latent} dimensions; lambda {lam}", "R^2 from z": r2}
+        if self.history_:
+            out["validation loss"] = (
+                f"{self.history_[-1]['valid_mse']:.4f} ({self.loss_name})"
+            )
+        return out
 
     @classmethod
     def from_manifest(cls, path: Path, manifest: dict[str, Any]) -> LatentAutoencoder:
@@ -480,9 +524,6 @@ class LatentAutoencoder(SpectralModel):
             est._build(est.wavelength_.size, est.random_state),
         )
         est.module_ = module.to(device_of(est.device))
-        est.n_dropped_ = manifest.get("training", {}).get(
-            "n_dropped_incomplete_labels", 0
-        )
         return est
 
 

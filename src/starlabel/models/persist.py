@@ -8,21 +8,24 @@ Layout (ARCHITECTURE.md)::
     MODEL/grid.safetensors    the wavelength grid (float64, Angstrom)
     MODEL/member-00.safetensors ... one per ensemble member
     MODEL/history.json        losses per epoch and member
+    MODEL/config.toml         the resolved run (``starlabel train --config``)
 
-``load`` reads only ``model.json`` (JSON) and the ``.safetensors`` files it names
-(plain file names inside the directory); any other file, a pickle included, is
-ignored. The class is looked up in an explicit registry; no module named in a file
-is ever imported.
+Loading (:func:`starlabel.load`, in ``registry.py``) reads only ``model.json``
+(JSON) and the ``.safetensors`` files it names (plain file names inside the
+directory); any other file, a pickle included, is ignored. The class is looked up
+in an explicit registry; no module named in a file is ever imported. Saving never
+replaces a directory starlabel did not write, and replaces one it did only when
+asked (``overwrite``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import re
-import shutil
-import tempfile
-from collections.abc import Callable
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,35 +34,26 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from .._atomic import atomic_dir, current_umask
 from .._typing import PathLike
 from ..errors import StarlabelInputError
 
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
-    "REGISTRY",
-    "register_model",
-    "save_model_dir",
-    "read_manifest",
-    "load_tensors",
-    "load",
+    "check_model_target",
     "grid_fingerprint",
+    "is_model_dir",
+    "load_tensors",
+    "read_manifest",
+    "save_model_dir",
 ]
 
 FORMAT = "starlabel-model"
 FORMAT_VERSION = 1
-REGISTRY: dict[str, Callable[[Path, dict[str, Any]], Any]] = {}
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]+\.safetensors$")
-
-
-def register_model(name: str) -> Callable:
-    """Register ``cls.from_manifest(path, manifest)`` under ``name`` for :func:`load`."""
-
-    def decorate(cls):
-        REGISTRY[name] = cls.from_manifest
-        return cls
-
-    return decorate
+# Files a model directory may hold besides the weight files its manifest names.
+_OWN_FILES = ("model.json", "history.json", "config.toml")
 
 
 def grid_fingerprint(wavelength: np.ndarray) -> str:
@@ -69,25 +63,95 @@ def grid_fingerprint(wavelength: np.ndarray) -> str:
     ).hexdigest()
 
 
+def is_model_dir(path: PathLike) -> bool:
+    """A directory holding a ``model.json`` of format ``starlabel-model``."""
+    file = Path(path) / "model.json"
+    try:
+        return json.loads(file.read_text(encoding="utf-8")).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _own_files(path: Path) -> set[str]:
+    """Names of the files starlabel wrote into model directory ``path``."""
+    try:
+        manifest = json.loads((path / "model.json").read_text(encoding="utf-8"))
+        listed = {n for n in manifest.get("files", []) if isinstance(n, str)}
+    except (OSError, ValueError, AttributeError):
+        listed = set()
+    return listed | set(_OWN_FILES)
+
+
+def check_model_target(path: PathLike, *, overwrite: bool = False) -> None:
+    """Refuse a model output that would replace or delete anything not ours.
+
+    A new path is fine. An existing path is accepted only when it is a model
+    directory written by starlabel, ``overwrite`` is set, and it holds no file
+    starlabel did not write there (those would be lost with it).
+
+    Raises:
+        StarlabelInputError: one line saying why and what to do.
+    """
+    target = Path(path)
+    if not target.exists() and not target.is_symlink():
+        if target.parent.exists() and not target.parent.is_dir():
+            raise StarlabelInputError(
+                "the folder above it is a file, not a directory", path=target
+            )
+        return
+    if target.is_symlink() or not target.is_dir():
+        raise StarlabelInputError(
+            "exists and is not a model directory; choose another -o", path=target
+        )
+    if not is_model_dir(target):
+        raise StarlabelInputError(
+            "exists and is not a model directory written by starlabel (no starlabel "
+            "model.json); nothing was touched: choose another -o",
+            path=target,
+        )
+    if not overwrite:
+        raise StarlabelInputError(
+            "a model directory already exists; pass --overwrite to replace it",
+            path=target,
+        )
+    foreign = sorted(
+        p.name for p in target.iterdir() if p.name not in _own_files(target)
+    )
+    if foreign:
+        raise StarlabelInputError(
+            f"holds files starlabel did not write ({', '.join(foreign[:5])}); move them "
+            "away or choose another -o",
+            path=target,
+        )
+
+
 def save_model_dir(
     path: PathLike,
     manifest: dict[str, Any],
     tensors: dict[str, dict[str, torch.Tensor]],
     *,
     history: dict[str, Any] | None = None,
+    texts: dict[str, str] | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Write a model directory atomically (temporary folder, then rename).
 
     Args:
-        path: the directory to create (an existing one is replaced).
+        path: the directory to create; an existing one is replaced only with
+            ``overwrite`` and only if starlabel wrote it (:func:`check_model_target`).
         manifest: JSON-serialisable description; ``files`` is filled in here.
         tensors: file name -> tensors, each file a ``.safetensors``.
         history: training history, written as ``history.json``.
+        texts: further text files (``config.toml``).
+        overwrite: replace an earlier model directory.
+
+    Returns:
+        the directory.
     """
     target = Path(path)
+    check_model_target(target, overwrite=overwrite)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+    with atomic_dir(target) as tmp:
         for name, state in tensors.items():
             if not _SAFE_NAME.match(name):
                 raise ValueError(f"tensors: bad file name {name!r}")
@@ -109,18 +173,28 @@ def save_model_dir(
             (tmp / "history.json").write_text(
                 json.dumps(history, default=_json_default), encoding="utf-8"
             )
+        for name, text in (texts or {}).items():
+            if name not in _OWN_FILES:
+                raise ValueError(f"texts: bad file name {name!r}")
+            (tmp / name).write_text(text, encoding="utf-8")
+        for file in tmp.iterdir():
+            file.chmod(0o666 & ~current_umask())
         if target.exists():
-            old = target.with_name(f".{target.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            target.rename(old)
-            tmp.rename(target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+            check_model_target(target, overwrite=overwrite)  # again, just before
+            _replace_own(target, tmp)
     return target
+
+
+def _replace_own(target: Path, new: Path) -> None:
+    """Swap ``new`` in for model directory ``target``, deleting only our files."""
+    own = _own_files(target)
+    old = target.with_name(f".{target.name}.replaced-{os.getpid()}")
+    target.rename(old)
+    new.rename(target)
+    for name in own:
+        (old / name).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # something else appeared: leave it
+        old.rmdir()
 
 
 def _json_default(obj: Any) -> Any:
@@ -133,12 +207,13 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-def read_manifest(path: PathLike) -> dict[str, Any]:
+def read_manifest(path: PathLike, known: Iterable[str] = ()) -> dict[str, Any]:
     """Read and check ``model.json``.
 
     Raises:
         StarlabelInputError: no model.json, unreadable JSON, another format, a newer
-            format version, an unknown class, or unsafe file names.
+            format version, a class not in ``known`` (when given), or unsafe file
+            names.
     """
     root = Path(path)
     file = root / "model.json"
@@ -164,9 +239,10 @@ def read_manifest(path: PathLike) -> dict[str, Any]:
             f"{FORMAT_VERSION}); upgrade starlabel",
             path=file,
         )
-    if manifest.get("class") not in REGISTRY:
+    known = sorted(known)
+    if known and manifest.get("class") not in known:
         raise StarlabelInputError(
-            f"unknown model class {manifest.get('class')!r}; known: {sorted(REGISTRY)}",
+            f"unknown model class {manifest.get('class')!r}; known: {known}",
             path=file,
         )
     for name in manifest.get("files", []):
@@ -190,20 +266,3 @@ def load_tensors(path: PathLike, name: str) -> dict[str, torch.Tensor]:
         raise StarlabelInputError(
             f"weight file {name} is damaged: {exc}", path=path
         ) from exc
-
-
-def load(path: PathLike) -> Any:
-    """Load any starlabel model directory.
-
-    Example:
-        >>> import tempfile
-        >>> try:
-        ...     load(tempfile.mkdtemp())
-        ... except Exception as exc:
-        ...     print(type(exc).__name__)
-        StarlabelInputError
-    """
-    from . import cinn, cnn, gandalf  # noqa: F401  (registers the built-in classes)
-
-    manifest = read_manifest(path)
-    return REGISTRY[manifest["class"]](Path(path), manifest)

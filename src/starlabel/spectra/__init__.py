@@ -7,6 +7,7 @@ from .io import (
     DatasetReader,
     DatasetWriter,
     LabelCatalogue,
+    dataset_fingerprint,
     iter_dataset,
     iter_raw,
     read_catalogue,
@@ -16,6 +17,7 @@ from .io import (
 )
 from .labels import LabelSpec, label_spec, solar_abundance
 from .prepare import PrepareConfig, PrepareReport, prepare_files, prepare_spectra
+from .preprocess import dense_flux
 from .raw import RawSpectrum
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "DatasetReader",
     "DatasetWriter",
     "LabelCatalogue",
+    "dataset_fingerprint",
     "iter_dataset",
     "iter_raw",
     "read_catalogue",
@@ -42,5 +45,6 @@ __all__ = [
     "PrepareReport",
     "prepare_files",
     "prepare_spectra",
+    "dense_flux",
     "RawSpectrum",
 ]

@@ -527,11 +527,14 @@ class Spectra:
         return out
 
     # -------------------------------------------------------------------- I/O
-    def to_hdf5(self, path: PathLike) -> None:
-        """Write the dataset file of ARCHITECTURE.md (atomically)."""
+    def to_hdf5(self, path: PathLike, *, overwrite: bool = False) -> None:
+        """Write the dataset file of ARCHITECTURE.md (atomically; ``.h5``/``.hdf5``).
+
+        An existing file is replaced only with ``overwrite=True``.
+        """
         from .io.hdf5 import write_dataset
 
-        write_dataset(self, path)
+        write_dataset(self, path, overwrite=overwrite)
 
     @classmethod
     def from_hdf5(cls, path: PathLike, rows: slice | None = None) -> Spectra:

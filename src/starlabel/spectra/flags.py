@@ -30,6 +30,8 @@ class Flag(enum.IntFlag):
     """The spectrum is unlike the training set; labels are extrapolated."""
     OUTSIDE_TRAINING_RANGE = 128
     """A predicted label lies outside the range of the training labels."""
+    NONPHYSICAL_FLUX = 256
+    """Some pixels had non-physical flux (not finite, or outside [-1, 10] once normalised); they are masked."""
 
 
 def describe_flags(value: int) -> list[str]:

@@ -7,6 +7,14 @@ Spectra of the same star from several setups (HR10 and HR21 files) are joined on
 grid (inverse-variance weighted where they overlap). Then labels are joined from the
 catalogue, masked pixels filled, flags set and the quality cuts applied.
 
+Non-physical flux is masked twice: on the raw spectrum, before cleaning and
+resampling can spread it, pixels that are not finite or exceed 1000 times the
+spectrum's median absolute flux (scale-free, for any flux unit); on the grid, where
+the flux is continuum-normalised, pixels outside [-1, 10]. Both are counted in
+:attr:`PrepareReport.n_nonphysical` and set :attr:`Flag.NONPHYSICAL_FLUX`; a
+spectrum most of whose pixels fail the second rule is not normalised and is skipped
+with that reason (use ``normalise``).
+
 Files are read twice: a first pass learns which stars have several files and, when
 no grid is given, the grid; the second pass resamples and writes in batches, holding
 in memory only stars still waiting for another setup. Bad files and bad stars are
@@ -26,6 +34,7 @@ import astropy.units as u
 import numpy as np
 
 from .._typing import PathLike
+from .._atomic import DATASET_SUFFIXES, check_output
 from ..errors import StarlabelInputError
 from .container import Spectra
 from .flags import Flag
@@ -37,6 +46,7 @@ from .preprocess import (
     air_to_vacuum,
     clean_spikes,
     fill_masked,
+    nonphysical_flux,
     normalise_continuum,
     quality_mask,
     resample_to_grid,
@@ -55,6 +65,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 MANY_MASKED_FRACTION = 0.10
+NOT_NORMALISED_FRACTION = 0.5
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -109,6 +120,7 @@ class PrepareReport:
     n_read: int = 0
     n_written: int = 0
     n_without_labels: int = 0
+    n_nonphysical: int = 0
     grid: Grid | None = None
     rejected: list[Rejected] = field(default_factory=list)
     flag_counts: Counter = field(default_factory=Counter)
@@ -186,8 +198,14 @@ def _resolve_grid(config: PrepareConfig) -> Grid | None:
 
 # ------------------------------------------------------------ per spectrum
 def _process_raw(raw: RawSpectrum, grid: Grid, config: PrepareConfig, rv: float | None):
-    """One raw spectrum onto the grid: (flux, ivar, coverage)."""
+    """One raw spectrum onto the grid: (flux, ivar, coverage, n non-physical pixels)."""
     flux, ivar = raw.flux, raw.ivar
+    bad = nonphysical_flux(flux, normalised=False)
+    n_bad = int(bad.sum())
+    if n_bad:
+        # NaN flux with ivar 0: cleaning replaces it, resampling gives it no weight.
+        flux = np.where(bad, np.nan, flux)
+        ivar = np.where(bad, 0.0, ivar)
     if config.clean:
         flux, ivar = clean_spikes(flux, ivar, n_sigma=config.spike_sigma)
     if config.normalise != "none":
@@ -210,23 +228,24 @@ def _process_raw(raw: RawSpectrum, grid: Grid, config: PrepareConfig, rv: float 
             f"spectrum covers {lo:.1f}-{hi:.1f} A, which does not overlap the grid "
             f"{grid.wavelength[0]:.1f}-{grid.wavelength[-1]:.1f} A"
         )
-    return fo, io, co
+    return fo, io, co, n_bad
 
 
-def _join(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]):
+def _join(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]]):
     """Inverse-variance weighted mean of several setups on the same grid."""
     if len(parts) == 1:
         return parts[0]
     f = np.stack([p[0] for p in parts])
     iv = np.stack([p[1] for p in parts])
     cov = np.any(np.stack([p[2] for p in parts]), axis=0)
+    n_bad = sum(p[3] for p in parts)
     w = np.where(iv > 0, iv, 0.0)
     wsum = w.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         flux = np.where(
             wsum > 0, np.nansum(np.where(w > 0, f, 0.0) * w, axis=0) / wsum, np.nan
         )
-    return flux, wsum, cov
+    return flux, wsum, cov, n_bad
 
 
 # --------------------------------------------------------------- the chain
@@ -256,7 +275,7 @@ def _rv_lookup(
 
 def _finish_batch(
     ids: list[str],
-    rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    rows: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]],
     sources: list[str],
     setups: list[str],
     grid: Grid,
@@ -267,7 +286,18 @@ def _finish_batch(
     flux = np.stack([r[0] for r in rows])
     ivar = np.stack([r[1] for r in rows])
     cov = np.stack([r[2] for r in rows])
+    n_bad = np.array([r[3] for r in rows], dtype=np.int64)
     flags = np.zeros(len(ids), dtype=np.int64)
+    # On the grid the flux is continuum-normalised: the dataset reader's rule.
+    data = ivar > 0
+    bad = nonphysical_flux(flux, normalised=True) & data
+    n_data = data.sum(axis=1)
+    not_normalised = bad.sum(axis=1) > NOT_NORMALISED_FRACTION * np.maximum(n_data, 1)
+    n_bad += np.where(not_normalised, 0, bad.sum(axis=1))
+    ivar = np.where(bad, 0.0, ivar)
+    flux = np.where(bad, np.nan, flux)
+    flags[n_bad > 0] |= Flag.NONPHYSICAL_FLUX
+    report.n_nonphysical += int(n_bad[~not_normalised].sum())
     flags[~cov.all(axis=1)] |= Flag.PARTIAL_COVERAGE
     flags[(ivar <= 0).mean(axis=1) > MANY_MASKED_FRACTION] |= Flag.MANY_MASKED
     labels: dict[str, np.ndarray] = {}
@@ -303,6 +333,13 @@ def _finish_batch(
     )
     flags[~np.isfinite(snr)] |= Flag.NOT_PROCESSED
     sp.meta["flag"] = flags
+    for i in np.flatnonzero(not_normalised):
+        keep[i] = False
+        reasons[i] = (
+            f"{bad[i].sum()} of {n_data[i]} pixels have flux outside [-1, 10]: the "
+            "spectrum is not continuum-normalised"
+            + ("; use --normalise" if config.normalise == "none" else "")
+        )
     for i in np.flatnonzero(~keep):
         report.rejected.append(Rejected(sources[i], ids[i], reasons[i]))
     if not keep.any():
@@ -421,12 +458,13 @@ def prepare_files(
     catalogue: LabelCatalogue | None = None,
     config: PrepareConfig | None = None,
     progress: Callable[[int, int], None] | None = None,
+    overwrite: bool = False,
 ) -> PrepareReport:
     """Read survey files, prepare them and write a dataset file (atomically).
 
     Args:
         paths: files (directories and globs are expanded by the caller or here).
-        output: the ``.h5`` dataset to write.
+        output: the ``.h5`` / ``.hdf5`` dataset to write; checked before any work.
         format: reader name (``ges``, ``apogee-apstar``, ``gaia-rvs``, ``table``) or
             ``None`` to identify each file.
         reader_options: keyword options for the reader (column names, medium).
@@ -434,16 +472,20 @@ def prepare_files(
         config: the chain's settings.
         progress: called as ``progress(1, total)`` after each raw spectrum of the
             second pass (``total`` = spectra found by the first pass).
+        overwrite: replace an existing output file.
 
     Returns:
         A :class:`PrepareReport`; skipped spectra are listed there, not raised.
 
     Raises:
-        StarlabelInputError: when nothing at all can be prepared (no readable
-            spectrum, no id matching the catalogue, every spectrum cut).
+        StarlabelInputError: a bad output path (wrong extension, a directory, an
+            unwritable folder, an existing file without ``overwrite``), or when
+            nothing at all can be prepared (no readable spectrum, no id matching
+            the catalogue, every spectrum cut).
     """
     from .io.registry import expand_paths
 
+    check_output(output, overwrite=overwrite, suffixes=DATASET_SUFFIXES)
     config = config or PrepareConfig()
     files = expand_paths(paths)
     report = PrepareReport()
@@ -452,7 +494,8 @@ def prepare_files(
     def source(rejected: list[Rejected] | None) -> Iterator[RawSpectrum]:
         return iter_raw(files, format, rejected=rejected, **options)
 
-    if write_batches(output, _stream(source, catalogue, config, report, progress)) == 0:
+    batches = _stream(source, catalogue, config, report, progress)
+    if write_batches(output, batches, overwrite=overwrite) == 0:
         reasons = Counter(r.reason for r in report.rejected).most_common(1)
         why = f" (most common reason: {reasons[0][0]})" if reasons else ""
         raise StarlabelInputError(

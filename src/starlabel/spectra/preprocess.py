@@ -6,7 +6,8 @@
 * :func:`resample` — flux-conserving resampling with inverse-variance propagation;
 * :func:`resample_to_grid` — the same onto a multi-segment :class:`Grid`;
 * :func:`normalise_continuum` — running percentile or iterative polynomial;
-* :func:`fill_masked` — dense input for networks;
+* :func:`fill_masked`, :func:`dense_flux` — dense input for networks;
+* :func:`nonphysical_flux`, :func:`mask_nonphysical` — pixels no spectrum can have;
 * :func:`quality_mask` — cuts on S/N, label errors and flags.
 
 ``starlabel.spectra.prepare`` chains them.
@@ -14,6 +15,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Literal
 
@@ -34,11 +36,92 @@ __all__ = [
     "resample_to_grid",
     "normalise_continuum",
     "fill_masked",
+    "dense_flux",
+    "nonphysical_flux",
+    "mask_nonphysical",
+    "NORMALISED_FLUX_RANGE",
+    "RAW_FLUX_LIMIT",
     "quality_mask",
     "SPEED_OF_LIGHT_KMS",
 ]
 
 SPEED_OF_LIGHT_KMS = 299792.458
+NORMALISED_FLUX_RANGE = (-1.0, 10.0)
+RAW_FLUX_LIMIT = 1e3
+
+
+# ------------------------------------------------------ non-physical values
+def nonphysical_flux(flux: np.ndarray, *, normalised: bool = True) -> np.ndarray:
+    """Pixels whose flux no real spectrum can have (a reduction fault, not noise).
+
+    Continuum-normalised flux (``normalised=True``, as in every dataset file) is
+    non-physical when not finite or outside :data:`NORMALISED_FLUX_RANGE` = [-1, 10]:
+    absorption spectra lie in 0-1.1; noise at S/N ~1 stays above -1; emission lines
+    of active stars reach a few times the continuum, 10 never. Flux in arbitrary
+    units (``normalised=False``) is non-physical when not finite or larger in
+    magnitude than :data:`RAW_FLUX_LIMIT` (1000) times the median absolute flux of
+    the spectrum's finite pixels (scale-free: 1e30 in a spectrum of a few hundred
+    counts, -1e30 anywhere).
+
+    Args:
+        flux: ``(n_pixels,)`` or ``(n_spectra, n_pixels)``.
+        normalised: which rule applies.
+
+    Returns:
+        Boolean mask of the same shape.
+
+    Example:
+        >>> nonphysical_flux(np.array([1.0, 0.5, 1e30, -3.0, np.inf])).tolist()
+        [False, False, True, True, True]
+    """
+    f = np.asarray(flux)
+    with np.errstate(invalid="ignore", over="ignore"):
+        finite = np.isfinite(f)
+        if normalised:
+            lo, hi = NORMALISED_FLUX_RANGE
+            return ~finite | (f < lo) | (f > hi)
+        f2 = np.atleast_2d(f).astype(np.float64)
+        a = np.where(np.isfinite(f2), np.abs(f2), np.nan)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows
+            scale = np.nanmedian(a, axis=1, keepdims=True)
+        limit = np.where(np.isfinite(scale) & (scale > 0), RAW_FLUX_LIMIT * scale, np.inf)
+        bad = ~np.isfinite(f2) | (np.abs(np.where(np.isfinite(f2), f2, 0.0)) > limit)
+        return bad.reshape(f.shape)
+
+
+def mask_nonphysical(
+    flux: np.ndarray, ivar: np.ndarray, *, normalised: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mask non-physical pixels (:func:`nonphysical_flux`): ivar 0, flux interpolated.
+
+    The flux of a masked pixel is replaced by linear interpolation between the
+    nearest pixels that are unmasked and physical (1 when there is none), so that
+    no code using the flux array sees the bad value. Other pixels are untouched.
+
+    Args:
+        flux, ivar: ``(n_pixels,)`` or ``(n_spectra, n_pixels)``.
+        normalised: see :func:`nonphysical_flux`.
+
+    Returns:
+        ``(flux, ivar, bad)``: new arrays of the input dtypes and the mask of the
+        pixels masked here.
+    """
+    f_in, iv_in = np.asarray(flux), np.asarray(ivar)
+    bad = nonphysical_flux(f_in, normalised=normalised)
+    if not bad.any():
+        return f_in.copy(), iv_in.copy(), bad
+    f = np.array(f_in, ndmin=2, copy=True)
+    iv = np.array(iv_in, ndmin=2, copy=True)
+    b = bad.reshape(f.shape)
+    x = np.arange(f.shape[1])
+    for i in np.flatnonzero(b.any(axis=1)):
+        good = ~b[i] & (iv[i] > 0)
+        if not good.any():
+            good = ~b[i]
+        f[i, b[i]] = np.interp(x[b[i]], x[good], f[i, good]) if good.any() else 1.0
+    iv[b] = 0
+    return f.reshape(f_in.shape), iv.reshape(iv_in.shape), bad
 
 
 # ------------------------------------------------------------------- cleaning
@@ -442,6 +525,22 @@ def fill_masked(
             )
     dtype = np.asarray(flux).dtype
     return f.reshape(np.shape(flux)).astype(dtype if dtype.kind == "f" else np.float64)
+
+
+def dense_flux(spectra: Spectra) -> tuple[np.ndarray, np.ndarray]:
+    """Flux with masked pixels filled, and which spectra have no usable pixel.
+
+    Masked pixels (``ivar <= 0`` or NaN flux) are filled by linear interpolation
+    (:func:`fill_masked` ``"interp"``); a spectrum with no usable pixel (all ivar 0,
+    or no finite flux) is set to 1 everywhere and reported dead.
+
+    Returns:
+        ``(flux, dead)``: float32 ``(n_spectra, n_pixels)`` and bool ``(n_spectra,)``.
+    """
+    dead = (spectra.ivar <= 0).all(axis=1) | ~np.isfinite(spectra.flux).any(axis=1)
+    flux = fill_masked(spectra.flux, spectra.ivar, method="interp").astype(np.float32)
+    flux[dead] = 1.0
+    return flux, dead
 
 
 # --------------------------------------------------------------------- cuts

@@ -20,14 +20,14 @@ import numpy as np
 import torch
 from astropy.table import Table
 
-from .._atomic import atomic_path
+from .._atomic import atomic_path, check_output_dir
 from ..spectra.grids import named_grid
 from ..spectra.io.eso import write_eso_spectrum
 from ..spectra.preprocess import doppler_factor, resample
 from .physics import LABELS, SpectrumGenerator
 from .population import Population
 from .setups import get_setup
-from .survey import noise_sigma, synthesize, write_survey
+from .survey import noise_sigma, synth_ids, synthesize, write_survey
 
 __all__ = ["write_raw_observations", "CATALOGUE_ERRORS"]
 
@@ -80,6 +80,7 @@ def write_raw_observations(
     batch_size: int = 64,
     truth_crlb: bool = False,
     progress: Callable[[int], None] | None = None,
+    overwrite: bool = False,
 ) -> tuple[list[Path], Path, Path]:
     """Write raw FITS spectra, a label catalogue and the truth for a population.
 
@@ -88,16 +89,26 @@ def write_raw_observations(
 
     The truth (``truth.h5``) holds the noise-free spectra on the setup's grid, the
     true labels and RVs, and with ``truth_crlb`` the Cramer-Rao bounds at each star's
-    S/N.
+    S/N. Stars are named :func:`~starlabel.synth.survey.synth_ids` ``(n, seed)``
+    unless ``ids`` are given, as in :func:`~starlabel.synth.survey.synthesize` with
+    the same seed.
+
+    Args:
+        overwrite: write into an existing non-empty folder, replacing files of the
+            same names (without it such a folder is refused before any work).
 
     Returns:
         (spectrum files, catalogue path, truth dataset path).
+
+    Raises:
+        StarlabelInputError: ``out_dir`` is a file, or a non-empty folder without
+            ``overwrite``.
     """
-    out = Path(out_dir)
+    out = check_output_dir(out_dir, overwrite=overwrite)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed + 104729)
     n = len(population)
-    ids = ids if ids is not None else np.array([f"synth-{i:07d}" for i in range(n)])
+    ids = ids if ids is not None else synth_ids(n, seed)
     rv_true = np.asarray(population.meta["rv"], dtype=float)
     snr = np.asarray(population.meta["snr"], dtype=float)
     labels = population.array()
@@ -171,5 +182,6 @@ def write_raw_observations(
             seed=seed,
             progress=progress,
         ),
+        overwrite=True,  # inside our own output folder, checked above
     )
     return files, catalogue, truth

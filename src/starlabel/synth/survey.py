@@ -28,9 +28,29 @@ from ..spectra.io.hdf5 import write_batches
 from .physics import LABELS, SpectrumGenerator
 from .population import Population
 
-__all__ = ["CRLB_LABELS", "crlb", "synthesize", "write_survey", "population_from_table"]
+__all__ = [
+    "CRLB_LABELS",
+    "crlb",
+    "synth_ids",
+    "synthesize",
+    "write_survey",
+    "population_from_table",
+]
 
 CRLB_LABELS = tuple(name for name in LABELS if name != "vsini")
+
+
+def synth_ids(n: int, seed: int) -> np.ndarray:
+    """Default star ids of a synthetic run: ``synth-s<seed>-<index:07d>``.
+
+    The seed is part of the id, so a catalogue of one run cannot be matched by
+    mistake against the truth of another.
+
+    Example:
+        >>> synth_ids(2, seed=7).tolist()
+        ['synth-s7-0000000', 'synth-s7-0000001']
+    """
+    return np.array([f"synth-s{int(seed)}-{i:07d}" for i in range(n)])
 
 
 def noise_sigma(flux: np.ndarray, snr: np.ndarray) -> np.ndarray:
@@ -153,12 +173,13 @@ def synthesize(
     Noise uses the population's ``meta['snr']``; with ``noise=False`` the flux is
     noise-free and the inverse variance still describes that S/N. Yields
     ``Spectra`` with all :data:`LABELS`, ``labels_crlb`` (if ``with_crlb``) and the
-    population's metadata.
+    population's metadata. Stars are named :func:`synth_ids` ``(n, seed)`` unless
+    ``ids`` are given.
     """
     gen = SpectrumGenerator(setup, device=device)
     rng = np.random.default_rng(seed + 7919)
     n = len(population)
-    ids = ids if ids is not None else np.array([f"synth-{i:07d}" for i in range(n)])
+    ids = ids if ids is not None else synth_ids(n, seed)
     all_labels = population.array()
     grid = gen.setup.grid
     for start in range(0, n, batch_size):
@@ -205,9 +226,16 @@ def synthesize(
             progress(sl.stop - sl.start)
 
 
-def write_survey(path: PathLike, batches: Iterator[Spectra]) -> int:
-    """Write batches to one dataset file (atomically); returns the number of spectra."""
-    n = write_batches(path, batches)
+def write_survey(
+    path: PathLike, batches: Iterator[Spectra], *, overwrite: bool = False
+) -> int:
+    """Write batches to one dataset file (atomically); returns the number of spectra.
+
+    Raises:
+        StarlabelInputError: bad output path (not ``.h5``/``.hdf5``, a directory, an
+            existing file without ``overwrite``), checked before any batch is made.
+    """
+    n = write_batches(path, batches, overwrite=overwrite)
     if n == 0:
         raise ValueError("batches: nothing to write")
     return n

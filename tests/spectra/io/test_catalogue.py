@@ -106,3 +106,15 @@ def test_catalogue_bad_input(tmp_path):
     empty.write_bytes(b"")
     with pytest.raises(StarlabelInputError, match="empty file"):
         read_catalogue(empty, id_column="CNAME", mapping=["TEFF=teff"])
+
+
+def test_truncated_csv_label_catalogue_is_refused_with_the_row(tmp_path):
+    path = tmp_path / "cat.csv"
+    _table().write(path, format="ascii.csv")
+    text = path.read_text()
+    cut = tmp_path / "cut.csv"
+    cut.write_text(text[: text.rindex("\n", 0, len(text) - 1) + 6])  # last row cut
+    with pytest.raises(StarlabelInputError) as exc:
+        read_catalogue(cut, id_column="CNAME", mapping=["TEFF=teff"])
+    msg = str(exc.value)
+    assert msg.startswith(f"{cut}: star c: row 3 has ") and "\n" not in msg

@@ -335,3 +335,72 @@ def test_one_bad_row_in_a_multi_star_file_loses_nothing_else(tmp_path):
     got = list(iter_raw([path], "gaia-rvs", rejected=rejected))
     assert [r.id for r in got] == ["1", "3"]
     assert rejected[0].star == "2" and "negative" in rejected[0].reason
+
+
+# ------------------------------------------------ identification by content
+def _identified(path):
+    from starlabel.spectra.io.registry import _find_reader
+
+    return _find_reader(path, None).name
+
+
+def test_synthetic_rvs_raw_files_are_identified_by_content(tmp_path):
+    from starlabel.synth.population import sample_population
+    from starlabel.synth.raw import write_raw_observations
+
+    pop = sample_population(2, seed=5, snr=(50, 60))
+    files, _, _ = write_raw_observations(
+        tmp_path / "raw", pop, setup="gaia-rvs", seed=5
+    )
+    assert [f.name for f in files] == [
+        "synth-s5-0000000_RVS.fits",
+        "synth-s5-0000001_RVS.fits",
+    ]
+    assert [_identified(f) for f in files] == ["ges", "ges"]
+    rejected = []
+    got = list(iter_raw(expand_paths([str(tmp_path / "raw" / "*_RVS.fits")]), rejected=rejected))
+    assert not rejected and [r.id for r in got] == ["synth-s5-0000000", "synth-s5-0000001"]
+    assert all(r.setup == "RVS" for r in got)
+
+
+def test_gaia_rvs_files_are_identified_whatever_their_name(tmp_path):
+    flux, err = _rvs_arrays(2)
+    t = Table({"source_id": np.array([11, 12]), "flux": flux, "flux_error": err})
+    for name in ("spectra-dr3.fits", "rvs.fits", "RVS_HR21.fits"):
+        t.write(tmp_path / name)
+        assert _identified(tmp_path / name) == "gaia-rvs", name
+    csv = tmp_path / "downloaded.csv"
+    csv.write_text("wavelength,flux,flux_error\n846.0,0.9,0.01\n846.01,0.91,0.01\n")
+    assert _identified(csv) == "gaia-rvs"
+    # an ESO spectrum whose name says RVS is an ESO spectrum
+    wl = np.arange(8460.0, 8700.0, 0.1)
+    write_eso_spectrum(tmp_path / "star_RVS.fits", wl, np.ones(wl.size), np.ones(wl.size), star="x")
+    assert _identified(tmp_path / "star_RVS.fits") == "ges"
+    write_eso_spectrum(
+        tmp_path / "rvs_table.fits", wl, np.ones(wl.size), np.ones(wl.size),
+        star="y", layout="table",
+    )
+    assert _identified(tmp_path / "rvs_table.fits") == "ges"
+
+
+def test_apogee_files_are_identified_by_their_headers(shared_data, tmp_path):
+    import shutil
+
+    star = tmp_path / "star.fits"
+    visit = tmp_path / "visit.fits"
+    shutil.copy(shared_data / "apogee" / "apStar-dr17-2M17335483-2753043.fits", star)
+    shutil.copy(shared_data / "apogee" / "apVisit-r13-5095-55844-128.fits", visit)
+    assert _identified(star) == "apogee-apstar"
+    assert _identified(visit) == "apogee-apvisit"
+
+
+def test_a_fits_file_of_no_known_layout_is_a_one_line_error(tmp_path):
+    odd = tmp_path / "apStar-looks-like.fits"
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(np.ones((3, 3, 3)))]).writeto(odd)
+    with pytest.raises(StarlabelInputError, match="cannot tell the file format") as exc:
+        read_raw(odd)
+    assert "\n" not in str(exc.value)
+    junk = tmp_path / "rvs.fits"
+    junk.write_bytes(b"not a fits file at all" * 10)
+    with pytest.raises(StarlabelInputError, match=r"rvs\.fits: not a readable FITS"):
+        read_raw(junk)

@@ -11,6 +11,7 @@ from .spectra import _agg
 
 __all__ = [
     "plot_edited_spectrum",
+    "write_edited_spectrum",
     "plot_label_maps",
     "plot_similarity_map",
     "wavelength_segments",
@@ -178,3 +179,18 @@ def plot_similarity_map(
     ax.legend(loc="best", fontsize=7, markerscale=3)
     fig.tight_layout()
     return fig, ax
+
+
+def write_edited_spectrum(edit: Any, path: Any, *, dpi: int = 100) -> Any:
+    """:func:`plot_edited_spectrum` written to ``path`` as PNG (atomically)."""
+    from pathlib import Path
+
+    import matplotlib.pyplot as plt
+
+    from ..._atomic import atomic_path
+
+    fig, _ = plot_edited_spectrum(edit)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
+    plt.close(fig)
+    return Path(path)

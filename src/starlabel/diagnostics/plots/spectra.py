@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["plot_spectra_with_lines", "EXAMPLE_STARS"]
+from ..._typing import PathLike
+
+__all__ = ["EXAMPLE_STARS", "draw_example_stars", "plot_spectra_with_lines"]
 
 # Three stars to look at: a solar-like dwarf, a metal-poor giant, a cool giant.
 EXAMPLE_STARS = {
@@ -115,3 +118,42 @@ def plot_spectra_with_lines(
     axes[0].legend(loc="lower left", fontsize=7, ncol=len(names))
     fig.tight_layout()
     return fig, axes
+
+
+def draw_example_stars(setup: str, path: PathLike) -> Path:
+    """The figure of ``starlabel synth --plot``: a solar dwarf, a metal-poor giant
+    and a cool giant over ``setup`` with the named lines, written as PNG."""
+    import torch
+
+    from ..._atomic import atomic_path
+    from ...synth.atoms import load_linelist
+    from ...synth.physics import SpectrumGenerator
+
+    gen = SpectrumGenerator(setup)
+    with torch.no_grad():
+        flux = gen(torch.tensor(list(EXAMPLE_STARS.values()))).cpu().numpy()
+    lines = load_linelist()
+    named = [
+        (w, f"{s} {'I' * i} {w:.1f}")
+        for w, s, i, q in zip(
+            lines.wavelength, lines.species, lines.ion, lines.quality, strict=True
+        )
+        if q == "named"
+    ]
+    ranges = []
+    for seg in gen.setup.grid.segments:
+        edges = np.linspace(seg[0], seg[-1], 3 if seg[-1] - seg[0] > 200 else 2)
+        ranges += list(zip(edges[:-1], edges[1:], strict=True))
+    fig, _ = plot_spectra_with_lines(
+        gen.setup.grid.wavelength, flux, list(EXAMPLE_STARS), named, ranges=ranges
+    )
+    fig.suptitle(
+        f"starlabel synthetic spectra, {setup} (R per segment {gen.setup.resolution})",
+        y=1.0,
+    )
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png", bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return Path(path)

@@ -4,8 +4,10 @@ from .catalogue import LabelCatalogue, read_catalogue
 from .hdf5 import (
     DatasetReader,
     DatasetWriter,
+    dataset_fingerprint,
     iter_dataset,
     read_dataset,
+    split_dataset,
     write_dataset,
 )
 from .registry import (
@@ -22,8 +24,10 @@ __all__ = [
     "read_catalogue",
     "DatasetReader",
     "DatasetWriter",
+    "dataset_fingerprint",
     "iter_dataset",
     "read_dataset",
+    "split_dataset",
     "write_dataset",
     "READERS",
     "Rejected",

@@ -49,6 +49,87 @@ def open_fits(path: Path) -> Iterator[fits.HDUList]:
         hdul.close()
 
 
+def fits_headers(path: Path, max_hdus: int = 16) -> list[fits.Header]:
+    """The headers of the first HDUs of a FITS file, for content identification.
+
+    Reads headers only (no data). Returns ``[]`` for anything that is not a
+    readable FITS file, so ``identify`` functions never raise.
+    """
+    headers: list[fits.Header] = []
+    try:
+        if path.stat().st_size == 0:
+            return []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
+                for i, hdu in enumerate(hdul):
+                    if i >= max_hdus:
+                        break
+                    headers.append(hdu.header.copy())
+    except Exception:  # noqa: BLE001 - identification must not raise on odd files
+        return headers
+    return headers
+
+
+def table_columns(header: fits.Header) -> list[str]:
+    """Column names of a binary-table HDU header (``TTYPEn``); [] for other HDUs."""
+    if str(header.get("XTENSION", "")).strip().upper() not in ("BINTABLE", "TABLE"):
+        return []
+    n = int(header.get("TFIELDS", 0) or 0)
+    return [str(header.get(f"TTYPE{k}", "")).strip() for k in range(1, n + 1)]
+
+
+def check_csv_rows(
+    path: Path, *, delimiter: str = ",", require_final_newline: bool = False
+) -> int:
+    """Refuse a delimited text table with incomplete rows (a truncated file).
+
+    Every data row must have as many fields as the header (lines starting with
+    ``#`` and blank lines are skipped); with ``require_final_newline`` the file must
+    also end with a line break, as every file starlabel writes does, so a row cut
+    inside its last field is caught too.
+
+    Returns:
+        the number of data rows.
+
+    Raises:
+        StarlabelInputError: naming the file, the row (1-based, header excluded),
+            its line and, when readable, the star id in its first field.
+    """
+    import csv
+
+    with path.open("r", encoding="utf-8", errors="replace", newline="") as fh:
+        lines = (line for line in fh if line.strip() and not line.startswith("#"))
+        reader = csv.reader(lines, delimiter=delimiter)
+        header = next(reader, None)
+        if header is None:
+            raise StarlabelInputError("empty table (no header line)", path=path)
+        n_rows = 0
+        last: list[str] = []
+        for row in reader:
+            n_rows += 1
+            last = row
+            if len(row) != len(header):
+                star = row[0].strip() if row and row[0].strip() else None
+                raise StarlabelInputError(
+                    f"row {n_rows} has {len(row)} fields, the header {len(header)}: "
+                    "incomplete or malformed row (truncated file?)",
+                    path=path,
+                    star=star,
+                )
+    if require_final_newline and n_rows:
+        with path.open("rb") as fh:
+            fh.seek(-1, 2)
+            if fh.read(1) not in (b"\n", b"\r"):
+                star = last[0].strip() if last and last[0].strip() else None
+                raise StarlabelInputError(
+                    f"row {n_rows} is incomplete: the file ends inside it (truncated?)",
+                    path=path,
+                    star=star,
+                )
+    return n_rows
+
+
 def length_unit(text: str | None, *, what: str, path: Path) -> u.UnitBase | None:
     """Parse a wavelength unit string; ``None`` for an empty one."""
     if text is None or not str(text).strip():

@@ -22,11 +22,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from astropy.io import fits
 
 from ...errors import StarlabelInputError
 from ..raw import RawSpectrum
-from ._common import FITS_EXTENSIONS, has_extension, header_id, ivar_from, open_fits
+from ._common import (
+    FITS_EXTENSIONS,
+    fits_headers,
+    has_extension,
+    header_id,
+    ivar_from,
+    open_fits,
+)
 from .registry import register_reader
 
 DEFAULT_BAD_BITS = tuple(range(8))
@@ -34,18 +40,27 @@ ID_KEYWORDS = ("OBJID", "APOGEE_ID", "OBJECT")
 
 
 def _is_apogee(path: Path, visit: bool) -> bool:
+    """By the headers, never the file name.
+
+    apStar: a log-linear wavelength WCS (``CTYPE1 = 'LOG-LINEAR'``) with ``NWAVE`` in
+    the primary header. apVisit: ``FIBERID`` and ``PLATE`` or ``MJD5`` in the primary
+    header and a first extension holding three chips (NAXIS2 = 3).
+    """
     if not has_extension(path, FITS_EXTENSIONS):
         return False
-    try:
-        header = fits.getheader(path, 0)
-    except (OSError, ValueError):
+    headers = fits_headers(path, max_hdus=2)
+    if not headers:
         return False
-    name = path.name.lower()
+    h0 = headers[0]
     if visit:
-        return name.startswith(("apvisit", "asvisit"))
-    return name.startswith(("apstar", "asstar")) or (
-        str(header.get("CTYPE1", "")).upper() == "LOG-LINEAR" and "NWAVE" in header
-    )
+        return (
+            "FIBERID" in h0
+            and ("PLATE" in h0 or "MJD5" in h0)
+            and len(headers) > 1
+            and int(headers[1].get("NAXIS", 0) or 0) == 2
+            and int(headers[1].get("NAXIS2", 0) or 0) == 3
+        )
+    return str(h0.get("CTYPE1", "")).upper() == "LOG-LINEAR" and "NWAVE" in h0
 
 
 def _mask_to_bad(mask: np.ndarray, bad_bits: tuple[int, ...]) -> np.ndarray:

@@ -33,6 +33,7 @@ from ...errors import StarlabelInputError
 from ..raw import RawSpectrum
 from ._common import (
     FITS_EXTENSIONS,
+    fits_headers,
     guess_error_kind,
     has_extension,
     header_id,
@@ -41,6 +42,7 @@ from ._common import (
     length_unit,
     open_fits,
     pick,
+    table_columns,
     to_angstrom,
 )
 from .registry import register_reader
@@ -71,8 +73,27 @@ def _setup_of(header: fits.Header) -> str:
 
 
 def _identify(path: Path) -> bool:
-    # The catch-all for FITS spectra: asked after the more specific readers.
-    return has_extension(path, FITS_EXTENSIONS)
+    """By content (asked after the more specific readers): a binary table with a
+    wavelength and a flux column, or an image with a wavelength WCS (``CRVAL1`` and
+    ``CDELT1`` or ``CD1_1``) in its own or the primary header. The file name only
+    has to be a FITS one."""
+    if not has_extension(path, FITS_EXTENSIONS):
+        return False
+    headers = fits_headers(path)
+    if not headers:
+        return False
+    h0 = headers[0]
+    for h in headers:
+        cols = table_columns(h)
+        if cols:
+            if pick(cols, WAVE_COLUMNS) and pick(cols, FLUX_COLUMNS):
+                return True
+            continue
+        if int(h.get("NAXIS", 0) or 0) in (1, 2):
+            wcs = h if "CRVAL1" in h else h0
+            if "CRVAL1" in wcs and ("CDELT1" in wcs or "CD1_1" in wcs):
+                return True
+    return False
 
 
 @register_reader(

@@ -26,11 +26,13 @@ from ...errors import StarlabelInputError
 from ..raw import RawSpectrum
 from ._common import (
     FITS_EXTENSIONS,
+    fits_headers,
     has_extension,
     ivar_from,
     length_unit,
     open_fits,
     pick,
+    table_columns,
     to_angstrom,
 )
 from .registry import register_reader
@@ -50,24 +52,38 @@ def _parse_cell(value) -> np.ndarray:
     return np.asarray(value, dtype=np.float64).ravel()
 
 
+def _gaia_columns(cols: list[str]) -> bool:
+    low = {c.strip().strip('"').lower() for c in cols}
+    return {"flux", "flux_error"} <= low and bool({"source_id", "wavelength"} & low)
+
+
 def _identify(path: Path) -> bool:
+    """By content: a table with ``flux``, ``flux_error`` and ``source_id`` or ``wavelength``.
+
+    FITS files of ESO origin (``ORIGIN = 'ESO'`` or a ``CNAME``) are left to the
+    ``ges`` reader even with such columns. The file name is not looked at.
+    """
     name = path.name.lower()
-    if not (
-        has_extension(path, FITS_EXTENSIONS)
-        or name.endswith((".csv", ".csv.gz", ".ecsv"))
-    ):
-        return False
-    if "rvs" in name:
-        return True
-    if name.endswith((".csv", ".ecsv")):
-        with path.open("r", encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                if line.startswith("#") or not line.strip():
-                    continue
-                cols = [c.strip().strip('"').lower() for c in line.split(",")]
-                return "flux_error" in cols and (
-                    "source_id" in cols or "wavelength" in cols
-                )
+    if has_extension(path, FITS_EXTENSIONS):
+        headers = fits_headers(path)
+        if not headers:
+            return False
+        h0 = headers[0]
+        if str(h0.get("ORIGIN", "")).strip().upper() == "ESO" or "CNAME" in h0:
+            return False
+        return any(_gaia_columns(table_columns(h)) for h in headers[1:])
+    if name.endswith((".csv", ".ecsv", ".csv.gz")):
+        import gzip
+
+        try:
+            opener = gzip.open if name.endswith(".gz") else open
+            with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
+                for line in fh:
+                    if line.startswith("#") or not line.strip():
+                        continue
+                    return _gaia_columns(line.split(","))
+        except (OSError, EOFError):
+            return False
     return False
 
 

@@ -6,15 +6,24 @@ Layout (ARCHITECTURE.md): root attributes ``format``, ``version``,
 by rows), groups ``/labels``, ``/labels_err``, ``/labels_crlb`` (float64, attr
 ``unit``), ``/extra`` (float32) and ``/meta`` (``id`` required and unique).
 
-Files are written to a temporary file and renamed, so a failed write leaves nothing.
-:class:`DatasetReader` reads rows in batches, so a file larger than memory can be
-processed; :class:`DatasetWriter` appends batches the same way.
+Files are written to a temporary file and renamed, so a failed write leaves nothing;
+output names must end in ``.h5`` or ``.hdf5``, and an existing file is replaced only
+with ``overwrite=True``. :class:`DatasetReader` reads rows in batches, so a file
+larger than memory can be processed; :class:`DatasetWriter` appends batches the
+same way.
+
+Reading masks non-physical flux (:func:`~starlabel.spectra.preprocess.nonphysical_flux`:
+not finite or outside [-1, 10], the dataset flux being continuum-normalised): such
+pixels get ``ivar = 0`` and an interpolated flux, the star's ``/meta/flag`` (when the
+file has one) gets :attr:`Flag.NONPHYSICAL_FLUX`, the reader counts them
+(``n_nonphysical_pixels``, ``n_nonphysical_spectra``) and logs a warning.
 """
 
 from __future__ import annotations
 
-import contextlib
+import hashlib
 import json
+import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,19 +32,28 @@ import astropy.units as u
 import h5py
 import numpy as np
 
-from ..._atomic import atomic_path
+from ..._atomic import DATASET_SUFFIXES, AtomicFile, check_output
 from ..._typing import PathLike
 from ...errors import StarlabelInputError
 from ..container import Spectra
+from ..flags import Flag
+from ..preprocess import mask_nonphysical
 
 __all__ = [
     "FORMAT",
     "VERSION",
     "write_dataset",
+    "write_batches",
     "read_dataset",
+    "iter_dataset",
+    "split_dataset",
+    "split_outputs",
+    "dataset_fingerprint",
     "DatasetReader",
     "DatasetWriter",
 ]
+
+log = logging.getLogger(__name__)
 
 FORMAT = "starlabel-spectra"
 VERSION = 1
@@ -76,9 +94,13 @@ class DatasetWriter:
     """Write a dataset file batch by batch; the file appears only on ``close()``.
 
     Args:
-        path: output ``.h5`` file.
+        path: output ``.h5`` / ``.hdf5`` file.
         template: a ``Spectra`` (for example the first batch) fixing the grid, the
             label, extra and meta columns, the units and the file attributes.
+        overwrite: replace an existing file (else :class:`StarlabelInputError`).
+
+    Raises:
+        StarlabelInputError: bad output path (:func:`starlabel._atomic.check_output`).
 
     Example:
         >>> import astropy.units as u, tempfile, os
@@ -90,12 +112,18 @@ class DatasetWriter:
         4
     """
 
-    def __init__(self, path: PathLike, template: Spectra) -> None:
-        self.path = Path(path)
+    def __init__(
+        self, path: PathLike, template: Spectra, *, overwrite: bool = False
+    ) -> None:
+        self.path = check_output(path, overwrite=overwrite, suffixes=DATASET_SUFFIXES)
         self._template = template
-        self._ctx = atomic_path(self.path)
-        self._tmp = self._ctx.__enter__()
-        self._file = h5py.File(self._tmp, "w")
+        self._atomic = AtomicFile(self.path, overwrite=overwrite)
+        self._tmp = self._atomic.tmp
+        try:
+            self._file = h5py.File(self._tmp, "w")
+        except BaseException:
+            self._atomic.discard()
+            raise
         self._n = 0
         self._ids: set[str] = set()
         f = self._file
@@ -164,23 +192,36 @@ class DatasetWriter:
                 )
         self._n = n1
 
-    def close(self) -> None:
-        """Finish the file and move it into place."""
+    def finish(self) -> None:
+        """Complete the temporary file without moving it into place (see :meth:`commit`)."""
         if self._file is None:
             return
-        self._file.close()
-        self._file = None
-        self._ctx.__exit__(None, None, None)
+        try:
+            self._file.close()
+        finally:
+            self._file = None
+
+    def commit(self) -> Path:
+        """Move the finished file into place."""
+        self.finish()
+        return self._atomic.commit()
+
+    def close(self) -> None:
+        """Finish the file and move it into place."""
+        try:
+            self.commit()
+        except BaseException:
+            self._atomic.discard()
+            raise
 
     def abort(self) -> None:
         """Drop the partial file."""
-        if self._file is None:
-            return
-        self._file.close()
-        self._file = None
-        with contextlib.suppress(RuntimeError):
-            self._ctx.__exit__(RuntimeError, RuntimeError("aborted"), None)
-        self._tmp.unlink(missing_ok=True)
+        try:
+            if self._file is not None:
+                self._file.close()
+        finally:
+            self._file = None
+            self._atomic.discard()
 
     def __enter__(self) -> DatasetWriter:
         return self
@@ -192,21 +233,29 @@ class DatasetWriter:
             self.abort()
 
 
-def write_batches(path: PathLike, batches: Iterator[Spectra]) -> int:
+def write_batches(
+    path: PathLike, batches: Iterator[Spectra], *, overwrite: bool = False
+) -> int:
     """Write batches of spectra to one dataset file (atomically).
 
     The first batch fixes the grid and columns. Nothing is written when the
-    iterator raises or yields nothing.
+    iterator raises or yields nothing. The output path is checked before the first
+    batch is asked for.
 
     Returns:
         The number of spectra written (0 when there was no batch: no file then).
+
+    Raises:
+        StarlabelInputError: bad output path: not ``.h5``/``.hdf5``, a directory, an
+            unwritable folder, or an existing file without ``overwrite``.
     """
+    check_output(path, overwrite=overwrite, suffixes=DATASET_SUFFIXES)
     writer: DatasetWriter | None = None
     n = 0
     try:
         for batch in batches:
             if writer is None:
-                writer = DatasetWriter(path, batch)
+                writer = DatasetWriter(path, batch, overwrite=overwrite)
             writer.append(batch)
             n += batch.n_spectra
         if writer is not None:
@@ -218,9 +267,13 @@ def write_batches(path: PathLike, batches: Iterator[Spectra]) -> int:
     return n
 
 
-def write_dataset(spectra: Spectra, path: PathLike) -> None:
-    """Write ``spectra`` to a dataset file, atomically."""
-    with DatasetWriter(path, spectra) as w:
+def write_dataset(spectra: Spectra, path: PathLike, *, overwrite: bool = False) -> None:
+    """Write ``spectra`` to a dataset file (``.h5``/``.hdf5``), atomically.
+
+    Raises:
+        StarlabelInputError: bad output path, or an existing file without ``overwrite``.
+    """
+    with DatasetWriter(path, spectra, overwrite=overwrite) as w:
         w.append(spectra)
 
 
@@ -260,8 +313,13 @@ class DatasetReader:
             self._file.close()
             raise
 
+    def _fail(self, problem: str) -> StarlabelInputError:
+        return StarlabelInputError(problem, path=self.path)
+
     def _check(self) -> None:
         f = self._file
+        self.n_nonphysical_pixels = 0
+        self.n_nonphysical_spectra = 0
         fmt = _read_attr(f.attrs.get("format", ""))
         if fmt != FORMAT:
             raise StarlabelInputError(
@@ -269,7 +327,12 @@ class DatasetReader:
                 "make one with `starlabel prepare`",
                 path=self.path,
             )
-        version = int(_read_attr(f.attrs.get("version", 0)))
+        try:
+            version = int(_read_attr(f.attrs.get("version", 0)))
+        except (TypeError, ValueError):
+            raise self._fail(
+                f"version attribute {f.attrs.get('version')!r} is not a number"
+            ) from None
         if version > VERSION:
             raise StarlabelInputError(
                 f"dataset format version {version} is newer than this starlabel reads "
@@ -285,20 +348,65 @@ class DatasetReader:
                 raise StarlabelInputError(
                     f"missing required dataset /{name}", path=self.path
                 )
+            if not isinstance(f[name], h5py.Dataset):
+                raise self._fail(f"/{name} is a group, expected a dataset")
+        for name in ("flux", "ivar"):
+            ds = f[name]
+            if ds.ndim != 2:
+                raise self._fail(
+                    f"/{name} has shape {ds.shape}, expected (n_spectra, n_pixels)"
+                )
+            if ds.dtype.kind not in "fiu":
+                raise self._fail(f"/{name} has type {ds.dtype}, expected float32")
         n, p = f["flux"].shape
         if f["wavelength"].shape != (p,) or f["ivar"].shape != (n, p):
             raise StarlabelInputError(
-                "/wavelength, /flux and /ivar shapes disagree", path=self.path
+                f"/wavelength {f['wavelength'].shape}, /flux {(n, p)} and /ivar "
+                f"{f['ivar'].shape} shapes disagree",
+                path=self.path,
             )
+        if f["wavelength"].dtype.kind not in "fiu":
+            raise self._fail(f"/wavelength has type {f['wavelength'].dtype}, expected float64")
+        for group in _ROW_GROUPS:
+            if group not in f:
+                continue
+            g = f[group]
+            if not isinstance(g, h5py.Group):
+                raise self._fail(f"/{group} is a dataset, expected a group of columns")
+            for key, item in g.items():
+                where = f"/{group}/{key}"
+                if not isinstance(item, h5py.Dataset):
+                    raise self._fail(
+                        f"{where} is a group; /{group} may hold only 1-D datasets "
+                        f"(one per column) of length {n}"
+                    )
+                if item.shape != (n,):
+                    raise self._fail(
+                        f"{where} has shape {item.shape}, expected ({n},) (one value "
+                        "per spectrum)"
+                    )
+                text = item.dtype.kind in "OSU" or (
+                    h5py.check_string_dtype(item.dtype) is not None
+                )
+                if group != "meta" and (text or item.dtype.kind not in "fiub"):
+                    raise self._fail(
+                        f"{where} has type {item.dtype}, expected numbers"
+                    )
+                if group == "meta" and not text and item.dtype.kind not in "fiub":
+                    raise self._fail(
+                        f"{where} has type {item.dtype}, expected numbers or text"
+                    )
+        if f["meta/id"].dtype.kind not in "OSUiu":
+            raise self._fail(f"/meta/id has type {f['meta/id'].dtype}, expected text")
         unit = _read_attr(f.attrs.get("wavelength_unit", "Angstrom"))
         try:
             self._scale = u.Unit(unit).to(u.AA)
-        except (ValueError, u.UnitConversionError) as exc:
+        except (ValueError, TypeError, u.UnitConversionError) as exc:
             raise StarlabelInputError(
                 f"wavelength_unit {unit!r} is not a length", path=self.path
             ) from exc
         wl = f["wavelength"][...] * self._scale
-        if p > 1 and not np.all(np.diff(wl) > 0):
+        if not np.all(np.isfinite(wl)) or (p > 1 and not np.all(np.diff(wl) > 0)):
             raise StarlabelInputError(
                 "/wavelength is not strictly increasing", path=self.path
             )
@@ -344,11 +452,34 @@ class DatasetReader:
                     units[key] = _read_attr(ds.attrs.get("unit", ""))
         attrs = self.attrs
         extra_attrs = {k: v for k, v in attrs.items() if k not in _RESERVED_ATTRS}
+        start = sl.indices(len(self))[0]
+        flux, ivar = f["flux"][sl], f["ivar"][sl]
+        flux, ivar, bad = mask_nonphysical(flux, ivar, normalised=True)
+        hit = bad.any(axis=1)
+        if hit.any():
+            n_pix, n_spec = int(bad.sum()), int(hit.sum())
+            self.n_nonphysical_pixels += n_pix
+            self.n_nonphysical_spectra += n_spec
+            if "flag" in groups["meta"] and groups["meta"]["flag"].dtype.kind in "iu":
+                flag = groups["meta"]["flag"].copy()
+                flag[hit] |= int(Flag.NONPHYSICAL_FLUX)
+                groups["meta"]["flag"] = flag
+            ids = groups["meta"]["id"][hit][:3].tolist() if "id" in groups["meta"] else []
+            rows = (np.flatnonzero(hit)[:3] + start).tolist()
+            log.warning(
+                "%s: masked %d non-physical flux pixels (not finite or outside [-1, 10]) "
+                "in %d spectra (first: ids %s, rows %s)",
+                self.path,
+                n_pix,
+                n_spec,
+                ids,
+                rows,
+            )
         try:
             return Spectra(
-                f["flux"][sl],
+                flux,
                 self.wavelength_aa * u.AA,
-                f["ivar"][sl],
+                ivar,
                 groups["labels"],
                 labels_err=groups["labels_err"],
                 labels_crlb=groups["labels_crlb"],
@@ -392,7 +523,46 @@ def iter_dataset(path: PathLike, batch_size: int = 1024) -> Iterator[Spectra]:
         yield from r.iter_batches(batch_size)
 
 
+def dataset_fingerprint(source: PathLike | DatasetReader) -> str:
+    """A cheap identity of a dataset file's content: ``"sha256:<hex>"``.
+
+    Hashes the format version, the shape, the wavelength grid, every id (in order)
+    and the flux and ivar of the first and last rows, so it is fast for 10^6
+    spectra (the ids are read in chunks) and changes when spectra are added,
+    removed, reordered or renamed, or the grid changes. It does not see a change of
+    flux inside the file; it identifies a file, it is no checksum.
+
+    Args:
+        source: a dataset file or an open :class:`DatasetReader`.
+    """
+    if not isinstance(source, DatasetReader):
+        with DatasetReader(source) as reader:
+            return dataset_fingerprint(reader)
+    f = source._file
+    n, p = f["flux"].shape
+    h = hashlib.sha256()
+    h.update(f"{FORMAT}/{VERSION}/{n}x{p}\n".encode())
+    h.update(np.ascontiguousarray(source.wavelength_aa, dtype="<f8").tobytes())
+    ds = f["meta/id"]
+    text = ds.dtype.kind in "OSU" or h5py.check_string_dtype(ds.dtype) is not None
+    step = 1 << 16
+    for a in range(0, n, step):
+        chunk = ds.asstr()[a : a + step] if text else ds[a : a + step]
+        h.update("\0".join(str(v) for v in chunk).encode("utf-8") + b"\0")
+    for row in sorted({0, n - 1}) if n else []:
+        for name in ("flux", "ivar"):
+            h.update(np.ascontiguousarray(f[name][row], dtype="<f4").tobytes())
+    return "sha256:" + h.hexdigest()
+
+
 SPLIT_NAMES = {2: ("train", "valid"), 3: ("train", "valid", "test")}
+
+
+def split_outputs(prefix: PathLike, n_parts: int = 3) -> dict[str, Path]:
+    """The files :func:`split_dataset` writes: part name -> ``PREFIX-<name>.h5``."""
+    if n_parts not in SPLIT_NAMES:
+        raise ValueError(f"n_parts: expected 2 or 3, got {n_parts}")
+    return {name: Path(f"{prefix}-{name}.h5") for name in SPLIT_NAMES[n_parts]}
 
 
 def split_dataset(
@@ -403,14 +573,25 @@ def split_dataset(
     seed: int = 0,
     stratify: str | None = None,
     batch_size: int = 4096,
+    overwrite: bool = False,
 ) -> dict[str, tuple[Path, int]]:
     """Split a dataset file into ``PREFIX-train.h5``, ``PREFIX-valid.h5`` (and ``-test``).
 
     Streams the file in batches (bounded memory); the assignment is that of
-    :meth:`Spectra.split` with the same seed. All files appear together or none.
+    :meth:`Spectra.split` with the same seed. All files appear together or none:
+    every target is checked first, all parts are written to temporary files, and
+    they are renamed only when all are complete (a rename failing midway removes
+    the parts this call had already put in place).
+
+    Args:
+        overwrite: replace existing part files.
 
     Returns:
         part name -> (path, number of spectra).
+
+    Raises:
+        StarlabelInputError: a target is a directory, unwritable or exists without
+            ``overwrite``; the input is unreadable; a part would be empty.
     """
     from ..container import assign_split
 
@@ -419,7 +600,15 @@ def split_dataset(
             f"fractions: give 2 (train, valid) or 3 (train, valid, test), got {len(fractions)}"
         )
     names = SPLIT_NAMES[len(fractions)]
+    outputs = split_outputs(prefix, len(fractions))
+    for target in outputs.values():
+        check_output(target, overwrite=overwrite, suffixes=DATASET_SUFFIXES)
     with DatasetReader(path) as reader:
+        if Path(path).resolve() in {o.resolve() for o in outputs.values()}:
+            raise StarlabelInputError(
+                "the input would be replaced by one of the split parts; choose another prefix",
+                path=path,
+            )
         strata = None
         if stratify is not None:
             if stratify not in reader.label_names:
@@ -435,8 +624,8 @@ def split_dataset(
                 f"{len(reader)} spectra are too few for fractions {list(fractions)}: a part would be empty",
                 path=reader.path,
             )
-        outputs = {name: Path(f"{prefix}-{name}.h5") for name in names}
         writers: dict[str, DatasetWriter] = {}
+        placed: list[Path] = []
         try:
             start = 0
             for batch in reader.iter_batches(batch_size):
@@ -447,12 +636,18 @@ def split_dataset(
                     if not sel.any():
                         continue
                     if name not in writers:
-                        writers[name] = DatasetWriter(outputs[name], batch)
+                        writers[name] = DatasetWriter(
+                            outputs[name], batch, overwrite=overwrite
+                        )
                     writers[name].append(batch[sel])
             for w in writers.values():
-                w.close()
+                w.finish()
+            for name in names:
+                placed.append(writers[name].commit())
         except BaseException:
             for w in writers.values():
                 w.abort()
+            for done in placed:
+                done.unlink(missing_ok=True)
             raise
     return {name: (outputs[name], int(counts[k])) for k, name in enumerate(names)}

@@ -123,8 +123,16 @@ def _find_reader(path: Path, format: str | None) -> ReaderInfo:
     for info in sorted(READERS.values(), key=lambda r: r.priority):
         if info.identify is not None and info.identify(path):
             return info
+    from ._common import FITS_EXTENSIONS, fits_headers, has_extension
+
+    if has_extension(path, FITS_EXTENSIONS) and not fits_headers(path, max_hdus=1):
+        raise StarlabelInputError(
+            "not a readable FITS file (empty, truncated or another format)", path=path
+        )
     raise StarlabelInputError(
-        f"cannot tell the file format; pass one of {sorted(READERS)}", path=path
+        "cannot tell the file format from its content; pass --format, one of "
+        f"{sorted(READERS)}",
+        path=path,
     )
 
 

@@ -22,6 +22,7 @@ from ...errors import StarlabelInputError
 from ..raw import RawSpectrum
 from ._common import (
     FITS_EXTENSIONS,
+    check_csv_rows,
     guess_error_kind,
     has_extension,
     ivar_from,
@@ -99,6 +100,8 @@ def read_any_table(path: Path) -> tuple[pd.DataFrame, dict[str, str]]:
             }
             return table.to_pandas(), units
         sep = "\t" if name.endswith(".tsv") else None
+        if name.endswith((".csv", ".tsv")):
+            check_csv_rows(path, delimiter=sep or ",")
         return pd.read_csv(path, sep=sep, comment="#", engine="python"), units
     except StarlabelInputError:
         raise

@@ -1,0 +1,102 @@
+"""``starlabel predict``: a catalogue from a model and a dataset of any size."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..spectra.flags import Flag
+from ._app import Overwrite, Quiet, console, counter, progress_bar, warn
+
+
+class PredictMode(StrEnum):
+    fast = "fast"
+    precision = "precision"
+
+
+def predict(
+    model_dir: Annotated[Path, typer.Argument(help="Model directory.")],
+    data: Annotated[Path, typer.Argument(help="Dataset to label (.h5), any size.")],
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Catalogue: .fits, .csv or .parquet.")
+    ],
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            "--batch-size",
+            help="Spectra per batch (bounds memory; default 4096, cinn 256).",
+        ),
+    ] = None,
+    mode: Annotated[
+        PredictMode | None,
+        typer.Option(
+            "--mode",
+            help="cinn: fast (posterior of the spectrum as observed, 32 draws; default) "
+            "or precision (noisy copies x draws; internal, external, total errors).",
+        ),
+    ] = None,
+    n_external: Annotated[
+        int | None,
+        typer.Option("--n-external", help="cinn precision: noisy copies (default 20, as the paper)."),
+    ] = None,
+    n_internal: Annotated[
+        int | None,
+        typer.Option(
+            "--n-internal",
+            help="cinn: latent draws per copy (default 32 fast, 250 precision).",
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="cinn: seeds the draws (default 0).")
+    ] = None,
+    similarity_map: Annotated[
+        Path | None,
+        typer.Option(
+            "--map",
+            help="map.safetensors from `starlabel map`: adds ood_score (> 1: unlike the training set).",
+        ),
+    ] = None,
+    overwrite: Annotated[bool, Overwrite] = False,
+    quiet: Annotated[bool, Quiet] = False,
+) -> None:
+    """Write a catalogue (labels, uncertainties, flags) from a model and a dataset."""
+    from ..diagnostics.mapping import ood_scorer
+    from ..inference import predict_file
+    from ..models import load
+
+    model = load(model_dir)
+    options = model.predict_options(
+        batch_size=batch_size,
+        mode=mode.value if mode else None,
+        n_external=n_external,
+        n_internal=n_internal,
+        seed=seed,
+    )
+    ood = ood_scorer(similarity_map) if similarity_map is not None else None
+    with progress_bar("predict", quiet) as progress:
+        counts = predict_file(
+            model,
+            data,
+            output,
+            options=options,
+            progress=counter(progress, "predict"),
+            ood_score=ood,
+            overwrite=overwrite,
+        )
+    console.print(
+        f"wrote {output}: {counts['n_spectra']} rows, {counts['n_not_processed']} not processed "
+        f"(NaN, flag {Flag.NOT_PROCESSED.value}), {counts['n_outside_range']} outside the training range"
+        + (
+            f", {counts['n_ood']} unlike the training set (flag {Flag.OUT_OF_DISTRIBUTION.value})"
+            if "n_ood" in counts
+            else ""
+        )
+    )
+    if counts["n_no_err"]:
+        warn(
+            f"{counts['n_no_err']} rows have a value but no uncertainty (_err is NaN: "
+            f"{model.uncertainty_parts['int']}; {model.uncertainty_parts['ext']})"
+        )

@@ -1,0 +1,206 @@
+"""``starlabel prepare``: survey spectra + a label catalogue -> dataset file."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ._app import Overwrite, Quiet, console, counter, err_console, progress_bar
+
+
+class InputFormat(StrEnum):
+    ges = "ges"
+    apogee_apstar = "apogee-apstar"
+    apogee_apvisit = "apogee-apvisit"
+    gaia_rvs = "gaia-rvs"
+    table = "table"
+
+
+class Normalise(StrEnum):
+    none = "none"
+    percentile = "percentile"
+    polynomial = "polynomial"
+
+
+class Fill(StrEnum):
+    interp = "interp"
+    one = "one"
+    mean = "mean"
+
+
+class Scale(StrEnum):
+    x_fe = "x_fe"
+    x_h = "x_h"
+    a = "a"
+
+
+def _parse_limits(items: list[str]) -> dict[str, float]:
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"--max-label-err: expected LABEL=VALUE, got {item!r}")
+        name, value = item.split("=", 1)
+        out[name.strip()] = float(value)
+    return out
+
+
+def prepare(
+    files: Annotated[
+        list[str], typer.Argument(help="Spectrum files, directories or glob patterns.")
+    ],
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Dataset file to write (.h5).")
+    ],
+    format: Annotated[
+        InputFormat | None,
+        typer.Option("--format", help="Input format; guessed per file if omitted."),
+    ] = None,
+    labels: Annotated[
+        Path | None,
+        typer.Option("--labels", help="Label catalogue (FITS, CSV, Parquet)."),
+    ] = None,
+    id_column: Annotated[
+        str | None,
+        typer.Option("--id-column", help="Catalogue column with the star ids."),
+    ] = None,
+    map_: Annotated[
+        list[str],
+        typer.Option(
+            "--map", help="COLUMN=label, e.g. TEFF=teff, MG1=A(Mg), E_TEFF=teff_err."
+        ),
+    ] = [],  # noqa: B006
+    rv_column: Annotated[
+        str | None,
+        typer.Option(
+            "--rv-column", help="Catalogue RV column (km/s): shift to rest frame."
+        ),
+    ] = None,
+    grid: Annotated[
+        str | None,
+        typer.Option(
+            "--grid",
+            help="Named grid (giraffe-hr10-hr21, giraffe-hr10, giraffe-hr21, giraffe-hr15n, gaia-rvs, apogee) or a file.",
+        ),
+    ] = None,
+    min_snr: Annotated[
+        float | None, typer.Option("--min-snr", help="Drop spectra with lower S/N.")
+    ] = None,
+    max_label_err: Annotated[
+        list[str], typer.Option("--max-label-err", help="LABEL=VALUE, e.g. teff=200.")
+    ] = [],  # noqa: B006
+    flag_column: Annotated[
+        str | None,
+        typer.Option(
+            "--flag-column",
+            help="Mapped catalogue column (e.g. TECH=flags); non-empty values drop the star.",
+        ),
+    ] = None,
+    normalise: Annotated[
+        Normalise,
+        typer.Option(
+            "--normalise", help="Continuum normalisation for un-normalised input."
+        ),
+    ] = Normalise.none,
+    fill: Annotated[
+        Fill,
+        typer.Option("--fill", help="How masked pixels are filled (ivar stays 0)."),
+    ] = Fill.interp,
+    no_clean: Annotated[
+        bool, typer.Option("--no-clean", help="Skip spike and bad-pixel cleaning.")
+    ] = False,
+    abundance_scale: Annotated[
+        Scale,
+        typer.Option(
+            "--abundance-scale", help="Store abundances as [X/Fe], [X/H] or A(X)."
+        ),
+    ] = Scale.x_fe,
+    medium: Annotated[
+        str | None,
+        typer.Option(
+            "--medium",
+            help="Wavelength medium of the input (air/vacuum), for ges and table formats.",
+        ),
+    ] = None,
+    wavelength_unit: Annotated[
+        str | None,
+        typer.Option(
+            "--wavelength-unit",
+            help="Unit of unit-less wavelength columns (table format).",
+        ),
+    ] = None,
+    wave_column: Annotated[
+        str | None, typer.Option("--wave", help="Wavelength column name.")
+    ] = None,
+    flux_column: Annotated[
+        str | None, typer.Option("--flux", help="Flux column or extension name.")
+    ] = None,
+    error_column: Annotated[
+        str | None, typer.Option("--error", help="Error/ivar column or extension name.")
+    ] = None,
+    overwrite: Annotated[bool, Overwrite] = False,
+    quiet: Annotated[bool, Quiet] = False,
+) -> None:
+    """Read survey spectra and a label catalogue; clean, shift, resample, join setups, cut -> dataset file."""
+    from ..spectra.survey_files import prepare_survey
+
+    options = {
+        k: v
+        for k, v in dict(
+            medium=medium,
+            wavelength_unit=wavelength_unit,
+            wave=wave_column,
+            flux=flux_column,
+            error=error_column,
+        ).items()
+        if v
+    }
+    fmt = format.value if format else None
+    if options and fmt not in ("ges", "table"):
+        raise ValueError(
+            "--medium/--wave/--flux/--error/--wavelength-unit need --format ges or table"
+        )
+    if fmt != "table":
+        options.pop("wavelength_unit", None)
+    with progress_bar("prepare", quiet) as progress:
+        report, rejected_file = prepare_survey(
+            files,
+            output,
+            format=fmt,
+            reader_options=options,
+            labels=labels,
+            id_column=id_column,
+            mapping=map_,
+            rv_column=rv_column,
+            abundance_scale=abundance_scale.value,
+            config=dict(
+                grid=grid,
+                min_snr=min_snr,
+                max_label_err=_parse_limits(max_label_err),
+                flag_column=flag_column,
+                normalise=normalise.value,
+                fill=fill.value,
+                clean=not no_clean,
+            ),
+            progress=counter(progress, "prepare"),
+            overwrite=overwrite,
+        )
+    if not quiet:
+        print_report(report, rejected_file, output)
+
+
+def print_report(report, rejected_file: Path | None, output: Path) -> None:
+    """What was written and the first skipped spectra."""
+    console.print(f"wrote {output}: {report.summary()}; grid {report.grid!r}")
+    for r in report.rejected[:10]:
+        err_console.print(
+            f"  skipped {r.source}: {('star ' + r.star + ': ') if r.star else ''}{r.reason}",
+            highlight=False,
+            markup=False,
+        )
+    if len(report.rejected) > 10:
+        err_console.print(f"  ... and {len(report.rejected) - 10} more", highlight=False)
+    if rejected_file:
+        console.print(f"skipped spectra listed in {rejected_file}")

@@ -1,0 +1,36 @@
+"""``starlabel report``: one self-contained HTML report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ._app import Overwrite, console
+
+
+def report(
+    catalogues: Annotated[
+        list[Path], typer.Argument(help="Catalogues; the first drives the science plots.")
+    ],
+    truth: Annotated[Path, typer.Option("--truth", help="Reference labels (.h5).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="HTML file.")] = Path(
+        "report.html"
+    ),
+    explain_dir: Annotated[
+        Path | None, typer.Option("--explain", help="`starlabel explain` folder.")
+    ] = None,
+    map_dir: Annotated[Path | None, typer.Option("--map", help="`starlabel map` folder.")] = None,
+    title: Annotated[str, typer.Option("--title")] = "starlabel report",
+    overwrite: Annotated[bool, Overwrite] = False,
+) -> None:
+    """One self-contained HTML report with the figures."""
+    from .._atomic import check_output
+    from ..diagnostics.report import write_report
+
+    check_output(output, overwrite=overwrite, suffixes=(".html", ".htm"))
+    path = write_report(
+        catalogues, truth, output, explain_dir=explain_dir, map_dir=map_dir, title=title
+    )
+    console.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")

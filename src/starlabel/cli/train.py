@@ -1,0 +1,156 @@
+"""``starlabel train``: fit a model (cnn, cinn, gandalf) and write its directory."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ._app import Overwrite, Quiet, console, names, warn
+
+SETTINGS = {"allow_extra_args": True}
+
+
+class ModelKind(StrEnum):
+    cnn = "cnn"
+    cinn = "cinn"
+    gandalf = "gandalf"
+
+
+def train(
+    ctx: typer.Context,
+    data: Annotated[Path, typer.Argument(help="Training dataset (.h5).")],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Model directory to write.")
+    ] = None,
+    model: Annotated[
+        ModelKind | None,
+        typer.Option(
+            "--model",
+            help="cnn (deep ensemble; default), cinn (posterior per star) or gandalf "
+            "(disentangling autoencoder).",
+        ),
+    ] = None,
+    labels: Annotated[
+        list[str],
+        typer.Option("--labels", help="Labels to learn: --labels teff logg fe_h (default: all)."),
+    ] = [],  # noqa: B006
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            "--preset",
+            help="cnn: default (paper network, Adam, 5 members), ambrosch2023 (the "
+            "paper: SGD, 10 members), ambrosch2023-adam, wide, fast. cinn: default, "
+            "candebat2024 (the paper), fast. gandalf: santovena2025 (default), fast.",
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="Run file (TOML, from --print-config or MODEL/config.toml)."),
+    ] = None,
+    print_config: Annotated[
+        bool, typer.Option("--print-config", help="Print the resolved run as TOML and stop.")
+    ] = False,
+    valid: Annotated[Path | None, typer.Option("--valid", help="Validation dataset.")] = None,
+    valid_fraction: Annotated[
+        float | None,
+        typer.Option("--valid-fraction", help="Share held out when --valid is not given."),
+    ] = None,
+    ensemble: Annotated[
+        int | None,
+        typer.Option("--ensemble", help="cnn: members trained; cinn: seeds, best kept."),
+    ] = None,
+    keep: Annotated[
+        int | None, typer.Option("--keep", help="cnn: members kept, lowest validation loss.")
+    ] = None,
+    max_epochs: Annotated[int | None, typer.Option("--max-epochs")] = None,
+    patience: Annotated[
+        int | None, typer.Option("--patience", help="cnn, cinn: early stopping.")
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size")] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="Learning rate.")] = None,
+    optimizer: Annotated[
+        str | None, typer.Option("--optimizer", help="cnn, cinn: sgd or adam.")
+    ] = None,
+    extra: Annotated[
+        list[str], typer.Option("--extra", help="cnn: /extra inputs (hybrid CNN; repeat).")
+    ] = [],  # noqa: B006
+    augment_noise: Annotated[
+        bool, typer.Option("--augment-noise", help="cnn: add noise drawn from ivar.")
+    ] = False,
+    rv_jitter: Annotated[
+        float | None, typer.Option("--rv-jitter", help="cnn: random RV shifts [km/s].")
+    ] = None,
+    latent: Annotated[int | None, typer.Option("--latent", help="gandalf: latent size.")] = None,
+    disentangle: Annotated[
+        list[str], typer.Option("--disentangle", help="gandalf: labels removed from z.")
+    ] = [],  # noqa: B006
+    entangle: Annotated[
+        list[str], typer.Option("--entangle", help="gandalf: labels reinforced in z.")
+    ] = [],  # noqa: B006
+    strength: Annotated[
+        float | None, typer.Option("--lambda", help="gandalf: |lambda| of those labels.")
+    ] = None,
+    adversary: Annotated[
+        str | None,
+        typer.Option("--adversary", help="gandalf: paper (default) or uniform (confusion loss)."),
+    ] = None,
+    encoder_labels: Annotated[
+        bool, typer.Option("--encoder-labels", help="gandalf: labels enter the encoder too.")
+    ] = False,
+    seed: Annotated[int | None, typer.Option("--seed")] = None,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
+    overwrite: Annotated[bool, Overwrite] = False,
+    quiet: Annotated[bool, Quiet] = False,
+) -> None:
+    """Train a model: cnn (deep ensemble), cinn (posterior per star) or gandalf (autoencoder)."""
+    from ..models import build_estimator, check_model_target, read_run_config
+    from ..spectra import read_dataset
+
+    if valid is not None and valid_fraction is not None:
+        raise ValueError("--valid and --valid-fraction: give one or the other")
+    est = build_estimator(
+        model.value if model else None,
+        run=read_run_config(config) if config is not None else None,
+        preset=preset,
+        labels=names(labels, ctx) or None,
+        extra=extra or None,
+        seed=seed,
+        device=device,
+        show_progress=not quiet,
+        ensemble=ensemble,
+        keep=keep,
+        valid_fraction=valid_fraction,
+        max_epochs=max_epochs,
+        patience=patience,
+        batch_size=batch_size,
+        lr=lr,
+        optimizer=optimizer,
+        augment_noise=augment_noise or None,
+        rv_jitter=rv_jitter,
+        latent=latent,
+        disentangle=tuple(disentangle) or None,
+        entangle=tuple(entangle) or None,
+        encoder_labels=encoder_labels or None,
+        adversary=adversary,
+        **{"lambda": strength},
+    )
+    if print_config:
+        typer.echo(est.run_toml(), nl=False)
+        return
+    if output is None:
+        raise ValueError("-o/--output: give the model directory to write")
+    check_model_target(output, overwrite=overwrite)  # before hours of training
+    est.fit(read_dataset(data), read_dataset(valid) if valid is not None else None)
+    est.save(output, overwrite=overwrite)
+    for message in est.fit_warnings_:
+        warn(message)
+    if getattr(est, "n_dropped_", 0):
+        console.print(f"left out {est.n_dropped_} stars with a missing label")
+    facts = est.summary()
+    console.print(f"wrote {output}: {facts.pop('kind')}")
+    for key in ("labels", "members", "latent", "validation loss", "R^2 from z"):
+        if key in facts:
+            console.print(f"  {key}: {facts[key]}", highlight=False)
