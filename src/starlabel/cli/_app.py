@@ -118,6 +118,7 @@ def progress_bar(label: str, quiet: bool = False):
         TimeElapsedColumn(),
         console=err_console,
         disable=quiet,
+        transient=True,  # gone when done: what was written is printed after it
     )
 
 

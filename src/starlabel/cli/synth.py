@@ -95,7 +95,7 @@ def synth(
     quiet: Annotated[bool, Quiet] = False,
 ) -> None:
     """Generate a synthetic survey: labels from a population, noisy spectra, Cramer-Rao bounds, raw files."""
-    from .._atomic import check_output
+    from .._atomic import DATASET_SUFFIXES, check_output, check_output_dir
     from ..diagnostics.plots.spectra import draw_example_stars
     from ..synth.population import sample_population
     from ..synth.raw import write_raw_observations
@@ -111,6 +111,9 @@ def synth(
         console.print(f"wrote {plot}")
     if output is None:
         return
+    check_output(output, overwrite=overwrite, suffixes=DATASET_SUFFIXES)
+    if raw is not None:
+        check_output_dir(raw, overwrite=overwrite)
     lo_hi = _parse_snr(snr)
     ids = None
     if labels_from is not None:

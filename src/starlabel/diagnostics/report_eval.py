@@ -67,7 +67,10 @@ def write_evaluation(
     """
     table = read_catalogue_table(catalogue)
     ref = read_dataset(truth)
-    n_matched = int((match_truth(table, ref) >= 0).sum())
+    try:
+        n_matched = int((match_truth(table, ref) >= 0).sum())
+    except ValueError:
+        n_matched = 0
     if n_matched == 0:
         raise StarlabelInputError(
             f"no star of the catalogue {catalogue} is in the truth file (ids differ: "

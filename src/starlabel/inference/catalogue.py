@@ -3,7 +3,10 @@
 Columns (ARCHITECTURE.md): ``id``, then per label ``<name>``, ``<name>_err`` (total)
 and, where the model provides them, ``<name>_err_int`` and ``<name>_err_ext``;
 ``flag`` (bit mask, see ``starlabel.spectra.Flag``). Units go in the column
-metadata (FITS ``TUNIT``, Parquet field metadata; CSV has none). Written
+metadata, and what each column means in its description (FITS ``TUNIT`` and
+``TCOMMn``, Parquet field metadata ``unit`` and ``description``; the table's
+metadata, e.g. the model and input fingerprints, in the FITS header and the
+Parquet schema metadata; CSV keeps none of them). Written
 atomically.
 """
 
@@ -68,7 +71,13 @@ def write_catalogue(table: Table, path: PathLike, *, overwrite: bool = False) ->
                 out[c].unit = None
             if dex:
                 out.meta["COMMENT"] = [f"unit dex: {', '.join(dex)}"]
-            out.write(tmp, format="fits", overwrite=True)
+            from astropy.io import fits
+
+            hdu = fits.table_to_hdu(out)
+            for k, name in enumerate(out.colnames, start=1):
+                if out[name].description:  # FITS TCOMMn: what the column means
+                    hdu.header[f"TCOMM{k}"] = str(out[name].description)
+            fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp, overwrite=True)
         elif fmt == "csv":
             table.write(tmp, format="ascii.csv", overwrite=True)
         else:
@@ -83,12 +92,17 @@ def write_catalogue(table: Table, path: PathLike, *, overwrite: bool = False) ->
                     if col.dtype.kind in "US"
                     else np.asarray(col)
                 )
-                meta = (
-                    {b"unit": str(col.unit).encode()} if col.unit is not None else None
-                )
-                fields.append(pa.field(name, arr.type, metadata=meta))
+                meta = {}
+                if col.unit is not None:
+                    meta[b"unit"] = str(col.unit).encode()
+                if col.description:
+                    meta[b"description"] = str(col.description).encode()
+                fields.append(pa.field(name, arr.type, metadata=meta or None))
                 arrays.append(arr)
-            pq.write_table(pa.Table.from_arrays(arrays, schema=pa.schema(fields)), tmp)
+            schema = pa.schema(
+                fields, metadata={str(k): str(v) for k, v in table.meta.items()} or None
+            )
+            pq.write_table(pa.Table.from_arrays(arrays, schema=schema), tmp)
     return path
 
 
@@ -131,7 +145,12 @@ def read_catalogue_table(path: PathLike) -> Table:
         else:
             import pyarrow.parquet as pq
 
-            table = Table(pq.read_table(path).to_pandas().to_dict(orient="list"))
+            arrow = pq.read_table(path)
+            table = Table(arrow.to_pandas().to_dict(orient="list"))
+            meta = arrow.schema.metadata or {}
+            table.meta.update(
+                {k.decode(): v.decode() for k, v in meta.items() if not k.startswith(b"pandas")}
+            )
     except StarlabelInputError:
         raise
     except Exception as exc:  # astropy/pyarrow raise many types for bad files

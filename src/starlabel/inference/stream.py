@@ -14,7 +14,7 @@ from .._typing import PathLike
 from ..errors import StarlabelInputError
 from ..spectra.flags import Flag
 from ..spectra.io.hdf5 import DatasetReader, dataset_fingerprint
-from .catalogue import CATALOGUE_SUFFIXES, catalogue_format, write_catalogue
+from .catalogue import CATALOGUE_SUFFIXES, write_catalogue
 
 __all__ = ["predict_file"]
 
@@ -54,7 +54,6 @@ def predict_file(
         ``n_no_err`` (rows whose ``_err`` is NaN for some label although a value was
         predicted) and, with ``ood_score``, ``n_ood``.
     """
-    catalogue_format(output)  # fail before any work on a bad extension
     check_output(output, overwrite=overwrite, suffixes=CATALOGUE_SUFFIXES)
     if options is None:
         options = model.predict_options()

@@ -69,8 +69,11 @@ def prepare_survey(
     Returns:
         the prepare report and the rejected-spectra file (None if none).
     """
+    from .._atomic import DATASET_SUFFIXES, check_output
     from .io.catalogue import read_catalogue
     from .prepare import PrepareConfig, prepare_files
+
+    check_output(output, overwrite=overwrite, suffixes=DATASET_SUFFIXES)
 
     catalogue = None
     if labels is not None:
