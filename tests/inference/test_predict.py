@@ -46,6 +46,7 @@ def test_a_corrupted_spectrum_gets_nan_and_a_flag_the_rest_is_right(
         "n_spectra": len(test),
         "n_not_processed": 1,
         "n_outside_range": counts["n_outside_range"],
+        "n_no_err": 0,
     }
     table = read_catalogue_table(out)
     assert table["id"].tolist() == test.ids.tolist()  # input order
@@ -59,6 +60,37 @@ def test_a_corrupted_spectrum_gets_nan_and_a_flag_the_rest_is_right(
         assert col in table.colnames
     if ext == "fits":
         assert str(table["teff"].unit) == "K"
+
+
+@pytest.mark.parametrize("ext", ["fits", "parquet"])
+def test_catalogue_says_what_each_error_column_is_and_where_it_came_from(
+    model_and_data, tmp_path, ext
+):
+    from astropy.io import fits
+
+    from starlabel.spectra import dataset_fingerprint
+
+    model, test = model_and_data
+    data = tmp_path / "d.h5"
+    write_dataset(test, data)
+    out = predict_file(model, data, tmp_path / f"cat.{ext}") and tmp_path / f"cat.{ext}"
+    if ext == "fits":
+        header = fits.getheader(out, 1)
+        comments = {header[f"TTYPE{k}"]: header.get(f"TCOMM{k}", "") for k in range(1, header["TFIELDS"] + 1)}
+        meta = {k: header[k] for k in ("SLINFP", "SLINPUT", "SLMODEL")}
+    else:
+        import pyarrow.parquet as pq
+
+        schema = pq.read_schema(out)
+        comments = {
+            f.name: (f.metadata or {}).get(b"description", b"").decode() for f in schema
+        }
+        meta = {k.decode(): v.decode() for k, v in schema.metadata.items()}
+    assert "spread" in comments["teff_err_int"] and "NaN" in comments["teff_err_ext"]
+    assert "total" in comments["teff_err"]
+    assert meta["SLINFP"] == dataset_fingerprint(data) and meta["SLINPUT"] == "d.h5"
+    assert meta["SLMODEL"].startswith("cnn")
+    assert read_catalogue_table(out).meta["SLINFP"] == meta["SLINFP"]
 
 
 def test_cli_train_predict_evaluate(tmp_path):
@@ -139,7 +171,7 @@ def test_cli_train_predict_evaluate(tmp_path):
             str(tmp_path / "cat.txt"),
         ],
     )
-    assert result.exit_code == 2 and ".fits, .csv or .parquet" in result.output
+    assert result.exit_code == 2 and "must end in .fits" in result.output
 
 
 def test_cli_cinn_train_predict_precision_evaluate(tmp_path):

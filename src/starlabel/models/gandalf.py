@@ -471,6 +471,7 @@ class LatentAutoencoder(SpectralModel):
             "metrics": {
                 "latent_r2": self.latent_r2_,
                 "regressor_scatter": self.scatter_,
+                "valid_mse": self.history_[-1]["valid_mse"] if self.history_ else None,
             },
             "members": [
                 {"file": "gandalf.safetensors", "seed": int(self.random_state)}
@@ -490,10 +491,9 @@ class LatentAutoencoder(SpectralModel):
         lam = ", ".join(f"{k} {v:+g}" for k, v in cfg.lambdas.items()) or "none"
         r2 = ", ".join(f"{k} {v:.2f}" for k, v in self.latent_r2_.items())
         out = {"latent": f"{cfg.latent} dimensions; lambda {lam}", "R^2 from z": r2}
-        if self.history_:
-            out["validation loss"] = (
-                f"{self.history_[-1]['valid_mse']:.4f} ({self.loss_name})"
-            )
+        mse = self.history_[-1]["valid_mse"] if self.history_ else self.valid_mse_
+        if mse is not None:
+            out["validation loss"] = f"{mse:.4f} ({self.loss_name})"
         return out
 
     @classmethod
@@ -509,6 +509,7 @@ class LatentAutoencoder(SpectralModel):
             est._restore(path, manifest)
             est.latent_r2_ = dict(metrics["latent_r2"])
             est.scatter_ = {n: float(metrics["regressor_scatter"][n]) for n in names}
+            est.valid_mse_ = metrics.get("valid_mse")
             arrays = {
                 k: v.numpy()
                 for k, v in load_tensors(path, "regressor.safetensors").items()

@@ -14,7 +14,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Self
 
-__all__ = ["PredictOptions", "flag_name", "resolve_config"]
+__all__ = ["TRAIN_FLAGS", "PredictOptions", "flag_name", "resolve_config"]
+
+#: Flags of the shared training loop, for models whose config has a ``train``
+#: :class:`~starlabel.training.TrainConfig`.
+TRAIN_FLAGS = {
+    "valid_fraction": "valid_fraction",
+    "max_epochs": "train.max_epochs",
+    "patience": "train.patience",
+    "batch_size": "train.batch_size",
+    "lr": "train.lr",
+    "optimizer": "train.optimizer",
+}
 
 
 def flag_name(key: str) -> str:

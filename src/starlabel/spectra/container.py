@@ -214,7 +214,11 @@ class Spectra:
             raise ValueError("ivar: contains NaN or infinite values (use 0 to mask)")
         if np.any(ivar < 0):
             bad = int(np.flatnonzero((ivar < 0).any(axis=1))[0])
-            raise ValueError(f"ivar: negative inverse variance in spectrum {bad}")
+            ids = (meta or {}).get("id")
+            who = f" (id {ids[bad]})" if ids is not None and len(ids) > bad else ""
+            raise ValueError(
+                f"ivar: negative inverse variance in spectrum {bad} of these {n}{who}"
+            )
         bad_flux = ~np.isfinite(flux)
         if bad_flux.any():
             ivar = np.where(bad_flux, np.float32(0), ivar)

@@ -379,3 +379,23 @@ def test_dataset_fingerprint(tmp_path):
     write_dataset(sp[::-1], tmp_path / "e.h5")
     others = {dataset_fingerprint(tmp_path / n) for n in ("c.h5", "d.h5", "e.h5")}
     assert len(others) == 3 and fp not in others
+
+
+def test_negative_ivar_deep_in_a_file_is_masked_and_named_by_id_and_row(tmp_path, caplog):
+    import logging
+
+    from starlabel.spectra.io.hdf5 import DatasetReader
+
+    from ...conftest import gaussian_line_spectra
+
+    sp = gaussian_line_spectra(n=130, n_pixels=64, seed=3)
+    path = tmp_path / "d.h5"
+    write_dataset(sp, path)
+    with h5py.File(path, "a") as h5:
+        h5["ivar"][115, 10] = -5.0
+    with caplog.at_level(logging.WARNING), DatasetReader(path) as reader:
+        batches = list(reader.iter_batches(50))
+    assert sum(b.n_spectra for b in batches) == 130
+    assert batches[2].ivar[115 - 100, 10] == 0 and (batches[2].ivar >= 0).all()
+    text = caplog.text
+    assert "s115" in text and "[115]" in text and "d.h5" in text

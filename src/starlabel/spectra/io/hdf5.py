@@ -454,7 +454,11 @@ class DatasetReader:
         extra_attrs = {k: v for k, v in attrs.items() if k not in _RESERVED_ATTRS}
         start = sl.indices(len(self))[0]
         flux, ivar = f["flux"][sl], f["ivar"][sl]
+        negative = ivar < 0  # corrupt: masked like non-physical flux, never fed on
+        if negative.any():
+            ivar = np.where(negative, np.float32(0), ivar)
         flux, ivar, bad = mask_nonphysical(flux, ivar, normalised=True)
+        bad |= negative
         hit = bad.any(axis=1)
         if hit.any():
             n_pix, n_spec = int(bad.sum()), int(hit.sum())
@@ -467,8 +471,8 @@ class DatasetReader:
             ids = groups["meta"]["id"][hit][:3].tolist() if "id" in groups["meta"] else []
             rows = (np.flatnonzero(hit)[:3] + start).tolist()
             log.warning(
-                "%s: masked %d non-physical flux pixels (not finite or outside [-1, 10]) "
-                "in %d spectra (first: ids %s, rows %s)",
+                "%s: masked %d non-physical flux pixels (not finite, outside [-1, 10], "
+                "or with negative ivar) in %d spectra (first: ids %s, rows %s)",
                 self.path,
                 n_pix,
                 n_spec,

@@ -1,0 +1,67 @@
+"""starlabel demo: the whole chain, quick and full (slow)."""
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from starlabel.cli.main import app
+
+runner = CliRunner()
+
+
+def test_demo_quick_runs_the_whole_chain(tmp_path):
+    result = runner.invoke(app, ["demo", "--quick", "--out", str(tmp_path / "demo")])
+    assert result.exit_code == 0, result.output
+    assert "synthetic Galactic survey" in " ".join(result.output.split())
+    assert "report" in result.output and "std of test residuals" in result.output
+    demo = tmp_path / "demo"
+    assert (demo / "survey-train.h5").exists()
+    for made in (
+        "model-cnn/model.json",
+        "model-cinn/model.json",
+        "model-gandalf/model.json",
+        "catalogue-test-cinn.fits",
+        "catalogue-test-gandalf.fits",
+        "evaluation-cinn/sbc_ranks.png",
+        "edited.png",
+        "explain/saliency_lines.csv",
+        "explain/saliency_fe_h.png",
+        "map/map.safetensors",
+        "map/map.png",
+        "report.html",
+    ):
+        assert (demo / made).exists(), made
+    from astropy.table import Table
+
+    from starlabel.diagnostics.report import SECTIONS
+
+    assert "ood_score" in Table.read(demo / "catalogue-test.fits").colnames
+    page = (demo / "report.html").read_text()
+    for title in SECTIONS:
+        assert f"<h2>{title}</h2>" in page, title
+    assert page.count("data:image/png;base64,") >= 8
+
+
+def test_demo_refuses_a_folder_it_did_not_write(tmp_path):
+    (tmp_path / "mine.txt").write_text("keep")
+    result = runner.invoke(app, ["demo", "--quick", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "not written by `starlabel demo`" in result.output
+    assert [p.name for p in tmp_path.iterdir()] == ["mine.txt"]
+
+
+@pytest.mark.slow
+def test_full_demo_runs_and_its_models_learn(tmp_path):
+    """The default `make demo` run: 1000 stars; every model beats the label scatter."""
+    from starlabel.diagnostics.metrics import evaluate
+    from starlabel.inference import read_catalogue_table
+    from starlabel.spectra import read_dataset
+
+    demo = tmp_path / "demo"
+    result = runner.invoke(app, ["demo", "--out", str(demo)])
+    assert result.exit_code == 0, result.output
+    truth = read_dataset(demo / "raw" / "truth.h5")
+    for name in ("catalogue-test.fits", "catalogue-test-cinn.fits"):
+        m = {x.name: x for x in evaluate(read_catalogue_table(demo / name), truth)}
+        for label in ("teff", "logg", "fe_h"):
+            spread = float(np.nanstd(truth.labels[label]))
+            assert m[label].std < 0.5 * spread, (name, label, m[label].std, spread)
