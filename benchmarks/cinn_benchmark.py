@@ -25,8 +25,8 @@ from cnn_benchmark import LABELS, print_peak, surveys  # noqa: E402  (same folde
 
 from starlabel.diagnostics.calibration import coverage_from_samples
 from starlabel.diagnostics.metrics import label_metrics
-from starlabel.models._shared import dense_flux
 from starlabel.models.cinn import CINN_PRESETS, ConditionalINNRegressor
+from starlabel.spectra.preprocess import dense_flux
 
 
 def inn_flops_per_pair(est: ConditionalINNRegressor) -> float:
@@ -130,14 +130,17 @@ def main() -> None:
     good = np.ones(test.n_spectra, dtype=bool)
 
     t0 = time.perf_counter()
-    fast = est.predict(test, mode="fast")
+    fast = est.predict(test, est.predict_options(mode="fast"))
     t_fast = time.perf_counter() - t0
     t0 = time.perf_counter()
-    est.predict(test, mode="fast", n_internal=1)
+    est.predict(test, est.predict_options(mode="fast", n_internal=1))
     t_one = time.perf_counter() - t0
     t0 = time.perf_counter()
     prec = est.predict(
-        test, mode="precision", n_external=args.n_external, n_internal=args.n_internal
+        test,
+        est.predict_options(
+            mode="precision", n_external=args.n_external, n_internal=args.n_internal
+        ),
     )
     t_prec = time.perf_counter() - t0
     pairs = test.n_spectra * args.n_external * args.n_internal
@@ -150,14 +153,7 @@ def main() -> None:
         good,
     )
 
-    flux, _ = dense_flux(test)
-    gen = torch.Generator().manual_seed(1)
-    draws = np.concatenate(
-        [
-            est.sample(torch.as_tensor(flux[i : i + 256]), 100, gen).numpy()
-            for i in range(0, len(flux), 256)
-        ]
-    )
+    draws = est.sample(test, n_samples=100, seed=1)
     truth = np.stack([test.labels[n] for n in LABELS], axis=1)
     cov = coverage_from_samples(draws, truth, np.array([0.68, 0.95]))
     print(
@@ -169,7 +165,7 @@ def main() -> None:
     )
 
     flops = inn_flops_per_pair(est)
-    rate = pairs_throughput(est, flux, args.n_internal)
+    rate = pairs_throughput(est, dense_flux(test)[0], args.n_internal)
     print("\nthroughput on this machine:")
     print(
         f"  Fast mode, 32 draws: {test.n_spectra / t_fast:.0f} stars/s; 1 draw (paper's Fast): "

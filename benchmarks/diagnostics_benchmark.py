@@ -31,9 +31,9 @@ from cnn_benchmark import survey  # noqa: E402
 from starlabel.diagnostics.explain import explain  # noqa: E402
 from starlabel.diagnostics.similarity import SimilarityMap  # noqa: E402
 from starlabel.models import load  # noqa: E402
-from starlabel.models._shared import dense_flux  # noqa: E402
 from starlabel.models.cnn import PRESETS, DeepEnsembleRegressor  # noqa: E402
 from starlabel.spectra import read_dataset  # noqa: E402
+from starlabel.spectra.preprocess import dense_flux  # noqa: E402
 
 LABELS = ("teff", "logg", "fe_h", "mg_fe", "al_fe", "si_fe", "ca_fe", "ti_fe", "ni_fe")
 RANGE_LABELS = ("teff", "logg", "fe_h", "mg_fe", "al_fe")

@@ -27,10 +27,10 @@ from cnn_benchmark import print_peak, survey  # noqa: E402  (same folder)
 
 from starlabel.diagnostics.plots.latent import plot_edited_spectrum, plot_label_maps
 from starlabel.diagnostics.similarity import tsne
-from starlabel.models._shared import dense_flux
 from starlabel.models.gandalf import GANDALF_PRESETS, LatentAutoencoder
 from starlabel.models.latent import fit_dense_regressor, r2_per_label
 from starlabel.spectra import read_dataset
+from starlabel.spectra.preprocess import dense_flux
 
 TARGETS = ("teff", "logg", "fe_h", "mg_fe")
 UNITS = {"teff": "K", "logg": "dex", "fe_h": "dex", "mg_fe": "dex"}

@@ -38,7 +38,6 @@ from ._typing import PathLike
 from .errors import StarlabelInputError
 
 __all__ = [
-    "atomic_group",
     "atomic_path",
     "atomic_dir",
     "atomic_group",
@@ -64,11 +63,13 @@ def current_umask() -> int:
     ``os.umask`` (set, then restored at once), under a lock so that threads of this
     program never see the temporary value through this function.
     """
-    with contextlib.suppress(OSError, ValueError):
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
+    with (
+        contextlib.suppress(OSError, ValueError),
+        open("/proc/self/status", encoding="ascii") as fh,
+    ):
+        for line in fh:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
     with _UMASK_LOCK:
         old = os.umask(0o022)
         os.umask(old)
@@ -103,7 +104,9 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_temporaries(target: PathLike, *, now: float | None = None) -> list[Path]:
+def remove_stale_temporaries(
+    target: PathLike, *, now: float | None = None
+) -> list[Path]:
     """Remove stale temporaries of ``target`` (see the module docstring).
 
     Returns:
@@ -416,29 +419,4 @@ def atomic_dir(path: PathLike) -> Iterator[Path]:
         with contextlib.suppress(OSError):
             if tmp.is_dir() and not tmp.is_symlink():
                 shutil.rmtree(tmp)
-        raise
-
-
-@contextlib.contextmanager
-def atomic_group(paths: Sequence[PathLike], *, overwrite: bool = True) -> Iterator[list[Path]]:
-    """Several files that appear together or not at all.
-
-    Yields one temporary path per target; when the block succeeds every temporary
-    is renamed onto its target; if the block or a rename fails, the temporaries are
-    removed and the targets renamed in this call are removed again (the earlier
-    contents of replaced targets cannot come back: check up front with
-    :func:`check_output`).
-    """
-    handles = [AtomicFile(p, overwrite=overwrite) for p in paths]
-    done: list[Path] = []
-    try:
-        yield [h.tmp for h in handles]
-        for h in handles:
-            done.append(h.commit())
-    except BaseException:
-        for h in handles:
-            h.discard()
-        for target in done:
-            with contextlib.suppress(FileNotFoundError):
-                target.unlink()
         raise

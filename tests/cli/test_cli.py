@@ -28,10 +28,3 @@ def test_help_lists_every_command():
     assert result.exit_code == 0
     for name in ARCHITECTURE_COMMANDS:
         assert re.search(rf"^\W*{name}\s", result.output, re.MULTILINE), name
-
-
-def test_help_lists_every_command():
-    result = runner.invoke(app, ["--help"])
-    assert result.exit_code == 0
-    for name in ARCHITECTURE_COMMANDS:
-        assert re.search(rf"^\W*{name}\s", result.output, re.MULTILINE), name

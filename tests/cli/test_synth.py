@@ -21,7 +21,18 @@ def test_a_later_run_removes_what_a_killed_run_left(tmp_path):
     live = tmp_path / f".s.h5.{socket.gethostname()}-{os.getpid()}.0goodbee.tmp"
     live.write_bytes(b"y")
     result = runner.invoke(
-        app, ["synth", "--n", "3", "--no-crlb", "--seed", "7", "-q", "-o", str(tmp_path / "s.h5")]
+        app,
+        [
+            "synth",
+            "--n",
+            "3",
+            "--no-crlb",
+            "--seed",
+            "7",
+            "-q",
+            "-o",
+            str(tmp_path / "s.h5"),
+        ],
     )
     assert result.exit_code == 0, result.output
     assert not stale.exists() and live.exists()

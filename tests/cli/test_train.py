@@ -27,11 +27,29 @@ def _run(*args):
 
 
 def test_print_config_then_config_reproduces_the_run(data, tmp_path):
-    printed = _run("train", data, "--model", "cnn", "--preset", "fast", "--ensemble", "2",
-                   "--labels", "teff", "fe_h", "--max-epochs", "1", "--seed", "4", "--print-config")
+    printed = _run(
+        "train",
+        data,
+        "--model",
+        "cnn",
+        "--preset",
+        "fast",
+        "--ensemble",
+        "2",
+        "--labels",
+        "teff",
+        "fe_h",
+        "--max-epochs",
+        "1",
+        "--seed",
+        "4",
+        "--print-config",
+    )
     assert printed.exit_code == 0, printed.output
     run = tomllib.loads(printed.output)
-    assert run["model"] == "cnn" and run["labels"] == ["teff", "fe_h"] and run["seed"] == 4
+    assert (
+        run["model"] == "cnn" and run["labels"] == ["teff", "fe_h"] and run["seed"] == 4
+    )
     assert run["config"]["n_members"] == 2 and run["config"]["train"]["max_epochs"] == 1
     file = tmp_path / "run.toml"
     file.write_text(printed.output)
@@ -47,13 +65,32 @@ def test_print_config_then_config_reproduces_the_run(data, tmp_path):
 
 def test_overwrite_replaces_only_an_earlier_model(data, tmp_path):
     out = tmp_path / "m"
-    assert _run("train", data, "--preset", "fast", "--ensemble", "2", *TINY, "-o", out).exit_code == 0
+    assert (
+        _run(
+            "train", data, "--preset", "fast", "--ensemble", "2", *TINY, "-o", out
+        ).exit_code
+        == 0
+    )
     first = (out / "model.json").read_text()
-    refused = _run("train", data, "--preset", "fast", "--ensemble", "2", *TINY, "-o", out)
+    refused = _run(
+        "train", data, "--preset", "fast", "--ensemble", "2", *TINY, "-o", out
+    )
     assert refused.exit_code == 2 and "--overwrite" in refused.output
     assert (out / "model.json").read_text() == first
-    result = _run("train", data, "--preset", "fast", "--ensemble", "2", "--seed", "1",
-                  *TINY, "--overwrite", "-o", out)
+    result = _run(
+        "train",
+        data,
+        "--preset",
+        "fast",
+        "--ensemble",
+        "2",
+        "--seed",
+        "1",
+        *TINY,
+        "--overwrite",
+        "-o",
+        out,
+    )
     assert result.exit_code == 0, result.output
     assert load(out).random_state == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no temporaries left
@@ -62,7 +99,17 @@ def test_overwrite_replaces_only_an_earlier_model(data, tmp_path):
 def test_tiny_sets_and_single_members_warn_in_one_line(tmp_path):
     path = tmp_path / "two.h5"
     write_dataset(gaussian_line_spectra(n=2, n_pixels=512, seed=2), path)
-    result = _run("train", path, "--preset", "fast", "--ensemble", "1", *TINY, "-o", tmp_path / "m")
+    result = _run(
+        "train",
+        path,
+        "--preset",
+        "fast",
+        "--ensemble",
+        "1",
+        *TINY,
+        "-o",
+        tmp_path / "m",
+    )
     assert result.exit_code == 0, result.output
     warnings = [ln for ln in result.output.splitlines() if ln.startswith("warning:")]
     assert any("1 training and 1 validation" in w for w in warnings), result.output
@@ -76,7 +123,11 @@ def test_tiny_sets_and_single_members_warn_in_one_line(tmp_path):
     [
         ("cnn", ["--preset", "fast", "--ensemble", "2"], "standardised MSE"),
         ("cinn", ["--preset", "fast"], "negative log-likelihood"),
-        ("gandalf", ["--preset", "fast", "--latent", "3", "--disentangle", "teff"], "reconstruction MSE"),
+        (
+            "gandalf",
+            ["--preset", "fast", "--latent", "3", "--disentangle", "teff"],
+            "reconstruction MSE",
+        ),
     ],
 )
 def test_info_describes_every_kind_of_model(data, tmp_path, kind, extra, loss):

@@ -43,12 +43,18 @@ def test_truncated_csv_is_refused_with_the_row(tmp_path):
     # cut inside the last field: the field count is right, the line break is missing
     inside = tmp_path / "inside.csv"
     inside.write_text(text[:-2])
-    with pytest.raises(StarlabelInputError, match=r"star synth-s0-0000004: row 5 is incomplete"):
+    with pytest.raises(
+        StarlabelInputError, match=r"star synth-s0-0000004: row 5 is incomplete"
+    ):
         read_catalogue_table(inside)
     # a row cut in the middle of the file (a broken copy)
     middle = tmp_path / "middle.csv"
-    middle.write_text("".join(lines[:3]) + lines[3].split(",")[0] + "\n" + "".join(lines[4:]))
-    with pytest.raises(StarlabelInputError, match=r"star synth-s0-0000002: row 3 has 1 fields"):
+    middle.write_text(
+        "".join(lines[:3]) + lines[3].split(",")[0] + "\n" + "".join(lines[4:])
+    )
+    with pytest.raises(
+        StarlabelInputError, match=r"star synth-s0-0000002: row 3 has 1 fields"
+    ):
         read_catalogue_table(middle)
 
 

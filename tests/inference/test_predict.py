@@ -76,7 +76,10 @@ def test_catalogue_says_what_each_error_column_is_and_where_it_came_from(
     out = predict_file(model, data, tmp_path / f"cat.{ext}") and tmp_path / f"cat.{ext}"
     if ext == "fits":
         header = fits.getheader(out, 1)
-        comments = {header[f"TTYPE{k}"]: header.get(f"TCOMM{k}", "") for k in range(1, header["TFIELDS"] + 1)}
+        comments = {
+            header[f"TTYPE{k}"]: header.get(f"TCOMM{k}", "")
+            for k in range(1, header["TFIELDS"] + 1)
+        }
         meta = {k: header[k] for k in ("SLINFP", "SLINPUT", "SLMODEL")}
     else:
         import pyarrow.parquet as pq

@@ -5,11 +5,14 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-import torch
 
 from starlabel.models import load
+from starlabel.models.cinn import (
+    CINNConfig,
+    CINNPredictOptions,
+    ConditionalINNRegressor,
+)
 from starlabel.spectra import Spectra
-from starlabel.models.cinn import CINNConfig, CINNPredictOptions, ConditionalINNRegressor
 from starlabel.training import TrainConfig
 
 from .cinn_toy import exact_posterior, toy_spectra

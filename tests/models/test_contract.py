@@ -28,7 +28,9 @@ TINY = {
     "cnn": EnsembleConfig(
         n_members=2,
         n_keep=2,
-        cnn=CNNConfig(channels=(4,), kernel_size=5, pool=(4,), dense=(16,), dropout=0.0),
+        cnn=CNNConfig(
+            channels=(4,), kernel_size=5, pool=(4,), dense=(16,), dropout=0.0
+        ),
         train=TrainConfig(max_epochs=2, optimizer="adam", lr=1e-3, batch_size=32),
     ),
     "cinn": CINNConfig(
@@ -53,7 +55,9 @@ def data():
 @pytest.fixture(scope="module", params=sorted(MODELS))
 def fitted(request, data):
     train, valid, _ = data
-    est = MODELS[request.param](TINY[request.param], labels=["logg", "fe_h"], device="cpu")
+    est = MODELS[request.param](
+        TINY[request.param], labels=["logg", "fe_h"], device="cpu"
+    )
     assert est.fit(train, valid) is est
     return est
 

@@ -15,7 +15,9 @@ def _survey(n, seed):
     from starlabel.spectra import Spectra
 
     pop = sample_population(n, seed=seed, snr=(10.0, 150.0))
-    batches = list(synthesize(pop, setup="giraffe-hr10-hr21", with_crlb=False, seed=seed))
+    batches = list(
+        synthesize(pop, setup="giraffe-hr10-hr21", with_crlb=False, seed=seed)
+    )
     return Spectra.concatenate(batches) if len(batches) > 1 else batches[0]
 
 

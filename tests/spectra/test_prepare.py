@@ -245,7 +245,9 @@ def test_non_physical_raw_pixels_are_masked_and_counted(tmp_path, clean):
     for k, v in bad_at.items():
         broken[k] = v
     ivar = np.full(wl.size, 1e4)
-    write_eso_spectrum(tmp_path / "bad.fits", wl, broken, ivar, star="bad", layout="table")
+    write_eso_spectrum(
+        tmp_path / "bad.fits", wl, broken, ivar, star="bad", layout="table"
+    )
     write_eso_spectrum(tmp_path / "ok.fits", wl, flux, ivar, star="ok", layout="table")
     report = prepare_files(
         [tmp_path / "bad.fits", tmp_path / "ok.fits"],
@@ -253,7 +255,8 @@ def test_non_physical_raw_pixels_are_masked_and_counted(tmp_path, clean):
         format="ges",
         config=PrepareConfig(clean=clean),
     )
-    assert report.n_nonphysical == 4  # float32 keeps 1e30: 4 pixels
+    # float32 keeps 1e30: 1e30, -1e30 and inf count; NaN is a missing pixel (masked)
+    assert report.n_nonphysical == 3
     sp = read_dataset(tmp_path / "o.h5")
     bad, ok = sp.select(["bad"]), sp.select(["ok"])
     assert bad.meta["flag"][0] & Flag.NONPHYSICAL_FLUX
@@ -270,7 +273,10 @@ def test_non_physical_raw_pixels_are_masked_and_counted(tmp_path, clean):
 def test_unnormalised_spectra_are_skipped_with_the_reason(tmp_path):
     wl = np.arange(5339.0, 5619.0, 0.05)
     write_eso_spectrum(
-        tmp_path / "raw.fits", wl, np.full(wl.size, 1500.0), np.full(wl.size, 1.0),
+        tmp_path / "raw.fits",
+        wl,
+        np.full(wl.size, 1500.0),
+        np.full(wl.size, 1.0),
         star="adu",
     )
     _star_file(tmp_path / "a.fits", "a", wl)
@@ -279,7 +285,9 @@ def test_unnormalised_spectra_are_skipped_with_the_reason(tmp_path):
     )
     assert read_dataset(tmp_path / "o.h5").ids.tolist() == ["a"]
     (rej,) = report.rejected
-    assert rej.star == "adu" and "not continuum-normalised; use --normalise" in rej.reason
+    assert (
+        rej.star == "adu" and "not continuum-normalised; use --normalise" in rej.reason
+    )
     # normalising first, the same file is fine
     prepare_files(
         [tmp_path / "raw.fits"],
@@ -288,3 +296,16 @@ def test_unnormalised_spectra_are_skipped_with_the_reason(tmp_path):
         config=PrepareConfig(normalise="percentile"),
     )
     assert read_dataset(tmp_path / "n.h5").ids.tolist() == ["adu"]
+
+
+def test_masked_nan_pixels_are_missing_not_non_physical(tmp_path):
+    """A dead column delivered as NaN with ivar 0 (as readers and archives do) is an
+    ordinary masked pixel: no NONPHYSICAL_FLUX flag, no count."""
+    wl = np.arange(5339.0, 5619.0, 0.05)
+    flux = 1 - 0.4 * np.exp(-0.5 * ((wl - 5500.0) / 0.2) ** 2)
+    ivar = np.full(wl.size, 1e4)
+    flux[100:110], ivar[100:110] = np.nan, 0.0
+    write_eso_spectrum(tmp_path / "dead.fits", wl, flux, ivar, star="dead", layout="table")
+    report = prepare_files([tmp_path / "dead.fits"], tmp_path / "o.h5", format="ges")
+    assert report.n_nonphysical == 0
+    assert not read_dataset(tmp_path / "o.h5").meta["flag"][0] & Flag.NONPHYSICAL_FLUX

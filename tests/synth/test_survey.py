@@ -238,7 +238,10 @@ def test_ids_carry_the_seed_in_every_output(tmp_path):
         "synth-s3-0000000_HR10.fits",
         "synth-s3-0000001_HR10.fits",
     ]
-    assert [read_raw(f)[0].id for f in files] == ["synth-s3-0000000", "synth-s3-0000001"]
+    assert [read_raw(f)[0].id for f in files] == [
+        "synth-s3-0000000",
+        "synth-s3-0000001",
+    ]
     cat = read_catalogue(catalogue, id_column="CNAME", mapping=["TEFF=teff"])
     assert cat.ids.tolist() == ["synth-s3-0000000", "synth-s3-0000001"]
     assert read_dataset(truth).ids.tolist() == cat.ids.tolist()

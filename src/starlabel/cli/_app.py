@@ -87,7 +87,10 @@ def guarded(fn: F) -> F:
 def warn(message: str) -> None:
     """One warning line on stderr."""
     err_console.print(
-        f"[bold yellow]warning:[/] {message}", markup=True, highlight=False, soft_wrap=True
+        f"[bold yellow]warning:[/] {message}",
+        markup=True,
+        highlight=False,
+        soft_wrap=True,
     )
 
 

@@ -42,7 +42,9 @@ MAPPING = {
 def claim_folder(out: Path) -> None:
     """Refuse a non-empty folder that an earlier demo did not write; mark ours."""
     if out.exists() and not out.is_dir():
-        raise StarlabelInputError("exists and is not a folder; choose another --out", path=out)
+        raise StarlabelInputError(
+            "exists and is not a folder; choose another --out", path=out
+        )
     if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
         raise StarlabelInputError(
             "is not empty and was not written by `starlabel demo`; nothing was touched: "
@@ -57,7 +59,9 @@ def demo(
     out: Annotated[
         Path, typer.Option("--out", help="Folder for everything the demo writes.")
     ] = Path("starlabel-demo"),
-    quick: Annotated[bool, typer.Option("--quick", help="A smaller run for a first look.")] = False,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="A smaller run for a first look.")
+    ] = False,
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
     """The main job on the embedded default: synthetic survey -> models -> catalogues -> report."""
@@ -116,7 +120,12 @@ def demo(
     )
     print_dataset(data)
     parts = split_dataset(
-        data, out / "survey", (0.6, 0.2, 0.2), seed=seed, stratify="teff", overwrite=True
+        data,
+        out / "survey",
+        (0.6, 0.2, 0.2),
+        seed=seed,
+        stratify="teff",
+        overwrite=True,
     )
     console.print(
         "3. split (stratified on teff): "

@@ -29,7 +29,9 @@ def _train(kind: str, out: Path, paths: dict, **settings):
 
 
 def _evaluate(catalogue: Path, truth: Path, folder: Path, model=None) -> None:
-    metrics, files, _ = write_evaluation(catalogue, truth, folder, model=model, n_draws=100)
+    metrics, files, _ = write_evaluation(
+        catalogue, truth, folder, model=model, n_draws=100
+    )
     console.print(metrics_table(metrics, full=False))
     console.print("   plots: " + ", ".join(str(f) for f in files[1:]))
 
@@ -37,8 +39,15 @@ def _evaluate(catalogue: Path, truth: Path, folder: Path, model=None) -> None:
 def demo_cnn(out: Path, paths: dict, truth: Path, *, quick: bool, seed: int) -> Path:
     """Steps 4-6: a small CNN ensemble, its catalogue and its evaluation."""
     est, model_dir = _train(
-        "cnn", out, paths, preset="fast", seed=seed, ensemble=2, keep=2,
-        max_epochs=15 if quick else 80, patience=20,
+        "cnn",
+        out,
+        paths,
+        preset="fast",
+        seed=seed,
+        ensemble=2,
+        keep=2,
+        max_epochs=15 if quick else 80,
+        patience=20,
     )
     console.print(
         f"4. trained a CNN deep ensemble (preset fast, 2 members, at most "
@@ -50,7 +59,9 @@ def demo_cnn(out: Path, paths: dict, truth: Path, *, quick: bool, seed: int) -> 
         f"5. labelled the test set -> {catalogue} ({counts['n_spectra']} stars, "
         f"{counts['n_not_processed']} not processed)"
     )
-    console.print("6. evaluated against the truth (std/CRLB = 1 is the best any method can do):")
+    console.print(
+        "6. evaluated against the truth (std/CRLB = 1 is the best any method can do):"
+    )
     _evaluate(catalogue, truth, out / "evaluation")
     console.print(
         "   z std >> 1 means the ensemble spread (an internal uncertainty only) underestimates the "
@@ -61,10 +72,14 @@ def demo_cnn(out: Path, paths: dict, truth: Path, *, quick: bool, seed: int) -> 
 
 def demo_cinn(out: Path, paths: dict, truth: Path, *, quick: bool, seed: int) -> Path:
     """Steps 7-8: a cINN, its Precision-mode catalogue and its calibration."""
-    est, model_dir = _train("cinn", out, paths, seed=seed, max_epochs=3 if quick else 40)
+    est, model_dir = _train(
+        "cinn", out, paths, seed=seed, max_epochs=3 if quick else 40
+    )
     n_ext, n_int = (5, 50) if quick else (10, 100)
     catalogue = out / "catalogue-test-cinn.fits"
-    options = est.predict_options(mode="precision", n_external=n_ext, n_internal=n_int, seed=seed)
+    options = est.predict_options(
+        mode="precision", n_external=n_ext, n_internal=n_int, seed=seed
+    )
     predict_file(est, paths["test"], catalogue, options=options, overwrite=True)
     console.print(
         f"7. trained a cINN (default preset, at most {est.config.train.max_epochs} epochs) -> "
@@ -84,8 +99,13 @@ def demo_gandalf(out: Path, paths: dict, *, quick: bool, seed: int) -> Path:
     from ..diagnostics.plots.latent import write_edited_spectrum
 
     est, model_dir = _train(
-        "gandalf", out, paths, preset="fast", seed=seed,
-        disentangle=("teff", "logg"), entangle=("fe_h", "mg_fe"),
+        "gandalf",
+        out,
+        paths,
+        preset="fast",
+        seed=seed,
+        disentangle=("teff", "logg"),
+        entangle=("fe_h", "mg_fe"),
         adversary="uniform",  # removes teff from z, so that editing teff acts
         max_epochs=3 if quick else 30,
     )
@@ -130,7 +150,9 @@ def demo_explain(out: Path, paths: dict, *, quick: bool, seed: int) -> Path:
     return out / "explain"
 
 
-def demo_map(out: Path, paths: dict, catalogue: Path, *, quick: bool, seed: int) -> Path:
+def demo_map(
+    out: Path, paths: dict, catalogue: Path, *, quick: bool, seed: int
+) -> Path:
     """Step 11: the similarity map of the training set with the test stars placed in
     it, and ``ood_score`` added to the CNN catalogue."""
     from ..diagnostics.mapping import build_map, ood_scorer
@@ -176,7 +198,9 @@ def demo_report(out: Path, catalogues: list[Path], truth: Path) -> Path:
     )
     ref = read_dataset(truth)
     table = Table(
-        "model", *(escape(n) for n in LABELS), title="std of test residuals (predicted - true)"
+        "model",
+        *(escape(n) for n in LABELS),
+        title="std of test residuals (predicted - true)",
     )
     for cat in catalogues:
         m = {x.name: x for x in evaluate(read_catalogue_table(cat), ref)}

@@ -20,7 +20,9 @@ def parse_set(items: list[str]) -> dict[str, float]:
                 raise ValueError
             out[name.strip()] = float(value)
         except ValueError:
-            raise ValueError(f"--set: expected NAME=VALUE (e.g. teff=7500), got {item!r}") from None
+            raise ValueError(
+                f"--set: expected NAME=VALUE (e.g. teff=7500), got {item!r}"
+            ) from None
     if not out:
         raise ValueError("--set: give at least one NAME=VALUE (e.g. --set teff=7500)")
     return out
@@ -33,9 +35,9 @@ def edit(
     changes: Annotated[
         list[str], typer.Option("--set", help="New labels: --set teff=7500 mg_fe=0.0")
     ],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Figure (.png).")] = Path(
-        "edited.png"
-    ),
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Figure (.png).")
+    ] = Path("edited.png"),
     overwrite: Annotated[bool, Overwrite] = False,
 ) -> None:
     """Regenerate a star's spectrum with changed labels (disentangling autoencoder).

@@ -30,12 +30,16 @@ def metrics_table(metrics: list, *, full: bool = True) -> Table:
 
 
 def evaluate(
-    catalogue: Annotated[Path, typer.Argument(help="Catalogue from `starlabel predict`.")],
+    catalogue: Annotated[
+        Path, typer.Argument(help="Catalogue from `starlabel predict`.")
+    ],
     truth: Annotated[
-        Path, typer.Option("--truth", help="Dataset with the reference labels (and CRLBs).")
+        Path,
+        typer.Option("--truth", help="Dataset with the reference labels (and CRLBs)."),
     ],
     output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="Folder for metrics.csv and plots.")
+        Path | None,
+        typer.Option("-o", "--output", help="Folder for metrics.csv and plots."),
     ] = None,
     model_dir: Annotated[
         Path | None,
@@ -55,7 +59,9 @@ def evaluate(
 
     out = output or catalogue.with_name(catalogue.stem + "-evaluation")
     model = load(model_dir) if model_dir is not None else None
-    metrics, files, note = write_evaluation(catalogue, truth, out, model=model, n_draws=n_draws)
+    metrics, files, note = write_evaluation(
+        catalogue, truth, out, model=model, n_draws=n_draws
+    )
     if note:
         warn(note)
     Console(width=max(console.width, 110)).print(metrics_table(metrics))

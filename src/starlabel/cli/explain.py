@@ -12,12 +12,16 @@ from ._app import console
 
 
 def explain(
-    model_dir: Annotated[Path, typer.Argument(help="Model directory (cnn, cinn or gandalf).")],
+    model_dir: Annotated[
+        Path, typer.Argument(help="Model directory (cnn, cinn or gandalf).")
+    ],
     data: Annotated[Path, typer.Argument(help="Spectra to explain (.h5).")],
     output: Annotated[
         Path, typer.Option("-o", "--output", help="Folder for figures and tables.")
     ],
-    n_stars: Annotated[int, typer.Option("--n-stars", help="Spectra averaged (random).")] = 200,
+    n_stars: Annotated[
+        int, typer.Option("--n-stars", help="Spectra averaged (random).")
+    ] = 200,
     top: Annotated[int, typer.Option("--top", help="Peaks per label.")] = 10,
     tolerance: Annotated[
         float, typer.Option("--tolerance", help="Peak-to-line match [Angstrom].")
@@ -41,6 +45,12 @@ def explain(
     for name, peaks in res.peaks.items():
         hits = [f"{p.species} {p.line_wavelength:.2f}" for p in peaks if p.species]
         own, chance = res.own_fraction[name]
-        extra = f"; own-element share {own:.0%} (chance {chance:.0%})" if np.isfinite(own) else ""
-        console.print(f"{name}: {', '.join(hits[:6]) or 'no line within tolerance'}{extra}")
+        extra = (
+            f"; own-element share {own:.0%} (chance {chance:.0%})"
+            if np.isfinite(own)
+            else ""
+        )
+        console.print(
+            f"{name}: {', '.join(hits[:6]) or 'no line within tolerance'}{extra}"
+        )
     console.print(f"wrote {len(res.files)} files to {output}/")

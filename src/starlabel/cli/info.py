@@ -13,7 +13,9 @@ from ._app import console
 
 
 def info(
-    path: Annotated[Path, typer.Argument(help="A dataset file (.h5) or a model directory.")],
+    path: Annotated[
+        Path, typer.Argument(help="A dataset file (.h5) or a model directory.")
+    ],
 ) -> None:
     """Summarise a dataset (counts, wavelength range, label ranges, S/N quartiles) or a model."""
     if path.is_dir():
@@ -66,4 +68,6 @@ def print_dataset(path: Path) -> None:
     else:
         console.print("  no labels")
     if s.flag_counts:
-        console.print("  flags: " + ", ".join(f"{k} {v}" for k, v in s.flag_counts.items()))
+        console.print(
+            "  flags: " + ", ".join(f"{k} {v}" for k, v in s.flag_counts.items())
+        )

@@ -11,13 +11,15 @@ from ._app import Overwrite, console
 
 
 def map_(
-    train: Annotated[Path, typer.Argument(help="Training spectra (.h5) that define the map.")],
+    train: Annotated[
+        Path, typer.Argument(help="Training spectra (.h5) that define the map.")
+    ],
     data: Annotated[
         Path | None, typer.Argument(help="Spectra to place into the map (.h5).")
     ] = None,
-    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the map.")] = Path(
-        "map"
-    ),
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Folder for the map.")
+    ] = Path("map"),
     perplexity: Annotated[float, typer.Option("--perplexity")] = 30.0,
     n_components: Annotated[
         int, typer.Option("--n-components", help="PCA components before t-SNE.")
@@ -51,5 +53,6 @@ def map_(
         data_source=None if data is None else str(data),
     )
     console.print(
-        result.summary.rstrip() + f"\nwrote {output}/ (map.safetensors, map.png, map.csv)"
+        result.summary.rstrip()
+        + f"\nwrote {output}/ (map.safetensors, map.png, map.csv)"
     )

@@ -40,7 +40,10 @@ def predict(
     ] = None,
     n_external: Annotated[
         int | None,
-        typer.Option("--n-external", help="cinn precision: noisy copies (default 20, as the paper)."),
+        typer.Option(
+            "--n-external",
+            help="cinn precision: noisy copies (default 20, as the paper).",
+        ),
     ] = None,
     n_internal: Annotated[
         int | None,

@@ -201,6 +201,8 @@ def print_report(report, rejected_file: Path | None, output: Path) -> None:
             markup=False,
         )
     if len(report.rejected) > 10:
-        err_console.print(f"  ... and {len(report.rejected) - 10} more", highlight=False)
+        err_console.print(
+            f"  ... and {len(report.rejected) - 10} more", highlight=False
+        )
     if rejected_file:
         console.print(f"skipped spectra listed in {rejected_file}")

@@ -12,7 +12,8 @@ from ._app import Overwrite, console
 
 def report(
     catalogues: Annotated[
-        list[Path], typer.Argument(help="Catalogues; the first drives the science plots.")
+        list[Path],
+        typer.Argument(help="Catalogues; the first drives the science plots."),
     ],
     truth: Annotated[Path, typer.Option("--truth", help="Reference labels (.h5).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="HTML file.")] = Path(
@@ -21,7 +22,9 @@ def report(
     explain_dir: Annotated[
         Path | None, typer.Option("--explain", help="`starlabel explain` folder.")
     ] = None,
-    map_dir: Annotated[Path | None, typer.Option("--map", help="`starlabel map` folder.")] = None,
+    map_dir: Annotated[
+        Path | None, typer.Option("--map", help="`starlabel map` folder.")
+    ] = None,
     title: Annotated[str, typer.Option("--title")] = "starlabel report",
     overwrite: Annotated[bool, Overwrite] = False,
 ) -> None:

@@ -22,11 +22,14 @@ def split(
     ],
     fractions: Annotated[
         tuple[float, float, float],
-        typer.Option("--fractions", help="Train, validation, test fractions (test may be 0)."),
+        typer.Option(
+            "--fractions", help="Train, validation, test fractions (test may be 0)."
+        ),
     ] = (0.6, 0.2, 0.2),
     seed: Annotated[int, typer.Option("--seed")] = 0,
     stratify: Annotated[
-        str | None, typer.Option("--stratify", help="Label to stratify on (quantile bins).")
+        str | None,
+        typer.Option("--stratify", help="Label to stratify on (quantile bins)."),
     ] = None,
     overwrite: Annotated[bool, Overwrite] = False,
 ) -> None:
@@ -36,6 +39,8 @@ def split(
     fr = [f for f in fractions if f > 0] if fractions[2] == 0 else list(fractions)
     if abs(sum(fr) - 1) > 1e-6:
         raise ValueError(f"--fractions: must sum to 1, got {fractions}")
-    parts = split_dataset(path, output, fr, seed=seed, stratify=stratify, overwrite=overwrite)
+    parts = split_dataset(
+        path, output, fr, seed=seed, stratify=stratify, overwrite=overwrite
+    )
     for name, (p, n) in parts.items():
         console.print(f"wrote {p}: {n} spectra ({name})")

@@ -35,7 +35,9 @@ def train(
     ] = None,
     labels: Annotated[
         list[str],
-        typer.Option("--labels", help="Labels to learn: --labels teff logg fe_h (default: all)."),
+        typer.Option(
+            "--labels", help="Labels to learn: --labels teff logg fe_h (default: all)."
+        ),
     ] = [],  # noqa: B006
     preset: Annotated[
         str | None,
@@ -48,22 +50,33 @@ def train(
     ] = None,
     config: Annotated[
         Path | None,
-        typer.Option("--config", help="Run file (TOML, from --print-config or MODEL/config.toml)."),
+        typer.Option(
+            "--config",
+            help="Run file (TOML, from --print-config or MODEL/config.toml).",
+        ),
     ] = None,
     print_config: Annotated[
-        bool, typer.Option("--print-config", help="Print the resolved run as TOML and stop.")
+        bool,
+        typer.Option("--print-config", help="Print the resolved run as TOML and stop."),
     ] = False,
-    valid: Annotated[Path | None, typer.Option("--valid", help="Validation dataset.")] = None,
+    valid: Annotated[
+        Path | None, typer.Option("--valid", help="Validation dataset.")
+    ] = None,
     valid_fraction: Annotated[
         float | None,
-        typer.Option("--valid-fraction", help="Share held out when --valid is not given."),
+        typer.Option(
+            "--valid-fraction", help="Share held out when --valid is not given."
+        ),
     ] = None,
     ensemble: Annotated[
         int | None,
-        typer.Option("--ensemble", help="cnn: members trained; cinn: seeds, best kept."),
+        typer.Option(
+            "--ensemble", help="cnn: members trained; cinn: seeds, best kept."
+        ),
     ] = None,
     keep: Annotated[
-        int | None, typer.Option("--keep", help="cnn: members kept, lowest validation loss.")
+        int | None,
+        typer.Option("--keep", help="cnn: members kept, lowest validation loss."),
     ] = None,
     max_epochs: Annotated[int | None, typer.Option("--max-epochs")] = None,
     patience: Annotated[
@@ -75,7 +88,8 @@ def train(
         str | None, typer.Option("--optimizer", help="cnn, cinn: sgd or adam.")
     ] = None,
     extra: Annotated[
-        list[str], typer.Option("--extra", help="cnn: /extra inputs (hybrid CNN; repeat).")
+        list[str],
+        typer.Option("--extra", help="cnn: /extra inputs (hybrid CNN; repeat)."),
     ] = [],  # noqa: B006
     augment_noise: Annotated[
         bool, typer.Option("--augment-noise", help="cnn: add noise drawn from ivar.")
@@ -83,7 +97,9 @@ def train(
     rv_jitter: Annotated[
         float | None, typer.Option("--rv-jitter", help="cnn: random RV shifts [km/s].")
     ] = None,
-    latent: Annotated[int | None, typer.Option("--latent", help="gandalf: latent size.")] = None,
+    latent: Annotated[
+        int | None, typer.Option("--latent", help="gandalf: latent size.")
+    ] = None,
     disentangle: Annotated[
         list[str], typer.Option("--disentangle", help="gandalf: labels removed from z.")
     ] = [],  # noqa: B006
@@ -91,17 +107,23 @@ def train(
         list[str], typer.Option("--entangle", help="gandalf: labels reinforced in z.")
     ] = [],  # noqa: B006
     strength: Annotated[
-        float | None, typer.Option("--lambda", help="gandalf: |lambda| of those labels.")
+        float | None,
+        typer.Option("--lambda", help="gandalf: |lambda| of those labels."),
     ] = None,
     adversary: Annotated[
         str | None,
-        typer.Option("--adversary", help="gandalf: paper (default) or uniform (confusion loss)."),
+        typer.Option(
+            "--adversary", help="gandalf: paper (default) or uniform (confusion loss)."
+        ),
     ] = None,
     encoder_labels: Annotated[
-        bool, typer.Option("--encoder-labels", help="gandalf: labels enter the encoder too.")
+        bool,
+        typer.Option("--encoder-labels", help="gandalf: labels enter the encoder too."),
     ] = False,
     seed: Annotated[int | None, typer.Option("--seed")] = None,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
+    device: Annotated[
+        str, typer.Option("--device", help="auto, cpu or cuda.")
+    ] = "auto",
     overwrite: Annotated[bool, Overwrite] = False,
     quiet: Annotated[bool, Quiet] = False,
 ) -> None:

@@ -121,10 +121,15 @@ def build_map(
             path=train_source,
         )
     if train.n_spectra > max_train:
-        keep = np.random.default_rng(seed).choice(train.n_spectra, max_train, replace=False)
+        keep = np.random.default_rng(seed).choice(
+            train.n_spectra, max_train, replace=False
+        )
         train = train[np.sort(keep)]
     smap = SimilarityMap.fit(
-        dense_flux(train)[0], n_components=n_components, perplexity=perplexity, seed=seed
+        dense_flux(train)[0],
+        n_components=n_components,
+        perplexity=perplexity,
+        seed=seed,
     )
     rows = [
         (i, "train", *xy, d, True, np.nan)
@@ -158,7 +163,9 @@ def build_map(
     writer.writerow(["id", "set", "x", "y", "map_distance", "inner", "ood_score"])
     writer.writerows(rows)
     c = train.labels[colour][smap.fit_rows] if colour in train.labels else None
-    fig, _ = plot_similarity_map(smap.embedding, xy, inner, colour=c, colour_label=colour)
+    fig, _ = plot_similarity_map(
+        smap.embedding, xy, inner, colour=c, colour_label=colour
+    )
     text = map_summary(train.n_spectra, inner, score)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_group(targets) as tmps:

@@ -149,7 +149,11 @@ def read_catalogue_table(path: PathLike) -> Table:
             table = Table(arrow.to_pandas().to_dict(orient="list"))
             meta = arrow.schema.metadata or {}
             table.meta.update(
-                {k.decode(): v.decode() for k, v in meta.items() if not k.startswith(b"pandas")}
+                {
+                    k.decode(): v.decode()
+                    for k, v in meta.items()
+                    if not k.startswith(b"pandas")
+                }
             )
     except StarlabelInputError:
         raise

@@ -240,7 +240,9 @@ class SpectralModel(BaseEstimator):
         )
 
     # ------------------------------------------------------------ predict
-    def predict(self, spectra: Spectra, options: PredictOptions | None = None) -> LabelPrediction:
+    def predict(
+        self, spectra: Spectra, options: PredictOptions | None = None
+    ) -> LabelPrediction:
         """Labels and uncertainties for ``spectra`` (on the training grid).
 
         Args:
@@ -338,7 +340,9 @@ class SpectralModel(BaseEstimator):
     def _begin_fit(self, train: Spectra) -> list[str]:
         """Reset every fitted attribute (fitting again starts afresh) and set the
         label names; returns them."""
-        for attr in [a for a in vars(self) if a.endswith("_") and not a.startswith("_")]:
+        for attr in [
+            a for a in vars(self) if a.endswith("_") and not a.startswith("_")
+        ]:
             delattr(self, attr)
         self.fit_warnings_: list[str] = []
         if not isinstance(train, Spectra):

@@ -34,8 +34,8 @@ from ..nn import Standardizer
 from ..nn.condnet import ConditioningNet
 from ..nn.glow import ConditionalINN
 from ..spectra.container import Spectra
-from ..training import TrainConfig, fit_loop
 from ..spectra.preprocess import dense_flux
+from ..training import TrainConfig, fit_loop
 from ._shared import (
     ProgressBar,
     SpectralModel,
@@ -281,9 +281,7 @@ class ConditionalINNRegressor(SpectralModel):
         """
         cfg = self._config
         names = self._begin_fit(train)
-        train, validation = self._complete_sets(
-            train, valid, names, cfg.valid_fraction
-        )
+        train, validation = self._complete_sets(train, valid, names, cfg.valid_fraction)
         if train.n_spectra < 2 or validation.n_spectra < 1:
             raise ValueError("train: too few stars with every label to train a cINN")
         self._check_sizes(train, validation)
@@ -344,9 +342,7 @@ class ConditionalINNRegressor(SpectralModel):
         return self
 
     # ---------------------------------------------------------------- predict
-    def sample(
-        self, spectra: Spectra, *, n_samples: int, seed: int = 0
-    ) -> np.ndarray:
+    def sample(self, spectra: Spectra, *, n_samples: int, seed: int = 0) -> np.ndarray:
         """Posterior draws of each spectrum's labels.
 
         Args:
@@ -398,7 +394,9 @@ class ConditionalINNRegressor(SpectralModel):
         dev = next(m.parameters()).device
         out = np.empty(spectra.n_spectra)
         for i in range(0, spectra.n_spectra, 256):
-            x = m.scaler(torch.as_tensor(y[i : i + 256], dtype=torch.float32, device=dev))
+            x = m.scaler(
+                torch.as_tensor(y[i : i + 256], dtype=torch.float32, device=dev)
+            )
             cond = _condition(m, torch.as_tensor(flux[i : i + 256], device=dev))
             z, logdet = m.inn(x, m.inn.project(cond))
             logp = -0.5 * (z.double() ** 2).sum(-1) - 0.5 * d * np.log(2 * np.pi)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +30,9 @@ from .._config import config_from_dict, config_to_dict
 from ..errors import StarlabelInputError
 from ..nn import BandedConvRegressor, ConvRegressor, Standardizer
 from ..spectra.container import Spectra
-from ..spectra.preprocess import SPEED_OF_LIGHT_KMS
+from ..spectra.preprocess import SPEED_OF_LIGHT_KMS, dense_flux
 from ..training import TrainConfig, fit_loop
 from ..training.losses import masked_mse
-from ..spectra.preprocess import dense_flux
 from ._shared import (
     ProgressBar,
     SpectralModel,
@@ -147,7 +146,9 @@ PRESETS: dict[str, EnsembleConfig] = {
     # teff / logg / [Fe/H] in 45 s; without the standardisation the same run still
     # predicts the mean (0.71 / 0.77 / 0.66): the raw flux varies by only ~0.05
     # between stars.
-    "default": EnsembleConfig(n_members=5, n_keep=5, train=_ADAM, standardize_flux=True),
+    "default": EnsembleConfig(
+        n_members=5, n_keep=5, train=_ADAM, standardize_flux=True
+    ),
     # The paper exactly: SGD 1e-4, batch 16, 10 members of which 8 are kept.
     "ambrosch2023": EnsembleConfig(),
     # The paper's ensemble and network with the Adam schedule of the default.
@@ -247,7 +248,9 @@ class DeepEnsembleRegressor(SpectralModel):
     loss_name = "standardised MSE per label"
 
     @classmethod
-    def adjust_flags(cls, base: EnsembleConfig, flags: dict[str, Any]) -> dict[str, Any]:
+    def adjust_flags(
+        cls, base: EnsembleConfig, flags: dict[str, Any]
+    ) -> dict[str, Any]:
         """``ensemble`` alone keeps at most as many members as are trained."""
         if "ensemble" in flags and "keep" not in flags:
             return flags | {"keep": min(base.n_keep, flags["ensemble"])}
@@ -305,7 +308,9 @@ class DeepEnsembleRegressor(SpectralModel):
         )
 
     # -------------------------------------------------------------------- fit
-    def fit(self, train: Spectra, valid: Spectra | None = None) -> DeepEnsembleRegressor:
+    def fit(
+        self, train: Spectra, valid: Spectra | None = None
+    ) -> DeepEnsembleRegressor:
         """Train the ensemble.
 
         Args:
@@ -443,7 +448,9 @@ class DeepEnsembleRegressor(SpectralModel):
                         * jitter
                         * per_px,
                     )
-            pred = module.net(scaled_flux(module, flux), extra if extra.shape[1] else None)
+            pred = module.net(
+                scaled_flux(module, flux), extra if extra.shape[1] else None
+            )
             return masked_mse(pred, module.scaler(y), mask)
 
         return loss
@@ -498,9 +505,7 @@ class DeepEnsembleRegressor(SpectralModel):
             return module.net
         return BandedConvRegressor(module.net.eval())
 
-    def _predict(
-        self, spectra: Spectra, options: CNNPredictOptions
-    ) -> LabelPrediction:
+    def _predict(self, spectra: Spectra, options: CNNPredictOptions) -> LabelPrediction:
         """Member mean and standard deviation (internal uncertainty) per label."""
         preds = self.predict_members(spectra, batch_size=min(512, options.batch_size))
         mean = preds.mean(axis=0)

@@ -41,8 +41,8 @@ from ..errors import StarlabelInputError
 from ..nn import Standardizer
 from ..nn.autoencoder import LabelAutoencoder, mlp
 from ..spectra.container import Spectra
-from ..training import History
 from ..spectra.preprocess import dense_flux
+from ..training import History
 from ._shared import ProgressBar, SpectralModel, check_grid, device_of, load_state
 from .base import LabelPrediction
 from .latent import DenseRegressor, fit_dense_regressor, r2_per_label

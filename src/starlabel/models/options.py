@@ -46,7 +46,9 @@ class PredictOptions:
 
     def __post_init__(self) -> None:
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ValueError(f"batch_size: expected an integer >= 1, got {self.batch_size!r}")
+            raise ValueError(
+                f"batch_size: expected an integer >= 1, got {self.batch_size!r}"
+            )
 
     @classmethod
     def from_flags(cls, flags: Mapping[str, Any], *, model: str) -> Self:
@@ -127,7 +129,9 @@ def resolve_config(
     if unknown:
         from .registry import MODELS  # the registry imports the models, which import us
 
-        owners = sorted({kind for kind, c in MODELS.items() for k in unknown if k in c.flag_fields})
+        owners = sorted(
+            {kind for kind, c in MODELS.items() for k in unknown if k in c.flag_fields}
+        )
         hint = f" (an option of --model {' / '.join(owners)})" if owners else ""
         raise ValueError(
             f"{', '.join(flag_name(k) for k in unknown)}: not an option of --model "

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from .._typing import PathLike
-from ..errors import StarlabelInputError
 from .cinn import ConditionalINNRegressor
 from .cnn import DeepEnsembleRegressor
 from .gandalf import LatentAutoencoder

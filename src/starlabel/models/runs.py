@@ -91,16 +91,16 @@ def build_estimator(
     """
     run = run or {}
     if kind and run.get("model") and kind != run["model"]:
-        raise ValueError(
-            f"--model {kind}: the run file is for --model {run['model']}"
-        )
+        raise ValueError(f"--model {kind}: the run file is for --model {run['model']}")
     cls = model_class(kind or run.get("model") or "cnn")
     base = None
     if "config" in run:
         try:
             base = cls.config_class.from_dict(run["config"])
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"--config: [config] does not fit {cls.kind}: {exc}") from exc
+            raise ValueError(
+                f"--config: [config] does not fit {cls.kind}: {exc}"
+            ) from exc
     config = cls.configure(preset=preset, base=base, **flags)
     kwargs: dict[str, Any] = {
         "labels": list(labels) if labels else run.get("labels"),

@@ -33,8 +33,8 @@ from typing import Any, Literal
 import astropy.units as u
 import numpy as np
 
-from .._typing import PathLike
 from .._atomic import DATASET_SUFFIXES, check_output
+from .._typing import PathLike
 from ..errors import StarlabelInputError
 from .container import Spectra
 from .flags import Flag
@@ -201,8 +201,10 @@ def _process_raw(raw: RawSpectrum, grid: Grid, config: PrepareConfig, rv: float 
     """One raw spectrum onto the grid: (flux, ivar, coverage, n non-physical pixels)."""
     flux, ivar = raw.flux, raw.ivar
     bad = nonphysical_flux(flux, normalised=False)
-    n_bad = int(bad.sum())
-    if n_bad:
+    # NaN is how readers and archives deliver a missing pixel (dead column, gap):
+    # masked like any other, not counted; infinities and absurd values are faults.
+    n_bad = int((bad & ~np.isnan(flux)).sum())
+    if bad.any():
         # NaN flux with ivar 0: cleaning replaces it, resampling gives it no weight.
         flux = np.where(bad, np.nan, flux)
         ivar = np.where(bad, 0.0, ivar)

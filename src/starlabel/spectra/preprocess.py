@@ -85,7 +85,9 @@ def nonphysical_flux(flux: np.ndarray, *, normalised: bool = True) -> np.ndarray
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows
             scale = np.nanmedian(a, axis=1, keepdims=True)
-        limit = np.where(np.isfinite(scale) & (scale > 0), RAW_FLUX_LIMIT * scale, np.inf)
+        limit = np.where(
+            np.isfinite(scale) & (scale > 0), RAW_FLUX_LIMIT * scale, np.inf
+        )
         bad = ~np.isfinite(f2) | (np.abs(np.where(np.isfinite(f2), f2, 0.0)) > limit)
         return bad.reshape(f.shape)
 

@@ -83,10 +83,15 @@ def prepare_survey(
             )
         full_map = list(mapping) + ([f"{rv_column}=rv"] if rv_column else [])
         catalogue = read_catalogue(
-            labels, id_column=id_column, mapping=full_map, abundance_scale=abundance_scale
+            labels,
+            id_column=id_column,
+            mapping=full_map,
+            abundance_scale=abundance_scale,
         )
     elif rv_column:
-        raise ValueError("--rv-column: needs --labels (the RV comes from the catalogue)")
+        raise ValueError(
+            "--rv-column: needs --labels (the RV comes from the catalogue)"
+        )
     report = prepare_files(
         list(files),
         output,

@@ -153,7 +153,9 @@ def test_dataset_writers_refuse_other_extensions_before_any_work(tmp_path):
     from starlabel.spectra.io.hdf5 import write_batches
 
     sp = gaussian_line_spectra(n=4)
-    with pytest.raises(StarlabelInputError, match=r"x\.csv: .*must end in \.h5 or \.hdf5"):
+    with pytest.raises(
+        StarlabelInputError, match=r"x\.csv: .*must end in \.h5 or \.hdf5"
+    ):
         write_dataset(sp, tmp_path / "x.csv")
     asked = []
 
@@ -262,11 +264,17 @@ def _edited(tmp_path, name, edit):
             r"/labels/name has type .*expected numbers",
         ),
         (
-            lambda f: (f.__delitem__("flux"), f.create_dataset("flux", data=np.ones(40))),
+            lambda f: (
+                f.__delitem__("flux"),
+                f.create_dataset("flux", data=np.ones(40)),
+            ),
             r"/flux has shape \(40,\), expected \(n_spectra, n_pixels\)",
         ),
         (
-            lambda f: (f.__delitem__("ivar"), f.create_dataset("ivar", data=np.ones((5, 39)))),
+            lambda f: (
+                f.__delitem__("ivar"),
+                f.create_dataset("ivar", data=np.ones((5, 39))),
+            ),
             r"shapes disagree",
         ),
         (
@@ -381,7 +389,9 @@ def test_dataset_fingerprint(tmp_path):
     assert len(others) == 3 and fp not in others
 
 
-def test_negative_ivar_deep_in_a_file_is_masked_and_named_by_id_and_row(tmp_path, caplog):
+def test_negative_ivar_deep_in_a_file_is_masked_and_named_by_id_and_row(
+    tmp_path, caplog
+):
     import logging
 
     from starlabel.spectra.io.hdf5 import DatasetReader

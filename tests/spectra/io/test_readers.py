@@ -358,8 +358,15 @@ def test_synthetic_rvs_raw_files_are_identified_by_content(tmp_path):
     ]
     assert [_identified(f) for f in files] == ["ges", "ges"]
     rejected = []
-    got = list(iter_raw(expand_paths([str(tmp_path / "raw" / "*_RVS.fits")]), rejected=rejected))
-    assert not rejected and [r.id for r in got] == ["synth-s5-0000000", "synth-s5-0000001"]
+    got = list(
+        iter_raw(
+            expand_paths([str(tmp_path / "raw" / "*_RVS.fits")]), rejected=rejected
+        )
+    )
+    assert not rejected and [r.id for r in got] == [
+        "synth-s5-0000000",
+        "synth-s5-0000001",
+    ]
     assert all(r.setup == "RVS" for r in got)
 
 
@@ -374,11 +381,17 @@ def test_gaia_rvs_files_are_identified_whatever_their_name(tmp_path):
     assert _identified(csv) == "gaia-rvs"
     # an ESO spectrum whose name says RVS is an ESO spectrum
     wl = np.arange(8460.0, 8700.0, 0.1)
-    write_eso_spectrum(tmp_path / "star_RVS.fits", wl, np.ones(wl.size), np.ones(wl.size), star="x")
+    write_eso_spectrum(
+        tmp_path / "star_RVS.fits", wl, np.ones(wl.size), np.ones(wl.size), star="x"
+    )
     assert _identified(tmp_path / "star_RVS.fits") == "ges"
     write_eso_spectrum(
-        tmp_path / "rvs_table.fits", wl, np.ones(wl.size), np.ones(wl.size),
-        star="y", layout="table",
+        tmp_path / "rvs_table.fits",
+        wl,
+        np.ones(wl.size),
+        np.ones(wl.size),
+        star="y",
+        layout="table",
     )
     assert _identified(tmp_path / "rvs_table.fits") == "ges"
 

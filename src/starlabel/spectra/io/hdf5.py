@@ -366,7 +366,9 @@ class DatasetReader:
                 path=self.path,
             )
         if f["wavelength"].dtype.kind not in "fiu":
-            raise self._fail(f"/wavelength has type {f['wavelength'].dtype}, expected float64")
+            raise self._fail(
+                f"/wavelength has type {f['wavelength'].dtype}, expected float64"
+            )
         for group in _ROW_GROUPS:
             if group not in f:
                 continue
@@ -389,9 +391,7 @@ class DatasetReader:
                     h5py.check_string_dtype(item.dtype) is not None
                 )
                 if group != "meta" and (text or item.dtype.kind not in "fiub"):
-                    raise self._fail(
-                        f"{where} has type {item.dtype}, expected numbers"
-                    )
+                    raise self._fail(f"{where} has type {item.dtype}, expected numbers")
                 if group == "meta" and not text and item.dtype.kind not in "fiub":
                     raise self._fail(
                         f"{where} has type {item.dtype}, expected numbers or text"
@@ -468,7 +468,9 @@ class DatasetReader:
                 flag = groups["meta"]["flag"].copy()
                 flag[hit] |= int(Flag.NONPHYSICAL_FLUX)
                 groups["meta"]["flag"] = flag
-            ids = groups["meta"]["id"][hit][:3].tolist() if "id" in groups["meta"] else []
+            ids = (
+                groups["meta"]["id"][hit][:3].tolist() if "id" in groups["meta"] else []
+            )
             rows = (np.flatnonzero(hit)[:3] + start).tolist()
             log.warning(
                 "%s: masked %d non-physical flux pixels (not finite, outside [-1, 10], "
