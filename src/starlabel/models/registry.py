@@ -48,6 +48,7 @@ def load(path: PathLike) -> Any:
 
     Example:
         >>> import tempfile
+        >>> from starlabel.errors import StarlabelInputError
         >>> try:
         ...     load(tempfile.mkdtemp())
         ... except StarlabelInputError as exc:
