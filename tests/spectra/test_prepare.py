@@ -305,7 +305,9 @@ def test_masked_nan_pixels_are_missing_not_non_physical(tmp_path):
     flux = 1 - 0.4 * np.exp(-0.5 * ((wl - 5500.0) / 0.2) ** 2)
     ivar = np.full(wl.size, 1e4)
     flux[100:110], ivar[100:110] = np.nan, 0.0
-    write_eso_spectrum(tmp_path / "dead.fits", wl, flux, ivar, star="dead", layout="table")
+    write_eso_spectrum(
+        tmp_path / "dead.fits", wl, flux, ivar, star="dead", layout="table"
+    )
     report = prepare_files([tmp_path / "dead.fits"], tmp_path / "o.h5", format="ges")
     assert report.n_nonphysical == 0
     assert not read_dataset(tmp_path / "o.h5").meta["flag"][0] & Flag.NONPHYSICAL_FLUX

@@ -101,5 +101,6 @@ def predict(
     if counts["n_no_err"]:
         warn(
             f"{counts['n_no_err']} rows have a value but no uncertainty (_err is NaN: "
-            f"{model.uncertainty_parts['int']}; {model.uncertainty_parts['ext']})"
+            f"{model.uncertainty_parts_for(options)['int']}; "
+            f"{model.uncertainty_parts_for(options)['ext']})"
         )

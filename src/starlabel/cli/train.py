@@ -94,6 +94,14 @@ def train(
     augment_noise: Annotated[
         bool, typer.Option("--augment-noise", help="cnn: add noise drawn from ivar.")
     ] = False,
+    loss: Annotated[
+        str | None,
+        typer.Option(
+            "--loss",
+            help="cnn: mse (the paper; member spread only) or beta_nll (each member "
+            "predicts a mean and a variance: data and model uncertainty).",
+        ),
+    ] = None,
     rv_jitter: Annotated[
         float | None, typer.Option("--rv-jitter", help="cnn: random RV shifts [km/s].")
     ] = None,
@@ -152,6 +160,7 @@ def train(
         optimizer=optimizer,
         augment_noise=augment_noise or None,
         rv_jitter=rv_jitter,
+        loss=loss,
         latent=latent,
         disentangle=tuple(disentangle) or None,
         entangle=tuple(entangle) or None,

@@ -264,7 +264,9 @@ class SpectralModel(BaseEstimator):
             dict(self.uncertainty_parts_for(options)),
         )
 
-    def uncertainty_parts_for(self, options: PredictOptions) -> Mapping[str, str]:
+    def uncertainty_parts_for(
+        self, options: PredictOptions | None = None
+    ) -> Mapping[str, str]:
         """What ``_err_int`` / ``_err_ext`` mean for a prediction with ``options``."""
         return self.uncertainty_parts
 
@@ -421,7 +423,9 @@ class SpectralModel(BaseEstimator):
             ],
             "grid": grid_manifest(self.wavelength_, self.medium_),
             "random_state": self.random_state,
-            "uncertainty_parts": dict(self.uncertainty_parts),
+            "uncertainty_parts": dict(
+                self.uncertainty_parts_for(self.predict_options())
+            ),
             "loss": self.loss_name,
             "warnings": list(getattr(self, "fit_warnings_", [])),
             "training": {

@@ -32,7 +32,7 @@ from ..nn import BandedConvRegressor, ConvRegressor, Standardizer
 from ..spectra.container import Spectra
 from ..spectra.preprocess import SPEED_OF_LIGHT_KMS, dense_flux
 from ..training import TrainConfig, fit_loop
-from ..training.losses import masked_mse
+from ..training.losses import masked_beta_nll, masked_mse
 from ._shared import (
     ProgressBar,
     SpectralModel,
@@ -50,6 +50,7 @@ __all__ = [
     "DeepEnsembleRegressor",
     "EnsembleConfig",
     "PRESETS",
+    "mixture_moments",
 ]
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,11 @@ class EnsembleConfig:
             to training batches (0 = none).
         standardize_flux: standardise each pixel (training mean and scatter, saved
             with the weights) before the network; off in the paper's setup.
+        loss: ``"mse"`` (the paper: each member predicts a value) or
+            ``"beta_nll"`` (each member predicts a mean and a variance per label,
+            trained with the β-weighted Gaussian NLL; the ensemble is the mixture of
+            the members, so the error splits into data and model parts).
+        beta: the β of ``"beta_nll"`` (0: plain Gaussian NLL; 0.5: the usual choice).
     """
 
     n_members: int = 10
@@ -108,8 +114,14 @@ class EnsembleConfig:
     augment_noise: bool = False
     rv_jitter_kms: float = 0.0
     standardize_flux: bool = False
+    loss: str = "mse"
+    beta: float = 0.5
 
     def __post_init__(self) -> None:
+        if self.loss not in ("mse", "beta_nll"):
+            raise ValueError(f"loss: expected 'mse' or 'beta_nll', got {self.loss!r}")
+        if not 0 <= self.beta <= 1:
+            raise ValueError(f"beta: expected [0, 1], got {self.beta}")
         if not 1 <= self.n_keep <= self.n_members:
             raise ValueError(
                 f"n_keep: expected 1 <= n_keep <= n_members, got {self.n_keep} of {self.n_members}"
@@ -197,6 +209,29 @@ class CNNPredictOptions(PredictOptions):
     """Options of :meth:`DeepEnsembleRegressor.predict` (``batch_size`` only)."""
 
 
+def mixture_moments(
+    means: np.ndarray, variances: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean and the two variance parts of an equally weighted Gaussian mixture.
+
+    Args:
+        means, variances: ``(n_members, ...)`` each member's mean and variance.
+
+    Returns:
+        ``(mean, aleatoric, epistemic)``: the mixture mean, the mean of the member
+        variances (data) and the variance of the member means (model, ddof 0); the
+        mixture's total variance is their sum.
+
+    Example:
+        >>> m, a, e = mixture_moments(np.array([[1.0], [3.0]]), np.array([[1.0], [1.0]]))
+        >>> float(m[0]), float(a[0]), float(e[0])
+        (2.0, 1.0, 1.0)
+    """
+    means = np.asarray(means, dtype=np.float64)
+    mean = means.mean(axis=0)
+    return mean, np.asarray(variances, dtype=np.float64).mean(axis=0), means.var(axis=0)
+
+
 def _jitter_shift(wavelength: torch.Tensor) -> torch.Tensor:
     """Pixels per km/s at each pixel (for small Doppler shifts on any grid)."""
     step = torch.diff(wavelength)
@@ -239,13 +274,31 @@ class DeepEnsembleRegressor(SpectralModel):
         **TRAIN_FLAGS,
         "augment_noise": "augment_noise",
         "rv_jitter": "rv_jitter_kms",
+        "loss": "loss",
     }
     uncertainty_parts = {
         "int": "spread (standard deviation) of the ensemble members' predictions: "
         "model uncertainty only",
         "ext": "not provided: members trained with MSE give no noise term (NaN)",
     }
-    loss_name = "standardised MSE per label"
+
+    @property
+    def loss_name(self) -> str:  # type: ignore[override]
+        """What the validation loss measures (depends on ``config.loss``)."""
+        if self._config.loss == "beta_nll":
+            return "beta-weighted Gaussian NLL per label (standardised)"
+        return "standardised MSE per label"
+
+    def uncertainty_parts_for(self, options: Any = None) -> dict[str, str]:
+        """MSE members: the spread only; ``beta_nll`` members: the mixture's parts."""
+        if self._config.loss == "beta_nll":
+            return {
+                "int": "standard deviation of the members' means (ddof 0): model "
+                "uncertainty, the mixture's variance-of-means part",
+                "ext": "square root of the members' mean predicted variance: data "
+                "(noise) uncertainty from the Gaussian likelihood",
+            }
+        return dict(self.uncertainty_parts)
 
     @classmethod
     def adjust_flags(
@@ -276,9 +329,10 @@ class DeepEnsembleRegressor(SpectralModel):
     # ---------------------------------------------------------------- helpers
     def _build(self, n_pixels: int) -> torch.nn.Module:
         c = self._config.cnn
+        heteroscedastic = self._config.loss == "beta_nll"
         net = ConvRegressor(
             n_pixels,
-            len(self.label_names_),
+            len(self.label_names_) * (2 if heteroscedastic else 1),
             channels=c.channels,
             kernel_size=c.kernel_size,
             pool=c.pool,
@@ -341,7 +395,7 @@ class DeepEnsembleRegressor(SpectralModel):
         if train.n_spectra < 1 or validation.n_spectra < 1:
             raise ValueError("train: too few spectra to train and validate a CNN")
         self._check_sizes(train, validation)
-        if cfg.n_keep == 1:
+        if cfg.n_keep == 1 and cfg.loss == "mse":
             self._warn(
                 "a 1-member ensemble has no spread: its catalogues' _err is NaN "
                 "(train with --ensemble 2 or more)"
@@ -451,21 +505,42 @@ class DeepEnsembleRegressor(SpectralModel):
             pred = module.net(
                 scaled_flux(module, flux), extra if extra.shape[1] else None
             )
+            if cfg.loss == "beta_nll":
+                n = y.shape[1]
+                log_var = pred[:, n:].clamp(-30.0, 30.0)
+                # beta shapes the training gradients only; validation (early
+                # stopping, member selection) scores the proper Gaussian NLL
+                beta = cfg.beta if module.training else 0.0
+                return masked_beta_nll(
+                    pred[:, :n], log_var, module.scaler(y), mask, beta=beta
+                )
             return masked_mse(pred, module.scaler(y), mask)
 
         return loss
 
     # ---------------------------------------------------------------- predict
     def predict_members(self, spectra: Spectra, *, batch_size: int = 512) -> np.ndarray:
-        """``(n_members, n_spectra, n_labels)`` predictions of every kept member."""
+        """``(n_members, n_spectra, n_labels)`` predictions (means) of every kept
+        member, in the labels' units."""
+        return self._member_outputs(spectra, batch_size)[0]
+
+    def _member_outputs(
+        self, spectra: Spectra, batch_size: int
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Every kept member's means and, for ``beta_nll`` members, variances
+        ``(n_members, n_spectra, n_labels)`` in the labels' units (squared)."""
         self._check_fitted()
         self.check_grid(spectra)
         flux, dead = dense_flux(spectra)
         extra = self._extras(spectra)
         dev = next(self.members_[0].parameters()).device
-        out = np.empty(
-            (len(self.members_), spectra.n_spectra, len(self.label_names_)),
-            dtype=np.float64,
+        n_lab = len(self.label_names_)
+        shape = (len(self.members_), spectra.n_spectra, n_lab)
+        out = np.empty(shape, dtype=np.float64)
+        var = (
+            np.empty(shape, dtype=np.float64)
+            if self._config.loss == "beta_nll"
+            else None
         )
         nets = [self._inference_net(module, dev) for module in self.members_]
         with torch.inference_mode():
@@ -476,10 +551,16 @@ class DeepEnsembleRegressor(SpectralModel):
                 for m, (module, net) in enumerate(
                     zip(self.members_, nets, strict=True)
                 ):
-                    y = net(scaled_flux(module, x), e)
-                    out[m, sl] = module.scaler.inverse(y).double().cpu().numpy()
+                    y = net(scaled_flux(module, x), e).double()
+                    out[m, sl] = module.scaler.inverse(y[:, :n_lab]).cpu().numpy()
+                    if var is not None:
+                        scale = module.scaler.scale.double() ** 2
+                        log_var = y[:, n_lab:].clamp(-30.0, 30.0)
+                        var[m, sl] = (torch.exp(log_var) * scale).cpu().numpy()
         out[:, dead] = np.nan
-        return out
+        if var is not None:
+            var[:, dead] = np.nan
+        return out, var
 
     def label_function(self) -> Callable[[torch.Tensor], torch.Tensor]:
         """Differentiable ``flux (n, n_pixels) -> labels (n, n_labels)`` (member mean,
@@ -491,8 +572,9 @@ class DeepEnsembleRegressor(SpectralModel):
             )
 
         def fn(flux: torch.Tensor) -> torch.Tensor:
+            n = len(self.label_names_)
             outs = [
-                m.scaler.inverse(m.net.eval()(scaled_flux(m, flux), None))
+                m.scaler.inverse(m.net.eval()(scaled_flux(m, flux), None)[:, :n])
                 for m in self.members_
             ]
             return torch.stack(outs).mean(0)
@@ -506,8 +588,15 @@ class DeepEnsembleRegressor(SpectralModel):
         return BandedConvRegressor(module.net.eval())
 
     def _predict(self, spectra: Spectra, options: CNNPredictOptions) -> LabelPrediction:
-        """Member mean and standard deviation (internal uncertainty) per label."""
-        preds = self.predict_members(spectra, batch_size=min(512, options.batch_size))
+        """Member mean and standard deviation (internal uncertainty) per label; for
+        ``beta_nll`` members the mixture: internal = spread of the member means,
+        external = the members' mean predicted noise."""
+        preds, var = self._member_outputs(spectra, min(512, options.batch_size))
+        if var is not None:
+            mean, aleatoric, epistemic = mixture_moments(preds, var)
+            return LabelPrediction(
+                self.label_names_, mean, np.sqrt(epistemic), np.sqrt(aleatoric)
+            )
         mean = preds.mean(axis=0)
         std = (
             preds.std(axis=0, ddof=1)
