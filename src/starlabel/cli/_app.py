@@ -104,6 +104,34 @@ def names(first: list[str], ctx: typer.Context | None = None) -> list[str]:
     return out
 
 
+def parse_assignments(
+    items: list[str],
+    flag: str,
+    *,
+    key: str = "NAME",
+    example: str,
+    required: bool = False,
+) -> dict[str, float]:
+    """``["teff=7500", "mg_fe=0"]`` -> ``{"teff": 7500.0, "mg_fe": 0.0}``, with a
+    one-line error naming ``flag`` for anything else."""
+    out: dict[str, float] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise ValueError(
+                f"{flag}: expected {key}=VALUE (e.g. {example}), got {item!r}"
+            ) from None
+    if required and not out:
+        raise ValueError(
+            f"{flag}: give at least one {key}=VALUE (e.g. {flag} {example})"
+        )
+    return out
+
+
 def progress_bar(label: str, quiet: bool = False):
     """A rich progress bar on stderr (disabled with ``--quiet``)."""
     from rich.progress import (

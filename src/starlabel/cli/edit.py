@@ -7,25 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ._app import Overwrite, console
-
-
-def parse_set(items: list[str]) -> dict[str, float]:
-    """``["teff=7500", "mg_fe=0"]`` -> ``{"teff": 7500.0, "mg_fe": 0.0}``."""
-    out: dict[str, float] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        try:
-            if not sep:
-                raise ValueError
-            out[name.strip()] = float(value)
-        except ValueError:
-            raise ValueError(
-                f"--set: expected NAME=VALUE (e.g. teff=7500), got {item!r}"
-            ) from None
-    if not out:
-        raise ValueError("--set: give at least one NAME=VALUE (e.g. --set teff=7500)")
-    return out
+from ._app import Overwrite, console, parse_assignments
 
 
 def edit(
@@ -48,7 +30,7 @@ def edit(
     from ..models import EditedSpectrum, load
     from ..spectra import read_dataset
 
-    new = parse_set(changes)
+    new = parse_assignments(changes, "--set", example="teff=7500", required=True)
     check_output(output, overwrite=overwrite, suffixes=(".png",))
     model = load(model_dir)
     if model.kind != "gandalf":

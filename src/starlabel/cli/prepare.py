@@ -8,7 +8,15 @@ from typing import Annotated
 
 import typer
 
-from ._app import Overwrite, Quiet, console, counter, err_console, progress_bar
+from ._app import (
+    Overwrite,
+    Quiet,
+    console,
+    counter,
+    err_console,
+    parse_assignments,
+    progress_bar,
+)
 
 
 class InputFormat(StrEnum):
@@ -35,16 +43,6 @@ class Scale(StrEnum):
     x_fe = "x_fe"
     x_h = "x_h"
     a = "a"
-
-
-def _parse_limits(items: list[str]) -> dict[str, float]:
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise ValueError(f"--max-label-err: expected LABEL=VALUE, got {item!r}")
-        name, value = item.split("=", 1)
-        out[name.strip()] = float(value)
-    return out
 
 
 def prepare(
@@ -178,7 +176,9 @@ def prepare(
             config=dict(
                 grid=grid,
                 min_snr=min_snr,
-                max_label_err=_parse_limits(max_label_err),
+                max_label_err=parse_assignments(
+                    max_label_err, "--max-label-err", key="LABEL", example="teff=200"
+                ),
                 flag_column=flag_column,
                 normalise=normalise.value,
                 fill=fill.value,

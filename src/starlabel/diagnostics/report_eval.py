@@ -68,15 +68,14 @@ def write_evaluation(
     table = read_catalogue_table(catalogue)
     ref = read_dataset(truth)
     try:
-        n_matched = int((match_truth(table, ref) >= 0).sum())
-    except ValueError:
-        n_matched = 0
-    if n_matched == 0:
+        rows = match_truth(table, ref)
+    except StarlabelInputError as exc:
         raise StarlabelInputError(
             f"no star of the catalogue {catalogue} is in the truth file (ids differ: "
             "another run or survey?)",
             path=truth,
-        )
+        ) from exc
+    found = rows >= 0
     metrics = evaluate(table, ref)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -91,8 +90,6 @@ def write_evaluation(
         tmp.write_text(buf.getvalue(), encoding="utf-8")
     files.append(out / "metrics.csv")
 
-    rows = match_truth(table, ref)
-    found = rows >= 0
     refs = [ref.labels[m.name][rows[found]] for m in metrics]
     preds = [np.asarray(table[m.name], dtype=float)[found] for m in metrics]
     fig, _ = plot_one_to_one(refs, preds, metrics)
@@ -129,7 +126,7 @@ def write_evaluation(
     import matplotlib.pyplot as plt
 
     plt.close("all")
-    return metrics, files, truth_note(table, truth, n_matched)
+    return metrics, files, truth_note(table, truth, int(found.sum()))
 
 
 def _save(fig: Any, path: Path) -> Path:

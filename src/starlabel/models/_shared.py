@@ -436,6 +436,20 @@ class SpectralModel(BaseEstimator):
             },
         }
 
+    @classmethod
+    def _manifest_basics(
+        cls, path: Path, manifest: dict[str, Any]
+    ) -> tuple[Any, list[str]]:
+        """The config and label names of ``model.json`` (a one-line error if broken)."""
+        try:
+            config = cls.config_class.from_dict(manifest["config"])
+            names = [d["name"] for d in manifest["label_spec"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StarlabelInputError(
+                f"model.json is incomplete or invalid: {exc}", path=path
+            ) from exc
+        return config, names
+
     def _restore(self, path: Path, manifest: dict[str, Any]) -> None:
         """Labels, grid and training summary back from a model directory."""
         self.label_names_ = tuple(d["name"] for d in manifest["label_spec"])

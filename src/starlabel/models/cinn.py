@@ -516,11 +516,10 @@ class ConditionalINNRegressor(SpectralModel):
         cls, path: Path, manifest: dict[str, Any]
     ) -> ConditionalINNRegressor:
         """Rebuild from a model directory (called by :func:`starlabel.load`)."""
+        config, names = cls._manifest_basics(path, manifest)
         try:
-            config = CINNConfig.from_dict(manifest["config"])
-            names = [d["name"] for d in manifest["label_spec"]]
             member = manifest["members"][0]
-        except (KeyError, TypeError, ValueError, IndexError) as exc:
+        except (KeyError, TypeError, IndexError) as exc:
             raise StarlabelInputError(
                 f"model.json is incomplete or invalid: {exc}", path=path
             ) from exc

@@ -640,11 +640,10 @@ class DeepEnsembleRegressor(SpectralModel):
         cls, path: Path, manifest: dict[str, Any]
     ) -> DeepEnsembleRegressor:
         """Rebuild from a model directory (called by :func:`starlabel.load`)."""
+        config, names = cls._manifest_basics(path, manifest)
         try:
-            config = EnsembleConfig.from_dict(manifest["config"])
-            names = [d["name"] for d in manifest["label_spec"]]
             members_meta = manifest["members"]
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError) as exc:
             raise StarlabelInputError(
                 f"model.json is incomplete or invalid: {exc}", path=path
             ) from exc

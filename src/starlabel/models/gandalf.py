@@ -499,9 +499,8 @@ class LatentAutoencoder(SpectralModel):
     @classmethod
     def from_manifest(cls, path: Path, manifest: dict[str, Any]) -> LatentAutoencoder:
         """Rebuild from a model directory (called by :func:`starlabel.load`)."""
+        config, names = cls._manifest_basics(path, manifest)
         try:
-            config = GandalfConfig.from_dict(manifest["config"])
-            names = [d["name"] for d in manifest["label_spec"]]
             metrics = manifest["metrics"]
             est = cls(
                 config, labels=names, random_state=manifest.get("random_state", 0)

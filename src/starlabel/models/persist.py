@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from .._atomic import atomic_dir, current_umask
+from .._atomic import atomic_dir, check_output_dir, current_umask
 from .._typing import PathLike
 from ..errors import StarlabelInputError
 
@@ -94,10 +94,7 @@ def check_model_target(path: PathLike, *, overwrite: bool = False) -> None:
     """
     target = Path(path)
     if not target.exists() and not target.is_symlink():
-        if target.parent.exists() and not target.parent.is_dir():
-            raise StarlabelInputError(
-                "the folder above it is a file, not a directory", path=target
-            )
+        check_output_dir(target, overwrite=False)  # the folder above must take it
         return
     if target.is_symlink() or not target.is_dir():
         raise StarlabelInputError(
