@@ -65,7 +65,9 @@ def saliency_part(args, train, valid, test) -> None:
             f"  test std {name}: {np.nanstd(pred.mean[:, k] - test.labels[name]):.3g}"
         )
     t0 = time.perf_counter()
-    res = explain(model, test, args.out / "explain", n_stars=args.n_stars, seed=0)
+    res = explain(
+        model, test, args.out / "explain", n_stars=args.n_stars, seed=0, overwrite=True
+    )
     print(
         f"\nsaliency of {args.n_stars} test stars in {time.perf_counter() - t0:.0f} s -> {args.out / 'explain'}"
     )

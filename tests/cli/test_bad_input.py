@@ -363,6 +363,33 @@ CASES = [
         "NAME=VALUE",
         "e2.png",
     ),
+    (
+        "evaluate into a folder with files",
+        lambda f: [
+            "evaluate",
+            f["cat"],
+            "--truth",
+            f["data"],
+            "-o",
+            f["root"] / "plain",
+        ],
+        "--overwrite",
+        "plain/metrics.csv",
+    ),
+    (
+        "explain into a folder with files",
+        lambda f: [
+            "explain",
+            f["model"],
+            f["data"],
+            "-o",
+            f["root"] / "plain",
+            "--n-stars",
+            "3",
+        ],
+        "--overwrite",
+        "plain/saliency.csv",
+    ),
     ("info on garbage", lambda f: ["info", f["garbage"]], "garbage.bin", None),
     ("info on a plain folder", lambda f: ["info", f["root"] / "plain"], "plain", None),
     (
@@ -380,6 +407,7 @@ def test_bad_input_is_one_line_exit_2_and_leaves_everything(files, case):
     root = files["root"]
     (root / "blocked-valid.h5").mkdir(exist_ok=True)
     (root / "plain").mkdir(exist_ok=True)
+    (root / "plain" / "notes.txt").write_text("mine")
     before = _tree(root)
     result = runner.invoke(app, [str(a) for a in argv(files)])
     lines = [line for line in result.output.strip().splitlines() if line.strip()]

@@ -30,7 +30,7 @@ def _train(kind: str, out: Path, paths: dict, **settings):
 
 def _evaluate(catalogue: Path, truth: Path, folder: Path, model=None) -> None:
     metrics, files, _ = write_evaluation(
-        catalogue, truth, folder, model=model, n_draws=100
+        catalogue, truth, folder, model=model, n_draws=100, overwrite=True
     )
     console.print(metrics_table(metrics, full=False))
     console.print("   plots: " + ", ".join(str(f) for f in files[1:]))
@@ -137,6 +137,7 @@ def demo_explain(out: Path, paths: dict, *, quick: bool, seed: int) -> Path:
         out / "explain",
         n_stars=30 if quick else 200,
         seed=seed,
+        overwrite=True,
     )
     share = ", ".join(
         f"{k} {v[0]:.0%} (chance {v[1]:.0%})"

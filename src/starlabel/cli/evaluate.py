@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ._app import console, warn
+from ._app import Overwrite, console, warn
 
 
 def metrics_table(metrics: list, *, full: bool = True) -> Table:
@@ -52,6 +52,7 @@ def evaluate(
     n_draws: Annotated[
         int, typer.Option("--n-draws", help="Posterior draws per star for --model.")
     ] = 100,
+    overwrite: Annotated[bool, Overwrite] = False,
 ) -> None:
     """Compare a catalogue with reference labels: bias, scatter, percentiles, calibration, plots."""
     from ..diagnostics.report_eval import write_evaluation
@@ -60,7 +61,7 @@ def evaluate(
     out = output or catalogue.with_name(catalogue.stem + "-evaluation")
     model = load(model_dir) if model_dir is not None else None
     metrics, files, note = write_evaluation(
-        catalogue, truth, out, model=model, n_draws=n_draws
+        catalogue, truth, out, model=model, n_draws=n_draws, overwrite=overwrite
     )
     if note:
         warn(note)

@@ -8,7 +8,7 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from ._app import console
+from ._app import Overwrite, console
 
 
 def explain(
@@ -27,6 +27,7 @@ def explain(
         float, typer.Option("--tolerance", help="Peak-to-line match [Angstrom].")
     ] = 0.25,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    overwrite: Annotated[bool, Overwrite] = False,
 ) -> None:
     """Saliency maps and the spectral lines each label relies on."""
     from ..diagnostics.explain import explain as run
@@ -41,6 +42,7 @@ def explain(
         top=top,
         tolerance=tolerance,
         seed=seed,
+        overwrite=overwrite,
     )
     for name, peaks in res.peaks.items():
         hits = [f"{p.species} {p.line_wavelength:.2f}" for p in peaks if p.species]

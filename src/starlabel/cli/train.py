@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from ._app import Overwrite, Quiet, console, names, warn
 
@@ -184,4 +185,4 @@ def train(
     console.print(f"wrote {output}: {facts.pop('kind')}")
     for key in ("labels", "members", "latent", "validation loss", "R^2 from z"):
         if key in facts:
-            console.print(f"  {key}: {facts[key]}", highlight=False)
+            console.print(f"  {key}: {escape(facts[key])}", highlight=False)

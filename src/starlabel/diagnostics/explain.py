@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .._atomic import atomic_path
+from .._atomic import atomic_path, check_output_dir
 from ..spectra.labels import label_spec
 from .saliency import Peak, line_peaks, own_element_fraction, saliency
 
@@ -45,16 +45,18 @@ def explain(
     tolerance: float = 0.25,
     seed: int = 0,
     progress=None,
+    overwrite: bool = False,
 ) -> ExplainResult:
     """Saliency of ``model`` on up to ``n_stars`` spectra (random, seeded); writes
     ``saliency.csv`` (profiles), ``saliency_lines.csv`` (peaks and lines) and one
-    ``saliency_<label>.png`` per label into ``out_dir``."""
+    ``saliency_<label>.png`` per label into ``out_dir``, which must be new or empty
+    unless ``overwrite``."""
     from ..spectra.preprocess import dense_flux
     from ..synth.atoms import load_linelist
     from .plots.saliency import plot_saliency
 
     model.check_grid(spectra)
-    out = Path(out_dir)
+    out = check_output_dir(out_dir, overwrite=overwrite)
     out.mkdir(parents=True, exist_ok=True)
     flux, dead = dense_flux(spectra)
     rows = np.flatnonzero(~dead)

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .._atomic import atomic_path
+from .._atomic import atomic_path, check_output_dir
 from .._typing import PathLike
 from ..errors import StarlabelInputError
 from ..inference.catalogue import read_catalogue_table
@@ -51,12 +51,14 @@ def write_evaluation(
     model: Any = None,
     n_draws: int = 100,
     seed: int = 0,
+    overwrite: bool = False,
 ) -> tuple[list[LabelMetrics], list[Path], str | None]:
     """Compute the metrics and write ``metrics.csv``, ``one_to_one.png``,
     ``residuals_vs_snr.png`` and ``coverage.png`` (Gaussian intervals from the
     catalogue's ``<name>_err``) to ``out_dir``. With a posterior ``model`` (a
     :class:`~starlabel.models.PosteriorEstimator`), also ``sbc_ranks.png`` and ``coverage_posterior.png`` from
-    ``n_draws`` posterior draws of each reference spectrum.
+    ``n_draws`` posterior draws of each reference spectrum. ``out_dir`` must be new
+    or empty unless ``overwrite``.
 
     Returns:
         the metrics, the files written, and a note when ``truth`` is not the file
@@ -65,6 +67,7 @@ def write_evaluation(
     Raises:
         StarlabelInputError: no star of the catalogue is in the truth file.
     """
+    out = check_output_dir(out_dir, overwrite=overwrite)
     table = read_catalogue_table(catalogue)
     ref = read_dataset(truth)
     try:
@@ -77,7 +80,6 @@ def write_evaluation(
         ) from exc
     found = rows >= 0
     metrics = evaluate(table, ref)
-    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = []
     buf = io.StringIO()
