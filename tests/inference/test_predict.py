@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -5,7 +7,7 @@ from typer.testing import CliRunner
 from starlabel.cli.main import app
 from starlabel.inference import predict_file, read_catalogue_table
 from starlabel.models import CNNConfig, DeepEnsembleRegressor, EnsembleConfig
-from starlabel.spectra import Flag, write_dataset
+from starlabel.spectra import Flag, read_dataset, write_dataset
 from starlabel.training import TrainConfig
 
 from ..conftest import gaussian_line_spectra
@@ -159,7 +161,13 @@ def test_cli_train_predict_evaluate(tmp_path):
         "metrics.csv",
         "one_to_one.png",
         "residuals_vs_snr.png",
-    }  # one member kept: no uncertainties, so no coverage plot
+        "coverage.png",
+    }
+    # one member kept: no spread (_err_raw NaN), but the calibration's floor and
+    # S/N terms still give every star an error
+    cat = read_catalogue_table(tmp_path / "cat.csv")
+    assert np.isnan(np.asarray(cat["teff_err_raw"], float)).all()
+    assert (np.asarray(cat["teff_err"], float) > 0).all()
     header = (tmp_path / "ev" / "metrics.csv").read_text().splitlines()[0]
     assert header.startswith(
         "name,unit,n,bias,std,robust_std,p15,p85,sigma_over_crlb,z_std,coverage_68"
@@ -178,7 +186,7 @@ def test_cli_train_predict_evaluate(tmp_path):
 
 
 def test_cli_cinn_train_predict_precision_evaluate(tmp_path):
-    sp = gaussian_line_spectra(n=60, n_pixels=600, seed=6)
+    sp = gaussian_line_spectra(n=90, n_pixels=600, seed=6)
     sp.labels["fe_h"][:3] = np.nan  # left out of cINN training, with a count printed
     train, test = sp.split((0.7, 0.3), seed=0)
     write_dataset(train, tmp_path / "train.h5")
@@ -223,11 +231,15 @@ def test_cli_cinn_train_predict_precision_evaluate(tmp_path):
     cat = read_catalogue_table(tmp_path / "cat.fits")
     for col in ("teff", "teff_err", "teff_err_int", "teff_err_ext", "fe_h_err_ext"):
         assert np.all(np.isfinite(np.asarray(cat[col], dtype=float))), col
-    err = np.asarray(cat["teff_err"], dtype=float)
-    parts = np.hypot(
-        np.asarray(cat["teff_err_int"], float), np.asarray(cat["teff_err_ext"], float)
-    )
-    np.testing.assert_allclose(err, parts, rtol=1e-6)
+    # default total: the posterior width alone (the noise is counted once) ...
+    raw = np.asarray(cat["teff_err_raw"], dtype=float)
+    np.testing.assert_allclose(raw, np.asarray(cat["teff_err_int"], float), rtol=1e-6)
+    # ... and _err is the calibration in model.json applied to it, at each S/N
+    cal = json.loads((tmp_path / "m" / "model.json").read_text())["calibration"]
+    c = cal["precision-posterior"]["teff"]
+    snr = read_dataset(tmp_path / "test.h5").snr()
+    expected = np.sqrt((c["a"] * raw) ** 2 + c["b"] ** 2 + (c["c"] * 100 / snr) ** 2)
+    np.testing.assert_allclose(np.asarray(cat["teff_err"], float), expected, rtol=1e-6)
     result = runner.invoke(
         app,
         [

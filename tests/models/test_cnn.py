@@ -105,6 +105,7 @@ def test_save_load_predict_identical(fitted, data, tmp_path):
         "member-00.safetensors",
         "member-01.safetensors",
         "model.json",
+        "ood.safetensors",
     ]
     again = load(tmp_path / "m")
     a, b = fitted.predict(test), again.predict(test)

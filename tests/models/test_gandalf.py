@@ -224,7 +224,9 @@ def test_cli_train_predict_edit(tmp_path):
     assert out.exit_code == 0, out.output
     cat = Table.read(tmp_path / "cat.csv")
     assert len(cat) == 30 and np.isfinite(cat["fe_h"]).all()
-    assert np.allclose(cat["fe_h_err"], model.scatter_["fe_h"])
+    assert np.allclose(cat["fe_h_err_ext"], model.scatter_["fe_h"])
+    # the bootstrap regressors give every star its own error
+    assert np.std(cat["fe_h_err_int"]) > 0 and np.all(cat["fe_h_err_int"] > 0)
     out = runner.invoke(
         app,
         [

@@ -15,7 +15,7 @@ from ..inference import predict_file
 from ..models import build_estimator
 from ..spectra import read_dataset
 from ._app import console, warn
-from .evaluate import metrics_table
+from .evaluate import calibration_table, metrics_table
 
 LABELS = ["teff", "logg", "fe_h", "mg_fe", "al_fe"]
 
@@ -29,11 +29,12 @@ def _train(kind: str, out: Path, paths: dict, **settings):
 
 
 def _evaluate(catalogue: Path, truth: Path, folder: Path, model=None) -> None:
-    metrics, files, _ = write_evaluation(
+    result = write_evaluation(
         catalogue, truth, folder, model=model, n_draws=100, overwrite=True
     )
-    console.print(metrics_table(metrics, full=False))
-    console.print("   plots: " + ", ".join(str(f) for f in files[1:]))
+    console.print(metrics_table(result.metrics, full=False))
+    console.print(calibration_table(result.bins, ["teff", "logg", "fe_h"]), width=150)
+    console.print("   plots: " + ", ".join(str(f) for f in result.files[1:]))
 
 
 def demo_cnn(out: Path, paths: dict, truth: Path, *, quick: bool, seed: int) -> Path:

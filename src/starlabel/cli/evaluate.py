@@ -29,6 +29,34 @@ def metrics_table(metrics: list, *, full: bool = True) -> Table:
     return t
 
 
+def calibration_table(bins: list, labels: list[str] | None = None) -> Table:
+    """z std and 68 % coverage of ``_err`` (and ``_err_raw``) per label and bin."""
+    names = list(
+        dict.fromkeys(b.name for b in bins if labels is None or b.name in labels)
+    )
+    kinds = list(dict.fromkeys(b.bin for b in bins))
+    t = Table(
+        "label",
+        *kinds,
+        title="calibration of _err: z std / cov68 per S/N and Teff bin "
+        "(1.00 / 0.68 = calibrated; in brackets: _err_raw; - : < 20 stars)",
+    )
+    by = {(b.name, b.bin): b for b in bins}
+    for name in names:
+        row = [escape(name)]
+        for kind in kinds:
+            b = by.get((name, kind))
+            if b is None or b.n < 20:
+                row.append("-")
+                continue
+            cell = f"{b.z_std:.2f} / {b.coverage_68:.2f}"
+            if b.z_std_raw == b.z_std_raw:  # finite raw error
+                cell += f" ({b.z_std_raw:.3g})"
+            row.append(cell)
+        t.add_row(*row)
+    return t
+
+
 def evaluate(
     catalogue: Annotated[
         Path, typer.Argument(help="Catalogue from `starlabel predict`.")
@@ -60,10 +88,13 @@ def evaluate(
 
     out = output or catalogue.with_name(catalogue.stem + "-evaluation")
     model = load(model_dir) if model_dir is not None else None
-    metrics, files, note = write_evaluation(
+    result = write_evaluation(
         catalogue, truth, out, model=model, n_draws=n_draws, overwrite=overwrite
     )
-    if note:
-        warn(note)
-    Console(width=max(console.width, 110)).print(metrics_table(metrics))
-    console.print("wrote " + ", ".join(str(f) for f in files))
+    if result.note:
+        warn(result.note)
+    wide = Console(width=max(console.width, 150))
+    wide.print(metrics_table(result.metrics))
+    if result.bins:
+        wide.print(calibration_table(result.bins))
+    console.print("wrote " + ", ".join(str(f) for f in result.files))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 
 from . import (
+    calibrate,
     demo,
     edit,
     evaluate,
@@ -34,6 +35,7 @@ COMMANDS = [
     ("train", train.train, train.SETTINGS),
     ("predict", predict.predict, {}),
     ("evaluate", evaluate.evaluate, {}),
+    ("calibrate", calibrate.calibrate, {}),
     ("explain", explain.explain, {}),
     ("map", map.map_, {}),
     ("edit", edit.edit, {}),

@@ -17,6 +17,12 @@ class PredictMode(StrEnum):
     precision = "precision"
 
 
+class PrecisionTotal(StrEnum):
+    posterior = "posterior"
+    pooled = "pooled"
+    paper = "paper"
+
+
 def predict(
     model_dir: Annotated[Path, typer.Argument(help="Model directory.")],
     data: Annotated[Path, typer.Argument(help="Dataset to label (.h5), any size.")],
@@ -55,11 +61,21 @@ def predict(
     seed: Annotated[
         int | None, typer.Option("--seed", help="cinn: seeds the draws (default 0).")
     ] = None,
+    total: Annotated[
+        PrecisionTotal | None,
+        typer.Option(
+            "--total",
+            help="cinn precision: _err_raw is the posterior width (posterior, default), "
+            "the width of all copies' draws (pooled) or the paper's quadrature sum "
+            "(paper); the last two count the noise twice.",
+        ),
+    ] = None,
     similarity_map: Annotated[
         Path | None,
         typer.Option(
             "--map",
-            help="map.safetensors from `starlabel map`: adds ood_score (> 1: unlike the training set).",
+            help="map.safetensors from `starlabel map`: adds map_ood_score (> 1: unlike the "
+            "training set; flagged like the model's own ood_score).",
         ),
     ] = None,
     overwrite: Annotated[bool, Overwrite] = False,
@@ -77,6 +93,7 @@ def predict(
         n_external=n_external,
         n_internal=n_internal,
         seed=seed,
+        total=total.value if total else None,
     )
     ood = ood_scorer(similarity_map) if similarity_map is not None else None
     with progress_bar("predict", quiet) as progress:
@@ -98,6 +115,11 @@ def predict(
             else ""
         )
     )
+    if counts.get("n_uncalibrated"):
+        warn(
+            f"{counts['n_uncalibrated']} rows have an uncalibrated _err: the model has no "
+            "calibration for these options (fit one with `starlabel calibrate`)"
+        )
     if counts["n_no_err"]:
         warn(
             f"{counts['n_no_err']} rows have a value but no uncertainty (_err is NaN: "

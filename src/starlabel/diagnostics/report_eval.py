@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +18,39 @@ from ..models.base import PosteriorEstimator
 from ..spectra.container import Spectra
 from ..spectra.io.hdf5 import dataset_fingerprint, read_dataset
 from .calibration import LEVELS, coverage_from_samples, coverage_gaussian, sbc_ranks
-from .metrics import LabelMetrics, evaluate, match_truth
+from .metrics import (
+    BinCalibration,
+    LabelMetrics,
+    binned_calibration,
+    evaluate,
+    match_truth,
+)
 from .plots.evaluation import (
     plot_coverage,
     plot_one_to_one,
+    plot_reliability,
     plot_residuals_vs_snr,
     plot_sbc_ranks,
 )
 
-__all__ = ["truth_note", "write_evaluation"]
+__all__ = ["Evaluation", "truth_note", "write_evaluation"]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What :func:`write_evaluation` computed and wrote.
+
+    Attributes:
+        metrics: per label.
+        bins: calibration per label overall and per S/N and Teff bin.
+        files: written.
+        note: set when the truth is not the file the catalogue was predicted from.
+    """
+
+    metrics: list[LabelMetrics]
+    bins: list[BinCalibration]
+    files: list[Path]
+    note: str | None
 
 
 def truth_note(catalogue_table: Any, truth: PathLike, n_matched: int) -> str | None:
@@ -52,17 +77,19 @@ def write_evaluation(
     n_draws: int = 100,
     seed: int = 0,
     overwrite: bool = False,
-) -> tuple[list[LabelMetrics], list[Path], str | None]:
-    """Compute the metrics and write ``metrics.csv``, ``one_to_one.png``,
-    ``residuals_vs_snr.png`` and ``coverage.png`` (Gaussian intervals from the
-    catalogue's ``<name>_err``) to ``out_dir``. With a posterior ``model`` (a
+) -> Evaluation:
+    """Compute the metrics and write ``metrics.csv``, ``calibration_bins.csv``
+    (z std and coverage overall and per S/N and Teff bin, of ``_err`` and
+    ``_err_raw``), ``one_to_one.png``, ``residuals_vs_snr.png`` and ``coverage.png``
+    (Gaussian intervals from the catalogue's ``<name>_err``, and from ``_err_raw``
+    where the catalogue has it: the reliability diagram before and after the
+    calibration) to ``out_dir``. With a posterior ``model`` (a
     :class:`~starlabel.models.PosteriorEstimator`), also ``sbc_ranks.png`` and ``coverage_posterior.png`` from
     ``n_draws`` posterior draws of each reference spectrum. ``out_dir`` must be new
     or empty unless ``overwrite``.
 
     Returns:
-        the metrics, the files written, and a note when ``truth`` is not the file
-        the catalogue was predicted from (see :func:`truth_note`).
+        an :class:`Evaluation`.
 
     Raises:
         StarlabelInputError: no star of the catalogue is in the truth file.
@@ -82,15 +109,12 @@ def write_evaluation(
     metrics = evaluate(table, ref)
     out.mkdir(parents=True, exist_ok=True)
     files = []
-    buf = io.StringIO()
-    fields = list(metrics[0].as_dict())
-    writer = csv.DictWriter(buf, fieldnames=fields)
-    writer.writeheader()
-    for m in metrics:
-        writer.writerow(m.as_dict())
-    with atomic_path(out / "metrics.csv") as tmp:
-        tmp.write_text(buf.getvalue(), encoding="utf-8")
-    files.append(out / "metrics.csv")
+    files.append(_write_csv(out / "metrics.csv", [m.as_dict() for m in metrics]))
+    bins = binned_calibration(table, ref)
+    if bins:
+        files.append(
+            _write_csv(out / "calibration_bins.csv", [b.as_dict() for b in bins])
+        )
 
     refs = [ref.labels[m.name][rows[found]] for m in metrics]
     preds = [np.asarray(table[m.name], dtype=float)[found] for m in metrics]
@@ -120,7 +144,18 @@ def write_evaluation(
     )
     if np.isfinite(sigma).any():
         cov = coverage_gaussian(value, sigma, truth_values)
-        fig, _ = plot_coverage(LEVELS, cov, names, title="coverage of value +- z err")
+        raw_cols = [f"{n}_err_raw" for n in names]
+        if all(c in table.colnames for c in raw_cols):
+            raw = np.stack(
+                [np.asarray(table[c], dtype=float)[found] for c in raw_cols], axis=1
+            )
+            before = coverage_gaussian(value, raw, truth_values)
+            before[:, ~np.isfinite(raw).any(axis=0)] = np.nan  # no raw error
+            fig, _ = plot_reliability(LEVELS, before, cov, names)
+        else:
+            fig, _ = plot_coverage(
+                LEVELS, cov, names, title="coverage of value +- z err"
+            )
         files.append(_save(fig, out / "coverage.png"))
     if isinstance(model, PosteriorEstimator):
         # the stars of the catalogue only (the reference may hold the training set too)
@@ -128,7 +163,17 @@ def write_evaluation(
     import matplotlib.pyplot as plt
 
     plt.close("all")
-    return metrics, files, truth_note(table, truth, int(found.sum()))
+    return Evaluation(metrics, bins, files, truth_note(table, truth, int(found.sum())))
+
+
+def _write_csv(path: Path, rows: list[dict]) -> Path:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    with atomic_path(path) as tmp:
+        tmp.write_text(buf.getvalue(), encoding="utf-8")
+    return path
 
 
 def _save(fig: Any, path: Path) -> Path:

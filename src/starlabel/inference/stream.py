@@ -45,14 +45,17 @@ def predict_file(
             only with ``overwrite``.
         options: the model's predict options (``model.predict_options(...)``).
         progress: called with (spectra done in this batch, total).
-        ood_score: ``ood_score(batch) -> (n,)``; adds an ``ood_score`` column, and a
-            score above 1 sets ``OUT_OF_DISTRIBUTION``.
+        ood_score: ``ood_score(batch) -> (n,)`` of a similarity map; adds a
+            ``map_ood_score`` column, and a score above 1 sets
+            ``OUT_OF_DISTRIBUTION`` (as the model's own ``ood_score`` does).
         overwrite: replace an existing catalogue.
 
     Returns:
         counts: ``n_spectra``, ``n_not_processed``, ``n_outside_range``,
         ``n_no_err`` (rows whose ``_err`` is NaN for some label although a value was
-        predicted) and, with ``ood_score``, ``n_ood``.
+        predicted), ``n_ood`` (flagged unlike the training set; when the model or
+        ``ood_score`` gives a score) and ``n_uncalibrated`` (rows whose ``_err`` is
+        not calibrated: the model has no calibration for these options).
     """
     check_output(output, overwrite=overwrite, suffixes=CATALOGUE_SUFFIXES)
     if options is None:
@@ -87,16 +90,25 @@ def predict_file(
                         (v < lo - 0.05 * span) | (v > hi + 0.05 * span)
                     )
             flags[outside] |= Flag.OUTSIDE_TRAINING_RANGE
+            unlike = np.zeros(batch.n_spectra, dtype=bool)
+            if pred.ood_score is not None:
+                unlike |= np.nan_to_num(pred.ood_score, nan=0.0) > 1
             if ood_score is not None:
                 score = np.asarray(ood_score(batch), dtype=np.float64)
                 score[dead] = np.nan
-                table["ood_score"] = score
-                table["ood_score"].description = (
+                table["map_ood_score"] = score
+                table["map_ood_score"].description = (
                     "distance to the training set in the similarity map's PCA space; "
                     "> 1: unlike the training set"
                 )
-                flags[score > 1] |= Flag.OUT_OF_DISTRIBUTION
-                counts["n_ood"] = counts.get("n_ood", 0) + int((score > 1).sum())
+                unlike |= np.nan_to_num(score, nan=0.0) > 1
+            if pred.ood_score is not None or ood_score is not None:
+                flags[unlike] |= Flag.OUT_OF_DISTRIBUTION
+                counts["n_ood"] = counts.get("n_ood", 0) + int(unlike.sum())
+            if pred.calibrated is None:
+                counts["n_uncalibrated"] = counts.get("n_uncalibrated", 0) + int(
+                    np.isfinite(pred.mean).any(axis=1).sum()
+                )
             table["flag"] = flags
             table["flag"].description = "bit mask of starlabel.spectra.Flag (README)"
             parts.append(table)

@@ -4,6 +4,7 @@ helpers, the training progress bar."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -23,6 +24,12 @@ from ..training import History
 from .base import LabelPrediction, NotFittedError
 from .options import PredictOptions, resolve_config
 from .persist import grid_fingerprint, load_tensors, save_model_dir
+from .reliability import (
+    apply_reliability,
+    fit_reliability,
+    reliability_parts,
+    restore_reliability,
+)
 
 log = logging.getLogger(__name__)
 
@@ -256,13 +263,31 @@ class SpectralModel(BaseEstimator):
         options = self._options(options)
         self.check_grid(spectra)
         pred = self._predict(spectra, options)
-        return LabelPrediction(
-            pred.label_names,
-            pred.mean,
-            pred.sigma_internal,
-            pred.sigma_external,
-            dict(self.uncertainty_parts_for(options)),
+        pred = dataclasses.replace(
+            pred,
+            descriptions=dict(self.uncertainty_parts_for(options))
+            | dict(pred.descriptions),
         )
+        return apply_reliability(self, pred, spectra, options)
+
+    # ------------------------------------------------- calibration and OOD
+    def _calibration_key(self, options: PredictOptions) -> str:
+        """Which calibration in ``model.json`` belongs to predictions with
+        ``options`` (models whose errors depend on options override this)."""
+        return "default"
+
+    def _calibration_options(self) -> dict[str, PredictOptions]:
+        """Options fitted with a calibration after training, default first."""
+        return {"default": self.predict_options()}
+
+    def _calibration_max_stars(self, key: str) -> int:
+        """Validation stars used for the calibration of ``key``."""
+        return 5000
+
+    def _fit_reliability(self, train: Spectra, valid: Spectra) -> None:
+        """Fit the error calibration and OOD score on the validation stars (the last
+        step of every ``fit``)."""
+        fit_reliability(self, train, valid)
 
     def uncertainty_parts_for(
         self, options: PredictOptions | None = None
@@ -294,10 +319,11 @@ class SpectralModel(BaseEstimator):
         """
         self._check_fitted()
         manifest, files, history = self._save_parts()
+        rel_manifest, rel_files = reliability_parts(self)
         return save_model_dir(
             path,
-            self._manifest() | manifest,
-            files | {"grid.safetensors": grid_tensors(self.wavelength_)},
+            self._manifest() | manifest | rel_manifest,
+            files | rel_files | {"grid.safetensors": grid_tensors(self.wavelength_)},
             history=history,
             texts={"config.toml": self.run_toml()},
             overwrite=overwrite,
@@ -462,3 +488,4 @@ class SpectralModel(BaseEstimator):
         self.n_dropped_ = training.get("n_dropped_incomplete_labels", 0)
         self.fit_warnings_ = list(manifest.get("warnings", []))
         self.history_ = []
+        restore_reliability(self, path, manifest)

@@ -69,7 +69,16 @@ class LabelPrediction:
             in precision mode: scatter caused by the data noise; for the
             autoencoder: the regressor's held-out scatter); NaN where none.
         descriptions: ``{"int": ..., "ext": ...}`` what the two parts are for the
-            model that made this prediction (catalogue column descriptions).
+            model that made this prediction (catalogue column descriptions), and
+            ``"total"`` where the model's own total is not their quadrature sum.
+        total: ``(n_spectra, n_labels)`` the model's own total where it is not the
+            quadrature sum of the parts (None: it is).
+        calibrated: ``(n_spectra, n_labels)`` the recalibrated total (None: the
+            model has no calibration for these options); ``calibration_note``
+            says what it was fitted on.
+        ood_score: ``(n_spectra,)`` out-of-distribution score (> 1: flagged; None:
+            the model has no OOD reference); ``ood_signals`` its standardised parts.
+        features: ``(n_spectra, d)`` the model's learned features (OOD distance).
     """
 
     label_names: tuple[str, ...]
@@ -77,14 +86,30 @@ class LabelPrediction:
     sigma_internal: np.ndarray
     sigma_external: np.ndarray
     descriptions: Mapping[str, str] = field(default_factory=dict)
+    total: np.ndarray | None = None
+    calibrated: np.ndarray | None = None
+    calibration_note: str = ""
+    ood_score: np.ndarray | None = None
+    ood_signals: Mapping[str, np.ndarray] = field(default_factory=dict)
+    features: np.ndarray | None = None
 
     @property
-    def sigma_total(self) -> np.ndarray:
-        """Quadrature sum of the available parts (NaN where none is available)."""
+    def sigma_raw(self) -> np.ndarray:
+        """The model's own total: ``total`` where the model defines one (the cINN's
+        precision-mode choices), else the quadrature sum of the available parts
+        (NaN where none is available)."""
+        if self.total is not None:
+            return self.total
         parts = np.stack([self.sigma_internal, self.sigma_external])
         have = np.isfinite(parts)
         total = np.sqrt(np.sum(np.where(have, parts, 0.0) ** 2, axis=0))
         return np.where(have.any(axis=0), total, np.nan)
+
+    @property
+    def sigma_total(self) -> np.ndarray:
+        """The 1-sigma a user should quote: ``calibrated`` when the model has a
+        calibration (``models.recalibration``), else :attr:`sigma_raw`."""
+        return self.sigma_raw if self.calibrated is None else self.calibrated
 
     def __len__(self) -> int:
         return int(self.mean.shape[0])
@@ -115,10 +140,27 @@ class LabelPrediction:
             table[name].description = f"{name}: point estimate"
             table[f"{name}_err"] = total[:, k]
             table[f"{name}_err"].unit = unit
-            table[f"{name}_err"].description = (
-                f"{name}: total 1-sigma uncertainty (quadrature sum of _err_int and "
-                "_err_ext where available)"
+            raw_text = self.descriptions.get(
+                "total", "quadrature sum of _err_int and _err_ext where available"
             )
+            if self.calibrated is None:
+                table[
+                    f"{name}_err"
+                ].description = (
+                    f"{name}: total 1-sigma uncertainty ({raw_text}); NOT calibrated"
+                )
+            else:
+                table[f"{name}_err"].description = (
+                    f"{name}: calibrated total 1-sigma uncertainty "
+                    f"({self.calibration_note or 'see model.json'})"
+                )
+                table[f"{name}_err_raw"] = self.sigma_raw[:, k]
+                table[f"{name}_err_raw"].unit = unit
+                table[
+                    f"{name}_err_raw"
+                ].description = (
+                    f"{name}: the model's own total before calibration ({raw_text})"
+                )
             if split:
                 for suffix, values in (
                     ("int", self.sigma_internal),
@@ -130,6 +172,12 @@ class LabelPrediction:
                     table[col].description = f"{name}: " + self.descriptions.get(
                         suffix, "not provided by this model (NaN)"
                     )
+        if self.ood_score is not None:
+            table["ood_score"] = self.ood_score
+            table["ood_score"].description = (
+                "out-of-distribution score (models.ood): > 1 is unlike the training "
+                "set (2 % of held-out training stars by construction)"
+            )
         return table
 
 

@@ -12,7 +12,9 @@ Prediction modes:
   ivar) x ``n_internal`` draws (paper: 20 x 250); summaries of
   :func:`starlabel.models.posterior.precision_summary`: value = median over copies of
   the KDE peak, internal = median over copies of (p84 - p16) / 2, external = std of
-  the peaks over copies, total = quadrature sum. The conditioning network runs once
+  the peaks over copies; the total (``_err_raw``) is by default the internal part
+  alone (option ``total``: ``posterior``, ``pooled`` or the paper's quadrature sum,
+  which counts the noise twice). The conditioning network runs once
   per copy and the condition's share of every subnetwork's first layer is computed once
   per copy, not once per draw.
 """
@@ -158,6 +160,17 @@ CINN_PRESETS: dict[str, CINNConfig] = {
 }
 
 
+#: precision-mode totals (``CINNPredictOptions.total``) and what each is.
+TOTALS = {
+    "posterior": "the internal part alone: the posterior width of the spectrum as "
+    "observed, which already contains its noise",
+    "pooled": "half-width (p84 - p16) / 2 of the draws of all noisy copies pooled "
+    "(counts the noise twice)",
+    "paper": "quadrature sum of _err_int and _err_ext, Candebat et al. 2024 "
+    "(counts the noise twice)",
+}
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class CINNPredictOptions(PredictOptions):
     """Options of :meth:`ConditionalINNRegressor.predict`.
@@ -171,6 +184,13 @@ class CINNPredictOptions(PredictOptions):
             250 in precision mode; 1 = the paper's single-draw Fast mode).
         seed: seeds the latent draws and the noise, for reproducible catalogues.
         max_pairs: spectrum-latent pairs held in memory at once.
+        total: what precision mode's ``_err_raw`` is: ``"posterior"`` (default:
+            the internal part alone, the posterior width of the spectrum as
+            observed, which already contains its noise), ``"pooled"`` (the
+            half-width of all draws of all noisy copies together) or ``"paper"``
+            (the quadrature sum of internal and external, Candebat et al. 2024).
+            The last two count the noise twice: a noisy copy carries the
+            observed noise plus the added one.
     """
 
     batch_size: int = 256
@@ -179,11 +199,16 @@ class CINNPredictOptions(PredictOptions):
     n_internal: int | None = None
     seed: int = 0
     max_pairs: int = 400_000
+    total: Literal["posterior", "pooled", "paper"] = "posterior"
 
     def __post_init__(self) -> None:
         PredictOptions.__post_init__(self)
         if self.mode not in ("fast", "precision"):
             raise ValueError(f"mode: expected 'fast' or 'precision', got {self.mode!r}")
+        if self.total not in TOTALS:
+            raise ValueError(
+                f"total: expected one of {', '.join(TOTALS)}, got {self.total!r}"
+            )
         for name in ("n_external", "n_internal", "max_pairs"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
@@ -235,9 +260,27 @@ class ConditionalINNRegressor(SpectralModel):
             "int": "median over noisy copies of the posterior half-width "
             "(p84 - p16) / 2 (precision mode)",
             "ext": "standard deviation over noisy copies of the posterior's KDE peak: "
-            "the noise propagated (precision mode; _err, their quadrature sum, is "
-            "the paper's total and counts the noise twice)",
+            "the noise propagated (precision mode; already inside _err_int)",
+            "total": f"precision mode, total={options.total}: {TOTALS[options.total]}",
         }
+
+    def _calibration_key(self, options: CINNPredictOptions) -> str:
+        """``fast`` or ``precision-<total>``: the errors differ between them."""
+        return "fast" if options.mode == "fast" else f"precision-{options.total}"
+
+    def _calibration_options(self) -> dict[str, CINNPredictOptions]:
+        """Fast mode as predicted by default, and precision mode with the default
+        total at 10 copies x 100 draws (the width estimates of 20 x 250 differ by
+        their sampling noise only)."""
+        return {
+            "fast": self.predict_options(),
+            "precision-posterior": self.predict_options(
+                mode="precision", n_external=10, n_internal=100
+            ),
+        }
+
+    def _calibration_max_stars(self, key: str) -> int:
+        return 5000 if key == "fast" else 1000
 
     def _build(self, n_pixels: int, seed: int) -> torch.nn.Module:
         c = self._config
@@ -339,6 +382,7 @@ class ConditionalINNRegressor(SpectralModel):
                 "cINN did not learn"
             )
         self._record_training(train, names)
+        self._fit_reliability(train, validation)
         return self
 
     # ---------------------------------------------------------------- predict
@@ -462,11 +506,13 @@ class ConditionalINNRegressor(SpectralModel):
         dev = next(self.module_.parameters()).device
         gen = torch.Generator().manual_seed(seed)
         n, d = spectra.n_spectra, len(self.label_names_)
-        value, internal, external = (np.full((n, d), np.nan) for _ in range(3))
+        value, internal, external, pooled = (np.full((n, d), np.nan) for _ in range(4))
+        features = np.full((n, self._config.cond_dims[-1]), np.nan)
         chunk = max(1, max_pairs // (n_ext * n_int))
         for start in range(0, n, chunk):
             sl = slice(start, min(n, start + chunk))
             x = torch.as_tensor(flux[sl], device=dev)
+            features[sl] = self._features(x)
             if mode == "precision":
                 s = torch.as_tensor(sigma[sl].astype(np.float32), device=dev)
                 noise = torch.randn(x.shape[0], n_ext, x.shape[1], generator=gen).to(
@@ -480,6 +526,12 @@ class ConditionalINNRegressor(SpectralModel):
                     v, a, b = precision_summary(draws[i : i + 8])
                     rows = slice(sl.start + i, sl.start + i + v.shape[0])
                     value[rows], internal[rows], external[rows] = v, a, b
+                q = torch.quantile(
+                    draws.reshape(draws.shape[0], -1, d),
+                    torch.tensor([0.16, 0.84], dtype=draws.dtype),
+                    dim=1,
+                )
+                pooled[sl] = ((q[1] - q[0]) / 2).numpy()
             elif n_int == 1:
                 value[sl] = draws[:, 0].numpy()
             else:
@@ -487,9 +539,31 @@ class ConditionalINNRegressor(SpectralModel):
                     draws, torch.tensor([0.16, 0.5, 0.84], dtype=draws.dtype), dim=1
                 )
                 value[sl], internal[sl] = q[1].numpy(), ((q[2] - q[0]) / 2).numpy()
-        for arr in (value, internal, external):
+        for arr in (value, internal, external, pooled, features):
             arr[dead] = np.nan
-        return LabelPrediction(self.label_names_, value, internal, external)
+        total = None
+        if mode == "precision":
+            total = {
+                "posterior": internal,
+                "pooled": pooled,
+                "paper": np.sqrt(internal**2 + external**2),
+            }[options.total]
+        return LabelPrediction(
+            self.label_names_,
+            value,
+            internal,
+            external,
+            total=total,
+            ood_signals={"posterior_width": internal},
+            features=features,
+        )
+
+    @torch.inference_mode()
+    def _features(self, flux: torch.Tensor) -> np.ndarray:
+        """The last conditioning vector of each spectrum as observed (OOD features)."""
+        m = self.module_.eval()
+        parts = [_condition(m, flux[i : i + 64])[-1] for i in range(0, len(flux), 64)]
+        return torch.cat(parts).double().cpu().numpy()
 
     # ------------------------------------------------------------ persistence
     def _save_parts(self) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:

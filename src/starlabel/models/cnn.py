@@ -485,6 +485,7 @@ class DeepEnsembleRegressor(SpectralModel):
                 "the mean): the ensemble did not learn"
             )
         self._record_training(train, names)
+        self._fit_reliability(train, validation)
         return self
 
     def _loss_fn(self, cfg: EnsembleConfig, per_px: torch.Tensor) -> Callable:
@@ -526,9 +527,10 @@ class DeepEnsembleRegressor(SpectralModel):
 
     def _member_outputs(
         self, spectra: Spectra, batch_size: int
-    ) -> tuple[np.ndarray, np.ndarray | None]:
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
         """Every kept member's means and, for ``beta_nll`` members, variances
-        ``(n_members, n_spectra, n_labels)`` in the labels' units (squared)."""
+        ``(n_members, n_spectra, n_labels)`` in the labels' units (squared), and the
+        first member's last hidden activations ``(n_spectra, dense[-1])``."""
         self._check_fitted()
         self.check_grid(spectra)
         flux, dead = dense_flux(spectra)
@@ -543,6 +545,7 @@ class DeepEnsembleRegressor(SpectralModel):
             else None
         )
         nets = [self._inference_net(module, dev) for module in self.members_]
+        features = np.empty((spectra.n_spectra, self._config.cnn.dense[-1]))
         with torch.inference_mode():
             for start in range(0, spectra.n_spectra, batch_size):
                 sl = slice(start, start + batch_size)
@@ -551,16 +554,22 @@ class DeepEnsembleRegressor(SpectralModel):
                 for m, (module, net) in enumerate(
                     zip(self.members_, nets, strict=True)
                 ):
-                    y = net(scaled_flux(module, x), e).double()
+                    if m == 0:  # the first member's features, for the OOD score
+                        y, h = _with_features(net, scaled_flux(module, x), e)
+                        features[sl] = h.double().cpu().numpy()
+                    else:
+                        y = net(scaled_flux(module, x), e)
+                    y = y.double()
                     out[m, sl] = module.scaler.inverse(y[:, :n_lab]).cpu().numpy()
                     if var is not None:
                         scale = module.scaler.scale.double() ** 2
                         log_var = y[:, n_lab:].clamp(-30.0, 30.0)
                         var[m, sl] = (torch.exp(log_var) * scale).cpu().numpy()
         out[:, dead] = np.nan
+        features[dead] = np.nan
         if var is not None:
             var[:, dead] = np.nan
-        return out, var
+        return out, var, features
 
     def label_function(self) -> Callable[[torch.Tensor], torch.Tensor]:
         """Differentiable ``flux (n, n_pixels) -> labels (n, n_labels)`` (member mean,
@@ -591,19 +600,33 @@ class DeepEnsembleRegressor(SpectralModel):
         """Member mean and standard deviation (internal uncertainty) per label; for
         ``beta_nll`` members the mixture: internal = spread of the member means,
         external = the members' mean predicted noise."""
-        preds, var = self._member_outputs(spectra, min(512, options.batch_size))
+        preds, var, features = self._member_outputs(
+            spectra, min(512, options.batch_size)
+        )
         if var is not None:
             mean, aleatoric, epistemic = mixture_moments(preds, var)
-            return LabelPrediction(
-                self.label_names_, mean, np.sqrt(epistemic), np.sqrt(aleatoric)
+            internal, external = np.sqrt(epistemic), np.sqrt(aleatoric)
+        else:
+            mean = preds.mean(axis=0)
+            internal = (
+                preds.std(axis=0, ddof=1)
+                if preds.shape[0] > 1
+                else np.full_like(mean, np.nan)
             )
-        mean = preds.mean(axis=0)
-        std = (
-            preds.std(axis=0, ddof=1)
-            if preds.shape[0] > 1
-            else np.full_like(mean, np.nan)
+            external = np.full_like(mean, np.nan)
+        signals = {}
+        if preds.shape[0] > 1:
+            signals["ensemble_spread"] = preds.std(axis=0)
+        if var is not None:
+            signals["predicted_noise"] = external
+        return LabelPrediction(
+            self.label_names_,
+            mean,
+            internal,
+            external,
+            ood_signals=signals,
+            features=features,
         )
-        return LabelPrediction(self.label_names_, mean, std, np.full_like(mean, np.nan))
 
     # ------------------------------------------------------------ persistence
     def _save_parts(self) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
@@ -663,6 +686,15 @@ class DeepEnsembleRegressor(SpectralModel):
         est.member_seeds_ = [m["seed"] for m in members_meta]
         est.member_losses_ = [m["best_valid_loss"] for m in members_meta]
         return est
+
+
+def _with_features(
+    net: Any, flux: torch.Tensor, extra: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Outputs and last hidden activations of a member's network (either twin)."""
+    if isinstance(net, BandedConvRegressor):
+        return net(flux, extra, with_features=True)
+    return net.forward_with_features(flux, extra)
 
 
 def _shift(flux: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:

@@ -19,10 +19,11 @@ discriminators learn something before the encoder starts to fight them. Training
 runs ``max_epochs`` epochs and keeps the last weights (an adversarial objective has
 no validation loss that is safe to early-stop on).
 
-After training, a latent regressor (scikit-learn MLP, paper 200 -> 100) maps z to
-every label; ``predict`` encodes and regresses. Its ``<name>_err`` is the regressor's
-scatter on the held-out stars (one number per label, the same for every star),
-carried in the external part; there is no per-star internal part.
+After training, latent regressors (scikit-learn MLPs, paper 200 -> 100; the first on
+every training star, the others on bootstrap samples) map z to every label;
+``predict`` encodes and averages them. ``_err_int`` is their spread (per star),
+``_err_ext`` the held-out scatter (one number per label); ``_err`` is calibrated on
+the validation stars like every model's (``models.recalibration``).
 """
 
 from __future__ import annotations
@@ -82,6 +83,9 @@ class GandalfConfig:
         lambda_ramp_epochs: epochs over which lambda rises linearly from 0.
         regressor: hidden widths of the latent regressor (paper: 200, 100).
         regressor_max_iter: its maximum Adam epochs (early stopping inside).
+        n_regressors: latent regressors, each fitted on a bootstrap sample of the
+            training stars (1: the paper's single regressor); their spread is the
+            per-star model part of the error (``_err_int``).
         valid_fraction: held-out share when no validation set is given.
     """
 
@@ -102,12 +106,15 @@ class GandalfConfig:
     lambda_ramp_epochs: int = 5
     regressor: tuple[int, ...] = (200, 100)
     regressor_max_iter: int = 200
+    n_regressors: int = 5
     valid_fraction: float = 0.2
 
     def __post_init__(self) -> None:
         both = set(self.disentangle) & set(self.entangle)
         if both:
             raise ValueError(f"labels both disentangled and entangled: {sorted(both)}")
+        if self.n_regressors < 1:
+            raise ValueError(f"n_regressors: expected >= 1, got {self.n_regressors}")
         if self.n_bins < 2 or self.latent < 1:
             raise ValueError("n_bins >= 2 and latent >= 1 expected")
         if self.adversary not in ("paper", "uniform"):
@@ -204,9 +211,10 @@ class LatentAutoencoder(SpectralModel):
         "lr": "lr",
     }
     uncertainty_parts = {
-        "int": "not provided (NaN)",
-        "ext": "the latent regressor's scatter on held-out stars: one population-"
-        "level number per label, the same for every star",
+        "int": "spread (standard deviation) of the bootstrap latent regressors: the "
+        "per-star model part (NaN with one regressor)",
+        "ext": "the first latent regressor's scatter on held-out stars: one "
+        "population-level number per label, the same for every star",
     }
     loss_name = "reconstruction MSE of standardised flux"
 
@@ -293,16 +301,24 @@ class LatentAutoencoder(SpectralModel):
             module, (xt, yt), (xv, yv), cond, cfg, seed, self.show_progress
         )
 
-        # The latent regressor: z of the training stars -> every label.
+        # The latent regressors: z of the training stars -> every label; the first
+        # on all stars, the others on bootstrap samples.
         zt, zv = self.encode_tensor(xt, yt), self.encode_tensor(xv, yv)
-        self.regressor_ = fit_dense_regressor(
-            zt,
-            yt.cpu().numpy(),
-            hidden=cfg.regressor,
-            max_iter=cfg.regressor_max_iter,
-            seed=seed,
-        )
-        pred = self.regressor_.predict(zv)
+        y_np = yt.cpu().numpy()
+        rng = np.random.default_rng(seed)
+        self.regressors_ = []
+        for k in range(cfg.n_regressors):
+            rows = np.arange(len(zt)) if k == 0 else rng.integers(0, len(zt), len(zt))
+            self.regressors_.append(
+                fit_dense_regressor(
+                    zt[rows],
+                    y_np[rows],
+                    hidden=cfg.regressor,
+                    max_iter=cfg.regressor_max_iter,
+                    seed=seed + k,
+                )
+            )
+        pred = self._regress(zv)[0]
         truth = yv.cpu().numpy().astype(np.float64)
         self.latent_r2_ = dict(
             zip(names, r2_per_label(truth, pred).tolist(), strict=True)
@@ -311,7 +327,23 @@ class LatentAutoencoder(SpectralModel):
             zip(names, np.std(pred - truth, axis=0).tolist(), strict=True)
         )
         self._record_training(train, names)
+        self._fit_reliability(train, validation)
         return self
+
+    @property
+    def regressor_(self) -> DenseRegressor:
+        """The regressor fitted on every training star (the paper's)."""
+        return self.regressors_[0]
+
+    def _regress(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and spread (ddof 1; NaN with one regressor) of the regressors."""
+        preds = np.stack([r.predict(z) for r in self.regressors_])
+        spread = (
+            preds.std(axis=0, ddof=1)
+            if len(preds) > 1
+            else np.full(preds.shape[1:], np.nan)
+        )
+        return preds.mean(axis=0), spread
 
     # ---------------------------------------------------------------- encode
     @torch.inference_mode()
@@ -358,17 +390,52 @@ class LatentAutoencoder(SpectralModel):
     def _predict(
         self, spectra: Spectra, options: GandalfPredictOptions
     ) -> LabelPrediction:
-        """Labels regressed from the latent vectors; ``_err`` = held-out scatter."""
-        z = self.encode(spectra)
+        """Labels regressed from the latent vectors: the mean of the regressors,
+        their spread (internal) and the held-out scatter (external)."""
+        x, y, dead = self._inputs(spectra, self._config.encoder_labels)
+        z = self.encode_tensor(x, y).astype(np.float64)
+        bad = dead if y is None else dead | ~torch.isfinite(y).all(1).cpu().numpy()
+        z[bad] = np.nan
         ok = np.isfinite(z).all(axis=1)
-        mean = np.full((spectra.n_spectra, len(self.label_names_)), np.nan)
+        n_lab = len(self.label_names_)
+        mean, spread = (np.full((spectra.n_spectra, n_lab), np.nan) for _ in range(2))
         if ok.any():
-            mean[ok] = self.regressor_.predict(z[ok])
+            mean[ok], spread[ok] = self._regress(z[ok])
         scatter = np.array([self.scatter_[n] for n in self.label_names_])
         external = np.where(ok[:, None], scatter[None, :], np.nan)
+        signals = {"reconstruction_error": self._reconstruction_error(x, y, z)}
+        if len(self.regressors_) > 1:
+            signals["regressor_spread"] = spread
         return LabelPrediction(
-            self.label_names_, mean, np.full_like(mean, np.nan), external
+            self.label_names_,
+            mean,
+            spread,
+            external,
+            ood_signals=signals,
+            features=z,
         )
+
+    @torch.inference_mode()
+    def _reconstruction_error(
+        self, flux: torch.Tensor, labels: torch.Tensor | None, z: np.ndarray
+    ) -> np.ndarray:
+        """Mean squared difference of the standardised flux and its reconstruction
+        from z and the regressed labels (NaN where z is)."""
+        m = self.module_.eval()
+        out = np.full(flux.shape[0], np.nan)
+        ok = np.flatnonzero(np.isfinite(z).all(axis=1))
+        for i in range(0, ok.size, 1024):
+            rows = ok[i : i + 1024]
+            zz = torch.as_tensor(z[rows], dtype=torch.float32, device=flux.device)
+            y = labels[rows] if labels is not None else None
+            if y is None:
+                y = torch.as_tensor(
+                    self._regress(z[rows])[0], dtype=torch.float32, device=flux.device
+                )
+            x = m.flux_scaler(flux[rows])
+            rec = m.ae.decode(zz, m.label_scaler(y))
+            out[rows] = ((rec - x) ** 2).mean(1).double().cpu().numpy()
+        return out
 
     def label_function(self) -> Callable[[torch.Tensor], torch.Tensor]:
         """Differentiable ``flux (n, n_pixels) -> labels (n, n_labels)`` (encoder and
@@ -481,7 +548,8 @@ class LatentAutoencoder(SpectralModel):
             "gandalf.safetensors": self.module_.state_dict(),
             "regressor.safetensors": {
                 k: torch.as_tensor(np.ascontiguousarray(v))
-                for k, v in self.regressor_.to_arrays().items()
+                for i, r in enumerate(self.regressors_)
+                for k, v in r.to_arrays("" if i == 0 else f"r{i}_").items()
             },
         }
         return manifest, files, {"epochs": self.history_}
@@ -513,7 +581,11 @@ class LatentAutoencoder(SpectralModel):
                 k: v.numpy()
                 for k, v in load_tensors(path, "regressor.safetensors").items()
             }
-            est.regressor_ = DenseRegressor.from_arrays(arrays)
+            est.regressors_ = [DenseRegressor.from_arrays(arrays)] + [
+                DenseRegressor.from_arrays(arrays, f"r{i}_")
+                for i in range(1, config.n_regressors)
+                if f"r{i}_w0" in arrays
+            ]
         except (KeyError, TypeError, ValueError) as exc:
             raise StarlabelInputError(
                 f"model.json is incomplete or invalid: {exc}", path=path

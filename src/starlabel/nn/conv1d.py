@@ -118,6 +118,18 @@ class ConvRegressor(nn.Module):
             z = torch.cat([z, extra], dim=1)
         return self.head(z)
 
+    def forward_with_features(
+        self, flux: torch.Tensor, extra: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The outputs and the last hidden layer's activations ``(n, dense[-1])``
+        (the learned features the OOD score measures distances in)."""
+        hidden = _Capture(self.head)
+        try:
+            out = self(flux, extra)
+        finally:
+            hidden.remove()
+        return out, hidden.value
+
     def convolutions(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """``(weight, bias)`` of each convolution, batch normalisation folded in (eval)."""
         layers = list(self.features)
@@ -173,17 +185,46 @@ class BandedConvRegressor:
             ]
 
     def __call__(
-        self, flux: torch.Tensor, extra: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """``(n, n_pixels)`` flux (and ``(n, n_extra)`` extras) -> ``(n, n_outputs)``."""
+        self,
+        flux: torch.Tensor,
+        extra: torch.Tensor | None = None,
+        *,
+        with_features: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """``(n, n_pixels)`` flux (and ``(n, n_extra)`` extras) -> ``(n, n_outputs)``;
+        with ``with_features`` also the last hidden activations."""
         net = self.net
         if net.n_extra and extra is None:
             raise ValueError(f"extra: the network expects {net.n_extra} extra inputs")
-        parts = []
-        with torch.inference_mode():
-            for i in range(0, len(flux), self.batch_size):
-                z = net.banded_features(flux[i : i + self.batch_size], self.weights)
-                if net.n_extra:
-                    z = torch.cat([z, extra[i : i + self.batch_size]], dim=1)
-                parts.append(net.head(z))
+        parts, hidden = [], []
+        capture = _Capture(net.head) if with_features else None
+        try:
+            with torch.inference_mode():
+                for i in range(0, len(flux), self.batch_size):
+                    z = net.banded_features(flux[i : i + self.batch_size], self.weights)
+                    if net.n_extra:
+                        z = torch.cat([z, extra[i : i + self.batch_size]], dim=1)
+                    parts.append(net.head(z))
+                    if capture is not None:
+                        hidden.append(capture.value)
+        finally:
+            if capture is not None:
+                capture.remove()
+        if with_features:
+            return torch.cat(parts), torch.cat(hidden)
         return torch.cat(parts)
+
+
+class _Capture:
+    """Keeps the input of the last layer of ``head`` (its last hidden activations)
+    while registered."""
+
+    def __init__(self, head: nn.Sequential) -> None:
+        self.value: torch.Tensor | None = None
+        self._handle = head[-1].register_forward_hook(self._hook)
+
+    def _hook(self, module: nn.Module, args: tuple, output: torch.Tensor) -> None:
+        self.value = args[0].detach()
+
+    def remove(self) -> None:
+        self._handle.remove()

@@ -126,10 +126,9 @@ def plot_coverage(
     diagonal is perfect calibration (above: uncertainties too large, below: too small)."""
     plt = _agg()
     fig, ax = plt.subplots(figsize=(4.5, 4.5), constrained_layout=True)
-    ax.plot([0, 1], [0, 1], color="0.5", lw=1, ls="--", label="calibrated")
+    ax.plot([0, 100], [0, 100], color="0.5", lw=1, ls="--", label="calibrated")
     for k, name in enumerate(names):
         ax.plot(100 * levels, 100 * coverage[:, k], marker="o", ms=3, label=name)
-    ax.plot([0, 100], [0, 100], color="0.5", lw=1, ls="--")
     ax.set(
         xlabel="nominal central interval [%]",
         ylabel="stars whose truth lies inside [%]",
@@ -137,6 +136,35 @@ def plot_coverage(
         ylim=(0, 100),
         title=title or "expected coverage",
     )
+    ax.legend(fontsize=7)
+    return fig, ax
+
+
+def plot_reliability(
+    levels: np.ndarray,
+    before: np.ndarray,
+    after: np.ndarray,
+    names: Sequence[str],
+    *,
+    title: str = "reliability: before (dashed) and after (solid) calibration",
+) -> tuple[Any, Any]:
+    """Reliability diagram: empirical vs nominal coverage of Gaussian intervals from
+    the raw (dashed) and the calibrated (solid) errors, one colour per label."""
+    plt = _agg()
+    fig, ax = plt.subplots(figsize=(4.8, 4.8), constrained_layout=True)
+    ax.plot([0, 100], [0, 100], color="0.5", lw=1, ls=":", label="calibrated")
+    for k, name in enumerate(names):
+        (line,) = ax.plot(100 * levels, 100 * after[:, k], marker="o", ms=3, label=name)
+        if np.isfinite(before[:, k]).any():
+            ax.plot(100 * levels, 100 * before[:, k], ls="--", color=line.get_color())
+    ax.set(
+        xlabel="nominal central interval [%]",
+        ylabel="stars whose truth lies inside [%]",
+        xlim=(0, 100),
+        ylim=(0, 100),
+        title=title,
+    )
+    ax.title.set_fontsize(8)
     ax.legend(fontsize=7)
     return fig, ax
 

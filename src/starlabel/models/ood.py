@@ -1,0 +1,349 @@
+"""An out-of-distribution score every model carries and every catalogue gets.
+
+Signals (each model provides what it has; see ``SpectralModel.ood_signals``):
+
+* ``feature_distance``: mean Euclidean distance to the ``k`` nearest training stars in
+  the model's learned feature space (CNN: last hidden layer of the first member;
+  cINN: the last conditioning vector; autoencoder: the latent vector), each feature
+  standardised on the training stars;
+* ``label_distance``: the same in the space of the labels (predicted for the star,
+  true for the training stars), each label divided by its training scatter: a star
+  whose labels no training star has;
+* model-specific uncertainty signals, one value per label (ensemble spread, posterior
+  width, latent-regressor spread) or per star (the autoencoder's reconstruction
+  error).
+
+Each signal is put on one scale with the held-out training stars (the validation
+set): ``u = (log s - median) / (1.4826 MAD)``, per label first and then averaged over
+labels for per-label signals. The combination is the largest ``u`` of the signals
+in ``combine``; the threshold ``T`` is its ``1 - false_flag_rate`` quantile on the
+held-out stars, and ``ood_score = max u / T``: above 1 is flagged
+(``OUT_OF_DISTRIBUTION``), which by construction happens to ``false_flag_rate``
+(2 %) of held-out training stars.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["OODModel", "fit_ood", "FALSE_FLAG_RATE"]
+
+FALSE_FLAG_RATE = 0.02
+_TINY = 1e-30
+
+
+def _knn_distance(
+    reference: np.ndarray, points: np.ndarray, k: int, *, exclude_self: bool = False
+) -> np.ndarray:
+    """Mean distance of each point to its ``k`` nearest reference points (NaN rows
+    stay NaN)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    out = np.full(points.shape[0], np.nan)
+    ok = np.isfinite(points).all(axis=1)
+    if not ok.any() or reference.shape[0] == 0:
+        return out
+    kk = min(k + int(exclude_self), reference.shape[0])
+    nn = NearestNeighbors(n_neighbors=kk).fit(reference)
+    dist, _ = nn.kneighbors(points[ok])
+    if exclude_self:
+        dist = dist[:, 1:]
+    out[ok] = dist.mean(axis=1)
+    return out
+
+
+@dataclass(frozen=True)
+class OODModel:
+    """A fitted OOD score (see the module documentation).
+
+    Attributes:
+        signals: names of every signal, in the order of ``centre``.
+        combine: the signals that enter the score.
+        centre, spread: per signal, a list (one per label for per-label signals) of
+            the held-out median and robust std of ``log s``.
+        threshold: ``T``.
+        features, feature_mean, feature_scale: standardised training features.
+        labels, label_mean, label_scale: standardised training labels.
+        k: neighbours.
+        n_heldout: held-out stars the scales and threshold come from.
+    """
+
+    signals: tuple[str, ...]
+    combine: tuple[str, ...]
+    centre: dict[str, list[float]]
+    spread: dict[str, list[float]]
+    threshold: float
+    features: np.ndarray
+    feature_mean: np.ndarray
+    feature_scale: np.ndarray
+    labels: np.ndarray
+    label_mean: np.ndarray
+    label_scale: np.ndarray
+    k: int = 10
+    n_heldout: int = 0
+    false_flag_rate: float = FALSE_FLAG_RATE
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    # ---------------------------------------------------------------- signals
+    def raw_signals(
+        self,
+        features: np.ndarray | None,
+        labels: np.ndarray,
+        extra: Mapping[str, np.ndarray],
+    ) -> dict[str, np.ndarray]:
+        """The raw value of every signal (distances and the model's extras)."""
+        out: dict[str, np.ndarray] = {}
+        if features is not None and self.features.size:
+            f = (np.asarray(features, float) - self.feature_mean) / self.feature_scale
+            out["feature_distance"] = _knn_distance(self.features, f, self.k)
+        y = (np.asarray(labels, float) - self.label_mean) / self.label_scale
+        out["label_distance"] = _knn_distance(self.labels, y, self.k)
+        out.update({k: np.asarray(v, float) for k, v in extra.items()})
+        return out
+
+    def standardised(self, raw: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``u`` of each signal (see the module documentation)."""
+        out = {}
+        for name in self.signals:
+            if name not in raw:
+                continue
+            u = _standardise(raw[name], self.centre[name], self.spread[name])
+            out[name] = u
+        return out
+
+    def score(
+        self,
+        features: np.ndarray | None,
+        labels: np.ndarray,
+        extra: Mapping[str, np.ndarray],
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """``(ood_score, u per signal)`` of a batch."""
+        u = self.standardised(self.raw_signals(features, labels, extra))
+        return combined_score(u, self.combine) / self.threshold, u
+
+    # ------------------------------------------------------------ persistence
+    def to_manifest(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """``model.json`` entry and the arrays of ``ood.safetensors``."""
+        manifest = {
+            "signals": list(self.signals),
+            "combine": list(self.combine),
+            "centre": self.centre,
+            "spread": self.spread,
+            "threshold": self.threshold,
+            "k": self.k,
+            "n_reference": int(self.features.shape[0] or self.labels.shape[0]),
+            "n_heldout": self.n_heldout,
+            "false_flag_rate": self.false_flag_rate,
+            **self.meta,
+        }
+        arrays = {
+            "features": self.features,
+            "feature_mean": self.feature_mean,
+            "feature_scale": self.feature_scale,
+            "labels": self.labels,
+            "label_mean": self.label_mean,
+            "label_scale": self.label_scale,
+        }
+        return manifest, {
+            k: np.ascontiguousarray(v, dtype=np.float32) for k, v in arrays.items()
+        }
+
+    @classmethod
+    def from_manifest(
+        cls, manifest: Mapping[str, Any], arrays: Mapping[str, np.ndarray]
+    ) -> OODModel:
+        known = {
+            "signals",
+            "combine",
+            "centre",
+            "spread",
+            "threshold",
+            "k",
+            "n_reference",
+            "n_heldout",
+            "false_flag_rate",
+        }
+        return cls(
+            tuple(manifest["signals"]),
+            tuple(manifest["combine"]),
+            {k: list(v) for k, v in manifest["centre"].items()},
+            {k: list(v) for k, v in manifest["spread"].items()},
+            float(manifest["threshold"]),
+            *(
+                np.asarray(arrays[k], dtype=np.float64)
+                for k in (
+                    "features",
+                    "feature_mean",
+                    "feature_scale",
+                    "labels",
+                    "label_mean",
+                    "label_scale",
+                )
+            ),
+            k=int(manifest.get("k", 10)),
+            n_heldout=int(manifest.get("n_heldout", 0)),
+            false_flag_rate=float(manifest.get("false_flag_rate", FALSE_FLAG_RATE)),
+            meta={k: v for k, v in manifest.items() if k not in known},
+        )
+
+
+def _standardise(
+    values: np.ndarray, centre: Sequence[float], spread: Sequence[float]
+) -> np.ndarray:
+    """Per-label signals are standardised per label and averaged over labels."""
+    v = np.log(np.maximum(np.asarray(values, dtype=np.float64), _TINY))
+    u = (v - np.asarray(centre)) / np.asarray(spread)
+    if u.ndim == 2:
+        good = np.isfinite(u)
+        count = good.sum(axis=1)
+        total = np.where(good, u, 0.0).sum(axis=1)
+        u = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    return u
+
+
+def _centre_spread(values: np.ndarray) -> tuple[list[float], list[float]]:
+    v = np.log(np.maximum(np.asarray(values, dtype=np.float64), _TINY))
+    v2 = v if v.ndim == 2 else v[:, None]
+    centre, spread = [], []
+    for col in v2.T:
+        col = col[np.isfinite(col)]
+        if col.size == 0:
+            centre.append(0.0)
+            spread.append(1.0)
+            continue
+        c = float(np.median(col))
+        s = 1.4826 * float(np.median(np.abs(col - c)))
+        centre.append(c)
+        spread.append(s if s > 1e-6 else max(float(np.std(col)), 1e-6))
+    return centre, spread
+
+
+def combined_score(u: Mapping[str, np.ndarray], combine: Sequence[str]) -> np.ndarray:
+    """The largest standardised signal of ``combine`` per star (NaN if none)."""
+    parts = [u[n] for n in combine if n in u]
+    if not parts:
+        raise ValueError("no OOD signal of the combination is available")
+    stack = np.stack(parts)
+    best = np.where(np.isfinite(stack), stack, -np.inf).max(axis=0)
+    return np.where(np.isfinite(best), best, np.nan)
+
+
+def fit_ood(
+    train_features: np.ndarray | None,
+    train_labels: np.ndarray,
+    heldout_features: np.ndarray | None,
+    heldout_labels: np.ndarray,
+    heldout_extra: Mapping[str, np.ndarray],
+    *,
+    combine: Sequence[str] | None = None,
+    k: int = 10,
+    max_reference: int = 4000,
+    false_flag_rate: float = FALSE_FLAG_RATE,
+    seed: int = 0,
+) -> OODModel:
+    """Fit the OOD score.
+
+    Args:
+        train_features: ``(n_train, d)`` learned features of training stars (None:
+            the model has none).
+        train_labels: ``(n_train, n_labels)`` their true labels.
+        heldout_features, heldout_labels: the same for held-out training stars, with
+            the *predicted* labels.
+        heldout_extra: the model's extra signals of the held-out stars.
+        combine: signals in the score (default: all).
+        k: neighbours.
+        max_reference: at most this many training stars are kept (random, seeded).
+        false_flag_rate: share of held-out stars above the threshold.
+
+    Raises:
+        ValueError: fewer than 20 held-out stars.
+    """
+    y = np.asarray(train_labels, dtype=np.float64)
+    n_heldout = int(np.isfinite(np.asarray(heldout_labels, float)).all(axis=1).sum())
+    if n_heldout < 20:
+        raise ValueError(
+            f"{n_heldout} held-out stars: an OOD threshold needs at least 20"
+        )
+    rng = np.random.default_rng(seed)
+    keep = np.isfinite(y).all(axis=1)
+    if train_features is not None:
+        keep &= np.isfinite(train_features).all(axis=1)
+    idx = np.flatnonzero(keep)
+    if idx.size > max_reference:
+        idx = np.sort(rng.choice(idx, max_reference, replace=False))
+    label_mean, label_scale = y[idx].mean(0), y[idx].std(0)
+    label_scale = np.where(label_scale > 0, label_scale, 1.0)
+    if train_features is not None:
+        f = np.asarray(train_features, dtype=np.float64)[idx]
+        f_mean, f_scale = f.mean(0), f.std(0)
+        f_scale = np.where(f_scale > 1e-12, f_scale, 1.0)
+        f = (f - f_mean) / f_scale
+    else:
+        f = np.zeros((0, 0))
+        f_mean = f_scale = np.zeros(0)
+    partial = OODModel(
+        (),
+        (),
+        {},
+        {},
+        1.0,
+        f,
+        f_mean,
+        f_scale,
+        (y[idx] - label_mean) / label_scale,
+        label_mean,
+        label_scale,
+        k=k,
+    )
+    raw = partial.raw_signals(
+        heldout_features if train_features is not None else None,
+        heldout_labels,
+        heldout_extra,
+    )
+    signals = tuple(raw)
+    centre, spread = {}, {}
+    for name, values in raw.items():
+        centre[name], spread[name] = _centre_spread(values)
+    chosen = tuple(combine) if combine is not None else signals
+    chosen = tuple(n for n in chosen if n in raw)
+    model = OODModel(
+        signals,
+        chosen,
+        centre,
+        spread,
+        1.0,
+        f,
+        f_mean,
+        f_scale,
+        partial.labels,
+        label_mean,
+        label_scale,
+        k=k,
+        n_heldout=n_heldout,
+        false_flag_rate=false_flag_rate,
+    )
+    m = combined_score(model.standardised(raw), chosen)
+    m = m[np.isfinite(m)]
+    threshold = float(np.quantile(m, 1 - false_flag_rate))
+    if threshold <= 0:  # a degenerate set of signals: keep the score's sign meaningful
+        threshold = max(float(np.max(m)), 1e-6)
+    return OODModel(
+        signals,
+        chosen,
+        centre,
+        spread,
+        threshold,
+        f,
+        f_mean,
+        f_scale,
+        partial.labels,
+        label_mean,
+        label_scale,
+        k=k,
+        n_heldout=n_heldout,
+        false_flag_rate=false_flag_rate,
+    )

@@ -1,0 +1,207 @@
+"""What every model fits after training so that its numbers can be trusted: the
+per-label recalibration of its errors (``models.recalibration``) and its OOD score
+(``models.ood``), both from the validation stars; how they are applied in
+``predict``, saved in the model directory and refitted by ``starlabel calibrate``.
+
+``model.json`` keys:
+
+* ``calibration``: ``{options key: {label: LabelCalibration}}`` (the key names the
+  prediction options the map belongs to: ``default`` for most models, ``fast`` /
+  ``precision-<total>`` for the cINN);
+* ``calibration_history``: earlier calibrations replaced by ``starlabel calibrate``
+  (nothing is lost);
+* ``ood``: the OOD score's scales and threshold; its reference features are in
+  ``ood.safetensors``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..spectra.container import Spectra
+from .base import LabelPrediction
+from .ood import OODModel, fit_ood
+from .persist import load_tensors
+from .recalibration import (
+    LabelCalibration,
+    calibrate_sigma,
+    fit_calibration,
+    fit_calibration_pairs,
+)
+
+__all__ = [
+    "apply_reliability",
+    "calibration_note",
+    "fit_calibration_on",
+    "fit_calibration_on_pairs",
+    "fit_reliability",
+    "reliability_parts",
+    "restore_reliability",
+]
+
+OOD_FILE = "ood.safetensors"
+
+
+def calibration_note(cal: Mapping[str, LabelCalibration]) -> str:
+    """One line for the catalogue's ``_err`` description."""
+    sources = sorted({c.source for c in cal.values()})
+    return (
+        "sigma^2 = (a _err_raw)^2 + b^2 + (c 100/snr)^2 fitted on "
+        + ", ".join(sources)
+        + "; a, b, c per label in model.json"
+    )
+
+
+def _subset(spectra: Spectra, n: int, seed: int) -> Spectra:
+    if spectra.n_spectra <= n:
+        return spectra
+    rows = np.random.default_rng(seed).choice(spectra.n_spectra, n, replace=False)
+    return spectra[np.sort(rows)]
+
+
+def fit_calibration_on(
+    model: Any,
+    reference: Spectra,
+    options: Any,
+    *,
+    source: str,
+    prediction: LabelPrediction | None = None,
+) -> dict[str, LabelCalibration]:
+    """Per-label calibration of ``model`` with ``options`` on stars with reference
+    labels (labels the reference lacks, or has for fewer than 10 stars, are left
+    out)."""
+    pred = prediction if prediction is not None else model._predict(reference, options)
+    snr = reference.snr()
+    out = {}
+    for k, name in enumerate(pred.label_names):
+        if name not in reference.labels:
+            continue
+        truth = reference.labels[name]
+        if (np.isfinite(truth) & np.isfinite(pred.mean[:, k])).sum() < 10:
+            continue
+        out[name] = fit_calibration(
+            pred.mean[:, k], pred.sigma_raw[:, k], truth, snr, source=source
+        )
+    return out
+
+
+def fit_calibration_on_pairs(
+    model: Any,
+    spectra: Spectra,
+    pairs: Sequence[tuple[int, int]],
+    options: Any,
+    *,
+    source: str,
+) -> dict[str, LabelCalibration]:
+    """Per-label calibration from repeat observations: ``pairs`` are row indices
+    into ``spectra`` of two spectra of the same star."""
+    rows = np.asarray(pairs, dtype=int).reshape(-1, 2)
+    pred = model._predict(spectra, options)
+    snr = spectra.snr()
+    sigma = pred.sigma_raw
+    out = {}
+    for k, name in enumerate(pred.label_names):
+        i, j = rows[:, 0], rows[:, 1]
+        out[name] = fit_calibration_pairs(
+            (pred.mean[i, k], sigma[i, k], snr[i]),
+            (pred.mean[j, k], sigma[j, k], snr[j]),
+            source=source,
+        )
+    return out
+
+
+def fit_reliability(model: Any, train: Spectra, valid: Spectra) -> None:
+    """Set ``model.calibration_`` and ``model.ood_`` from the validation stars (a
+    warning instead when there are too few)."""
+    model.calibration_ = {}
+    model.calibration_history_ = []
+    model.ood_ = None
+    default = model.predict_options()
+    first = None
+    for key, options in model._calibration_options().items():
+        sub = _subset(valid, model._calibration_max_stars(key), model.random_state)
+        pred = model._predict(sub, options)
+        if first is None:
+            first = (sub, pred)
+        try:
+            model.calibration_[key] = fit_calibration_on(
+                model, sub, options, source="validation", prediction=pred
+            )
+        except ValueError as exc:
+            model._warn(f"no error calibration ({key}): {exc}")
+    sub, pred = first
+    if model._calibration_key(default) != next(iter(model._calibration_options())):
+        pred = model._predict(sub, default)
+    ref = _subset(train, 4000, model.random_state + 1)
+    ref_pred = model._predict(ref, default) if pred.features is not None else None
+    try:
+        model.ood_ = fit_ood(
+            None if ref_pred is None else ref_pred.features,
+            ref.label_array(model.label_names_),
+            pred.features,
+            pred.mean,
+            pred.ood_signals,
+            seed=model.random_state,
+        )
+    except ValueError as exc:
+        model._warn(f"no OOD score: {exc}")
+
+
+def apply_reliability(
+    model: Any, pred: LabelPrediction, spectra: Spectra, options: Any
+) -> LabelPrediction:
+    """``pred`` with the calibrated total and the OOD score added."""
+    cal = getattr(model, "calibration_", {}).get(model._calibration_key(options))
+    calibrated = calibrate_sigma(cal, pred.label_names, pred.sigma_raw, spectra.snr())
+    dead = ~np.isfinite(pred.mean)
+    if calibrated is not None:
+        calibrated[dead] = np.nan
+    score, signals = None, {}
+    ood: OODModel | None = getattr(model, "ood_", None)
+    if ood is not None:
+        score, signals = ood.score(pred.features, pred.mean, pred.ood_signals)
+        score = np.where(dead.all(axis=1), np.nan, score)
+    return dataclasses.replace(
+        pred,
+        calibrated=calibrated,
+        calibration_note=calibration_note(cal) if calibrated is not None else "",
+        ood_score=score,
+        ood_signals=signals,
+    )
+
+
+def reliability_parts(model: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``model.json`` entries and tensor files of the calibration and OOD score."""
+    manifest: dict[str, Any] = {
+        "calibration": {
+            key: {n: c.to_dict() for n, c in cal.items()}
+            for key, cal in getattr(model, "calibration_", {}).items()
+        },
+        "calibration_history": list(getattr(model, "calibration_history_", [])),
+    }
+    files: dict[str, Any] = {}
+    ood = getattr(model, "ood_", None)
+    if ood is not None:
+        manifest["ood"], arrays = ood.to_manifest()
+        files[OOD_FILE] = {k: torch.as_tensor(v) for k, v in arrays.items()}
+    return manifest, files
+
+
+def restore_reliability(model: Any, path: Path, manifest: Mapping[str, Any]) -> None:
+    """Calibration and OOD score back from a model directory (older directories
+    have neither: ``_err`` is then uncalibrated and there is no ``ood_score``)."""
+    model.calibration_ = {
+        key: {n: LabelCalibration.from_dict(c) for n, c in cal.items()}
+        for key, cal in manifest.get("calibration", {}).items()
+    }
+    model.calibration_history_ = list(manifest.get("calibration_history", []))
+    model.ood_ = None
+    if "ood" in manifest and OOD_FILE in manifest.get("files", []):
+        arrays = {k: v.numpy() for k, v in load_tensors(path, OOD_FILE).items()}
+        model.ood_ = OODModel.from_manifest(manifest["ood"], arrays)
