@@ -35,7 +35,8 @@ def test_demo_quick_runs_the_whole_chain(tmp_path):
 
     from starlabel.diagnostics.report import SECTIONS
 
-    assert "ood_score" in Table.read(demo / "catalogue-test.fits").colnames
+    cols = Table.read(demo / "catalogue-test.fits").colnames
+    assert "ood_score" in cols and "map_ood_score" in cols
     page = (demo / "report.html").read_text()
     for title in SECTIONS:
         assert f"<h2>{title}</h2>" in page, title

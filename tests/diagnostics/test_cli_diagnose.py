@@ -78,7 +78,7 @@ def test_explain_map_predict_report(tmp_path):
     )
     assert out.exit_code == 0, out.output
     cat = Table.read(tmp_path / "cat.fits")
-    np.testing.assert_allclose(cat["ood_score"], data["ood_score"], rtol=1e-5)
+    np.testing.assert_allclose(cat["map_ood_score"], data["ood_score"], rtol=1e-5)
     assert np.all(cat["flag"][-5:] & 64)
 
     out = runner.invoke(

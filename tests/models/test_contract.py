@@ -169,3 +169,32 @@ def test_run_config_round_trips_through_toml(fitted, tmp_path):
     again = build_estimator(run=read_run_config(file))
     assert type(again) is type(fitted)
     assert again.config == fitted.config and list(again.labels) == ["logg", "fe_h"]
+
+
+def test_every_model_is_calibrated_and_scores_ood_without_options(
+    fitted, data, tmp_path
+):
+    """After fit every model carries a calibration and an OOD reference; they are
+    applied by default, survive save/load, and reach the catalogue."""
+    from astropy.table import Table
+
+    from starlabel.inference import predict_file
+    from starlabel.spectra import write_dataset
+
+    key = fitted._calibration_key(fitted.predict_options())
+    assert set(fitted.calibration_[key]) == {"logg", "fe_h"}
+    pred = fitted.predict(data[2])
+    assert pred.calibrated is not None and pred.ood_score.shape == (12,)
+    np.testing.assert_array_equal(pred.sigma_total, pred.calibrated)
+    assert np.isfinite(pred.ood_score).all() and np.isfinite(pred.calibrated).all()
+    back = starlabel.load(fitted.save(tmp_path / "m"))
+    again = back.predict(data[2])
+    np.testing.assert_allclose(again.calibrated, pred.calibrated, rtol=1e-5)
+    np.testing.assert_allclose(again.ood_score, pred.ood_score, rtol=1e-4, atol=1e-5)
+    assert back.calibration_ == fitted.calibration_
+    write_dataset(data[2], tmp_path / "test.h5")
+    predict_file(back, tmp_path / "test.h5", tmp_path / "cat.csv")
+    cat = Table.read(tmp_path / "cat.csv")
+    for col in ("ood_score", "logg_err", "logg_err_raw", "fe_h_err_raw", "flag"):
+        assert col in cat.colnames, col
+    np.testing.assert_allclose(cat["ood_score"], pred.ood_score, rtol=1e-4, atol=1e-5)

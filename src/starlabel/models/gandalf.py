@@ -445,18 +445,22 @@ class LatentAutoencoder(SpectralModel):
             raise ValueError(
                 "saliency needs a model without labels at the encoder input"
             )
-        m, r = self.module_.eval(), self.regressor_
+        m, regressors = self.module_.eval(), self.regressors_
 
         def fn(flux: torch.Tensor) -> torch.Tensor:
             def t(a: np.ndarray) -> torch.Tensor:
                 return torch.as_tensor(a, dtype=flux.dtype, device=flux.device)
 
-            h = (m.ae.encode(m.flux_scaler(flux)) - t(r.x_mean)) / t(r.x_scale)
-            for k, (w, b) in enumerate(zip(r.weights, r.biases, strict=True)):
-                h = h @ t(w) + t(b)
-                if k < len(r.weights) - 1:
-                    h = torch.relu(h)
-            return h * t(r.y_scale) + t(r.y_mean)
+            z = m.ae.encode(m.flux_scaler(flux))
+            outs = []
+            for r in regressors:  # the mean of the regressors, as predict
+                h = (z - t(r.x_mean)) / t(r.x_scale)
+                for k, (w, b) in enumerate(zip(r.weights, r.biases, strict=True)):
+                    h = h @ t(w) + t(b)
+                    if k < len(r.weights) - 1:
+                        h = torch.relu(h)
+                outs.append(h * t(r.y_scale) + t(r.y_mean))
+            return torch.stack(outs).mean(0)
 
         return fn
 

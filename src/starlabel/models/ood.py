@@ -260,13 +260,13 @@ def fit_ood(
         false_flag_rate: share of held-out stars above the threshold.
 
     Raises:
-        ValueError: fewer than 20 held-out stars.
+        ValueError: fewer than 10 held-out stars.
     """
     y = np.asarray(train_labels, dtype=np.float64)
     n_heldout = int(np.isfinite(np.asarray(heldout_labels, float)).all(axis=1).sum())
-    if n_heldout < 20:
+    if n_heldout < 10:
         raise ValueError(
-            f"{n_heldout} held-out stars: an OOD threshold needs at least 20"
+            f"{n_heldout} held-out stars: an OOD threshold needs at least 10"
         )
     rng = np.random.default_rng(seed)
     keep = np.isfinite(y).all(axis=1)
