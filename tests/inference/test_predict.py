@@ -49,7 +49,11 @@ def test_a_corrupted_spectrum_gets_nan_and_a_flag_the_rest_is_right(
         "n_not_processed": 1,
         "n_outside_range": counts["n_outside_range"],
         "n_no_err": 0,
+        "n_ood": counts["n_ood"],
     }
+    # the corrupted spectrum has no OOD score either; every other one has
+    table0 = read_catalogue_table(out)
+    assert np.isnan(table0["ood_score"]).sum() == 1
     table = read_catalogue_table(out)
     assert table["id"].tolist() == test.ids.tolist()  # input order
     assert np.isnan(table["teff"][3]) and table["flag"][3] & Flag.NOT_PROCESSED
@@ -162,6 +166,7 @@ def test_cli_train_predict_evaluate(tmp_path):
         "one_to_one.png",
         "residuals_vs_snr.png",
         "coverage.png",
+        "calibration_bins.csv",
     }
     # one member kept: no spread (_err_raw NaN), but the calibration's floor and
     # S/N terms still give every star an error

@@ -134,7 +134,7 @@ def demo(
     paths = {name: p for name, (p, _) in parts.items()}
     cnn = demo_steps.demo_cnn(out, paths, truth, quick=quick, seed=seed)
     cinn = demo_steps.demo_cinn(out, paths, truth, quick=quick, seed=seed)
-    gandalf = demo_steps.demo_gandalf(out, paths, quick=quick, seed=seed)
+    gandalf = demo_steps.demo_gandalf(out, paths, truth, quick=quick, seed=seed)
     demo_steps.demo_explain(out, paths, quick=quick, seed=seed)
     demo_steps.demo_map(out, paths, cnn, quick=quick, seed=seed)
     demo_steps.demo_report(out, [cinn, cnn, gandalf], truth)
