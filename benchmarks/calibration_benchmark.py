@@ -28,7 +28,7 @@ import numpy as np
 from cnn_benchmark import print_peak, surveys  # noqa: E402  (same folder)
 from sklearn.metrics import roc_auc_score
 
-from starlabel.diagnostics.metrics import SNR_BINS, TEFF_BINS
+from starlabel.diagnostics.metrics import SNR_BINS, TEFF_BINS, z_statistics
 from starlabel.models import build_estimator
 
 LABELS = ("teff", "logg", "fe_h", "mg_fe")
@@ -43,11 +43,7 @@ def bins(snr: np.ndarray, teff: np.ndarray) -> list[tuple[str, np.ndarray]]:
 
 
 def z_stats(res: np.ndarray, sigma: np.ndarray) -> tuple[float, float]:
-    ok = np.isfinite(res) & np.isfinite(sigma) & (sigma > 0)
-    if ok.sum() < 2:
-        return float("nan"), float("nan")
-    z = res[ok] / sigma[ok]
-    return float(np.std(z, ddof=1)), float(np.mean(np.abs(z) <= 1))
+    return z_statistics(res, sigma)[1:3]
 
 
 def calibration_table(name: str, pred, test) -> dict[str, float]:

@@ -49,7 +49,7 @@ def calibration_table(bins: list, labels: list[str] | None = None) -> Table:
             if b is None or b.n < 20:
                 row.append("-")
                 continue
-            cell = f"{b.z_std:.2f} / {b.coverage_68:.2f}"
+            cell = f"{b.z_std:.2f}/{b.coverage_68:.2f}"
             if b.z_std_raw == b.z_std_raw:  # finite raw error
                 cell += f" ({b.z_std_raw:.3g})"
             row.append(cell)

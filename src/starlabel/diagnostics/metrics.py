@@ -14,6 +14,7 @@ __all__ = [
     "BinCalibration",
     "LabelMetrics",
     "binned_calibration",
+    "z_statistics",
     "evaluate",
     "label_metrics",
     "match_truth",
@@ -87,15 +88,9 @@ def label_metrics(
         c = c[np.isfinite(c)]
         if c.size:
             ratio = std / float(np.median(c))
-    z_std = cov68 = cov95 = nan
-    if sigma is not None:
-        s = np.asarray(sigma, dtype=float)[ok]
-        good = np.isfinite(s) & (s > 0)
-        if good.any():
-            z = res[good] / s[good]
-            z_std = float(np.std(z, ddof=1)) if z.size > 1 else nan
-            cov68 = float(np.mean(np.abs(z) <= 1.0))
-            cov95 = float(np.mean(np.abs(z) <= 2.0))
+    _, z_std, cov68, cov95 = z_statistics(
+        res, None if sigma is None else np.asarray(sigma, dtype=float)[ok]
+    )
     return LabelMetrics(
         name,
         unit,
@@ -188,9 +183,11 @@ class BinCalibration:
         return asdict(self)
 
 
-def _z_stats(
+def z_statistics(
     res: np.ndarray, sigma: np.ndarray | None
 ) -> tuple[int, float, float, float]:
+    """``(n, z std, 68 % coverage, 95 % coverage)`` of residual / sigma over the
+    stars with a finite positive sigma (NaN figures for fewer than 2)."""
     nan = float("nan")
     if sigma is None:
         return 0, nan, nan, nan
@@ -263,7 +260,7 @@ def binned_calibration(
             else None
         )
         for label, sel in _bin_names(s, teff):
-            n, z, c68, c95 = _z_stats(res[sel], err[sel])
-            _, zr, c68r, _ = _z_stats(res[sel], None if raw is None else raw[sel])
+            n, z, c68, c95 = z_statistics(res[sel], err[sel])
+            _, zr, c68r, _ = z_statistics(res[sel], None if raw is None else raw[sel])
             out.append(BinCalibration(name, label, n, z, c68, c95, zr, c68r))
     return out

@@ -32,6 +32,7 @@ from ..models.recalibration import LabelCalibration
 from ..models.reliability import fit_calibration_on, fit_calibration_on_pairs
 from ..spectra.io.hdf5 import read_dataset
 from .calibration import LEVELS, coverage_gaussian
+from .metrics import z_statistics
 
 __all__ = ["CalibrationResult", "calibrate_model_dir", "read_pairs"]
 
@@ -102,11 +103,8 @@ def read_pairs(path: PathLike, ids: np.ndarray) -> np.ndarray:
 
 
 def _z(res: np.ndarray, sigma: np.ndarray) -> tuple[float, float]:
-    good = np.isfinite(res) & np.isfinite(sigma) & (sigma > 0)
-    if good.sum() < 2:
-        return float("nan"), float("nan")
-    z = res[good] / sigma[good]
-    return float(np.std(z, ddof=1)), float(np.mean(np.abs(z) <= 1))
+    _, z, c68, _ = z_statistics(res, sigma)
+    return z, c68
 
 
 def calibrate_model_dir(

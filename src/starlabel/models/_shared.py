@@ -340,13 +340,36 @@ class SpectralModel(BaseEstimator):
             for n, u in zip(self.label_names_, self.label_units_, strict=True)
         )
         wl = self.wavelength_
+        return (
+            {
+                "kind": f"{self.kind} ({type(self).__name__})",
+                "labels": labels,
+                "grid": f"{wl.size} px, {wl[0]:.2f}-{wl[-1]:.2f} Angstrom ({self.medium_})",
+                "trained on": f"{self.n_train_} spectra",
+                "seed": str(self.random_state),
+            }
+            | self._summary()
+            | self._reliability_summary()
+        )
+
+    def _reliability_summary(self) -> dict[str, str]:
+        cal = getattr(self, "calibration_", {}) or {}
+        parts = []
+        for key, labels in cal.items():
+            sources = sorted({c.source for c in labels.values()})
+            z = ", ".join(
+                f"{n} {c.z_std_raw:.3g}->{c.z_std:.2f}" for n, c in labels.items()
+            )
+            parts.append(f"{key} on {', '.join(sources)} (z std raw->calibrated: {z})")
+        ood = getattr(self, "ood_", None)
         return {
-            "kind": f"{self.kind} ({type(self).__name__})",
-            "labels": labels,
-            "grid": f"{wl.size} px, {wl[0]:.2f}-{wl[-1]:.2f} Angstrom ({self.medium_})",
-            "trained on": f"{self.n_train_} spectra",
-            "seed": str(self.random_state),
-        } | self._summary()
+            "calibration": "; ".join(parts) or "none: _err is not calibrated",
+            "ood score": (
+                f"{', '.join(ood.combine)}; threshold from {ood.n_heldout} held-out stars"
+                if ood is not None
+                else "none"
+            ),
+        }
 
     def _summary(self) -> dict[str, str]:
         return {}

@@ -24,6 +24,7 @@ held-out stars, and ``ood_score = max u / T``: above 1 is flagged
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -310,19 +311,12 @@ def fit_ood(
         centre[name], spread[name] = _centre_spread(values)
     chosen = tuple(combine) if combine is not None else signals
     chosen = tuple(n for n in chosen if n in raw)
-    model = OODModel(
-        signals,
-        chosen,
-        centre,
-        spread,
-        1.0,
-        f,
-        f_mean,
-        f_scale,
-        partial.labels,
-        label_mean,
-        label_scale,
-        k=k,
+    model = dataclasses.replace(
+        partial,
+        signals=signals,
+        combine=chosen,
+        centre=centre,
+        spread=spread,
         n_heldout=n_heldout,
         false_flag_rate=false_flag_rate,
     )
@@ -331,19 +325,4 @@ def fit_ood(
     threshold = float(np.quantile(m, 1 - false_flag_rate))
     if threshold <= 0:  # a degenerate set of signals: keep the score's sign meaningful
         threshold = max(float(np.max(m)), 1e-6)
-    return OODModel(
-        signals,
-        chosen,
-        centre,
-        spread,
-        threshold,
-        f,
-        f_mean,
-        f_scale,
-        partial.labels,
-        label_mean,
-        label_scale,
-        k=k,
-        n_heldout=n_heldout,
-        false_flag_rate=false_flag_rate,
-    )
+    return dataclasses.replace(model, threshold=threshold)

@@ -142,6 +142,27 @@ def _clean(*arrays: np.ndarray) -> np.ndarray:
     return ok
 
 
+def _result(
+    abc: tuple[float, float, float],
+    snr_default: float,
+    n: int,
+    resid: np.ndarray,
+    raw: np.ndarray,
+    calibrated: np.ndarray,
+    source: str,
+) -> LabelCalibration:
+    """The fitted map with its z std before and after on the fit set."""
+    z_raw = resid / np.where(raw > 0, raw, np.nan)
+    z_std_raw = (
+        float(np.nanstd(z_raw, ddof=1))
+        if np.isfinite(z_raw).sum() > 1
+        else float("nan")
+    )
+    a, b, c = (float(x) for x in abc)
+    z_std = float(np.std(resid / calibrated, ddof=1))
+    return LabelCalibration(a, b, c, snr_default, n, z_std_raw, z_std, source)
+
+
 def fit_calibration(
     predicted: np.ndarray,
     sigma: np.ndarray,
@@ -193,19 +214,7 @@ def fit_calibration(
         if new.sum() < 10 or (new == keep).all():
             break
         keep = new
-    z_raw = resid / np.where(raw > 0, raw, np.nan)
-    return LabelCalibration(
-        float(a),
-        float(b),
-        float(c),
-        snr_default,
-        int(ok.sum()),
-        float(np.nanstd(z_raw, ddof=1))
-        if np.isfinite(z_raw).sum() > 1
-        else float("nan"),
-        float(np.std(resid / cal_sigma, ddof=1)),
-        source,
-    )
+    return _result((a, b, c), snr_default, int(ok.sum()), resid, raw, cal_sigma, source)
 
 
 def fit_calibration_pairs(
@@ -252,19 +261,9 @@ def fit_calibration_pairs(
         if new.sum() < 10 or (new == keep).all():
             break
         keep = new
-    raw_v = r1**2 + r2**2
-    z_raw = d / np.sqrt(np.where(raw_v > 0, raw_v, np.nan))
-    return LabelCalibration(
-        float(a),
-        float(b),
-        float(c),
-        snr_default,
-        int(ok.sum()),
-        float(np.nanstd(z_raw, ddof=1))
-        if np.isfinite(z_raw).sum() > 1
-        else float("nan"),
-        float(np.std(d / np.sqrt(v), ddof=1)),
-        source,
+    raw_pair = np.sqrt(r1**2 + r2**2)
+    return _result(
+        (a, b, c), snr_default, int(ok.sum()), d, raw_pair, np.sqrt(v), source
     )
 
 
