@@ -29,6 +29,7 @@ from cnn_benchmark import print_peak, surveys  # noqa: E402  (same folder)
 from sklearn.metrics import roc_auc_score
 
 from starlabel.diagnostics.metrics import SNR_BINS, TEFF_BINS, z_statistics
+from starlabel import load
 from starlabel.models import build_estimator
 
 LABELS = ("teff", "logg", "fe_h", "mg_fe")
@@ -104,6 +105,9 @@ def main() -> None:
     ap.add_argument(
         "--models", nargs="+", default=["cnn", "cnn-mse", "cinn", "gandalf"]
     )
+    ap.add_argument(
+        "--retrain", action="store_true", help="train again even if a model is cached"
+    )
     args = ap.parse_args()
     peak = print_peak()
     args.cache.mkdir(parents=True, exist_ok=True)
@@ -127,11 +131,17 @@ def main() -> None:
             kind, settings = "cnn", {"loss": "mse"}
         if args.max_epochs:
             settings["max_epochs"] = args.max_epochs
-        est = build_estimator(
-            kind, labels=list(LABELS), show_progress=False, **settings
-        )
+        saved = args.cache / f"calib-model-{name}-{train.n_spectra}-{args.max_epochs}"
         t0 = time.perf_counter()
-        est.fit(train, valid)
+        if saved.exists() and not args.retrain:
+            est = load(saved)  # trained by an earlier run: analyse again, no refit
+            print(f"\n(loaded {saved}; --retrain trains again)")
+        else:
+            est = build_estimator(
+                kind, labels=list(LABELS), show_progress=False, **settings
+            )
+            est.fit(train, valid)
+            est.save(saved, overwrite=True)
         fit_s = time.perf_counter() - t0
         options = est.predict_options(mode="precision") if kind == "cinn" else None
         t0 = time.perf_counter()
@@ -141,7 +151,7 @@ def main() -> None:
             f"{test.n_spectra} stars {time.perf_counter() - t0:.0f} s "
             f"(matmul peak {peak:.0f} GFLOP/s)"
         )
-        for w in est.fit_warnings_:
+        for w in getattr(est, "fit_warnings_", []):
             print(f"  warning: {w}")
         sub = test[inside]
         p_in = type(pred)(

@@ -65,6 +65,18 @@ def test_report_has_every_section_and_true_numbers(tmp_path):
         table[f"{name}_err"] = np.full(truth.n_spectra, scale)
         table[f"{name}_err_int"] = np.full(truth.n_spectra, scale / 2)
         table[f"{name}_err_ext"] = np.full(truth.n_spectra, scale * 0.866)
+    # ood_score: high for the 40 stars given a teff residual of 20 sigma (badly
+    # labelled), and for 30 of the 60 stars above the recorded training fe_h range
+    bad = rng.choice(truth.n_spectra, 40, replace=False)
+    table["teff"][bad] += 1200.0
+    hi_feh = np.argsort(truth.labels["fe_h"])[-60:]
+    score = rng.uniform(0.1, 0.9, truth.n_spectra)
+    score[bad[:25]] = rng.uniform(1.5, 3.0, 25)
+    score[hi_feh[:30]] = rng.uniform(1.5, 3.0, 30)
+    table["ood_score"] = score
+    table.meta["SLMODEL"] = "cnn (DeepEnsembleRegressor)"
+    cut = float(truth.labels["fe_h"][hi_feh[0]])
+    table.meta["SLRNG1"] = f"fe_h -2.5 {cut - 1e-9:.12g}"
     write_catalogue(table, tmp_path / "cat.fits")
     ex = tmp_path / "explain"
     ex.mkdir()
@@ -98,3 +110,25 @@ def test_report_has_every_section_and_true_numbers(tmp_path):
     injected = int(((truth.labels["a_li"] > 2) & (truth.labels["logg"] < 3.5)).sum())
     assert m and int(m.group(2)) == injected and int(m.group(1)) >= 90
     assert "Stars assigned to the right disc" in page
+    # OOD section: AUROC of each truth-defined set equals the Mann-Whitney statistic
+    # computed here by counting pairs (ties count one half)
+    def auroc(pos):
+        a, b = score[pos], score[~pos]
+        return ((a[:, None] > b[None, :]).mean() + 0.5 * (a[:, None] == b[None, :]).mean())
+
+    outside = truth.labels["fe_h"] > cut - 1e-9
+    badly = np.zeros(truth.n_spectra, dtype=bool)
+    for name in truth.label_names:
+        res = np.asarray(table[name]) - truth.labels[name]
+        robust = 1.4826 * np.median(np.abs(res - np.median(res)))
+        badly |= np.abs(res - np.median(res)) > 3 * robust
+    assert set(np.flatnonzero(badly)) >= set(bad)
+    for pos in (outside, badly):
+        row = re.search(
+            rf"<td>{int(pos.sum())}</td><td>([0-9.]+)</td><td>([0-9.]+)</td><td>([0-9.]+)</td>",
+            page,
+        )
+        assert row, int(pos.sum())
+        assert abs(float(row.group(3)) - auroc(pos)) < 1e-3
+        assert abs(float(row.group(1)) - (score[pos] > 1).mean()) < 1e-3
+    assert f"{int((score > 1).sum())} of {truth.n_spectra} stars flagged" in page

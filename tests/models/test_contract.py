@@ -15,6 +15,7 @@ from starlabel.models import (
     MODELS,
     CINNConfig,
     CNNConfig,
+    EmulatorConfig,
     EnsembleConfig,
     GandalfConfig,
     NotFittedError,
@@ -44,6 +45,11 @@ TINY = {
         train=TrainConfig(max_epochs=2, optimizer="adam", lr=1e-3, batch_size=32),
     ),
     "gandalf": GandalfConfig(latent=3, encoder=(16,), decoder=(16,), max_epochs=2),
+    "emulator": EmulatorConfig(
+        hidden=(16,),
+        train=TrainConfig(max_epochs=2, optimizer="adam", lr=1e-3, batch_size=32),
+        n_candidates=50,
+    ),
 }
 
 

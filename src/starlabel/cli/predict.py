@@ -78,6 +78,15 @@ def predict(
             "training set; flagged like the model's own ood_score).",
         ),
     ] = None,
+    refine: Annotated[
+        Path | None,
+        typer.Option(
+            "--refine",
+            help="Emulator model directory: fit each spectrum with it, starting from "
+            "this model's labels (as `starlabel refine` does); the catalogue holds "
+            "the refined labels, chi2 and the start values (<label>_start).",
+        ),
+    ] = None,
     overwrite: Annotated[bool, Overwrite] = False,
     quiet: Annotated[bool, Quiet] = False,
 ) -> None:
@@ -95,6 +104,23 @@ def predict(
         seed=seed,
         total=total.value if total else None,
     )
+    if refine is not None:
+        from .refine import run_refine
+
+        if similarity_map is not None:
+            raise ValueError("--map and --refine: give one or the other")
+        run_refine(
+            load(refine),
+            data,
+            output,
+            start=model,
+            options=None,
+            start_options=options,
+            show=[],
+            overwrite=overwrite,
+            quiet=quiet,
+        )
+        return
     ood = ood_scorer(similarity_map) if similarity_map is not None else None
     with progress_bar("predict", quiet) as progress:
         counts = predict_file(

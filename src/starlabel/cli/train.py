@@ -1,4 +1,4 @@
-"""``starlabel train``: fit a model (cnn, cinn, gandalf) and write its directory."""
+"""``starlabel train``: fit a model (cnn, cinn, gandalf, emulator) and write its directory."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ class ModelKind(StrEnum):
     cnn = "cnn"
     cinn = "cinn"
     gandalf = "gandalf"
+    emulator = "emulator"
 
 
 def train(
@@ -30,8 +31,9 @@ def train(
         ModelKind | None,
         typer.Option(
             "--model",
-            help="cnn (deep ensemble; default), cinn (posterior per star) or gandalf "
-            "(disentangling autoencoder).",
+            help="cnn (deep ensemble; default), cinn (posterior per star), gandalf "
+            "(disentangling autoencoder) or emulator (labels -> spectrum, for "
+            "`starlabel refine`).",
         ),
     ] = None,
     labels: Annotated[
@@ -46,7 +48,8 @@ def train(
             "--preset",
             help="cnn: default (paper network, Adam, 5 members), ambrosch2023 (the "
             "paper: SGD, 10 members), ambrosch2023-adam, wide, fast. cinn: default, "
-            "candebat2024 (the paper), fast. gandalf: santovena2025 (default), fast.",
+            "candebat2024 (the paper), fast. gandalf: santovena2025 (default), fast. "
+            "emulator: default (2 x 300, The Payne's size), fast.",
         ),
     ] = None,
     config: Annotated[
@@ -136,7 +139,7 @@ def train(
     overwrite: Annotated[bool, Overwrite] = False,
     quiet: Annotated[bool, Quiet] = False,
 ) -> None:
-    """Train a model: cnn (deep ensemble), cinn (posterior per star) or gandalf (autoencoder)."""
+    """Train a model: cnn (deep ensemble), cinn (posterior per star), gandalf (autoencoder) or emulator (spectrum from labels)."""
     from ..models import build_estimator, check_model_target, read_run_config
     from ..spectra import read_dataset
 
@@ -183,6 +186,13 @@ def train(
         console.print(f"left out {est.n_dropped_} stars with a missing label")
     facts = est.summary()
     console.print(f"wrote {output}: {facts.pop('kind')}")
-    for key in ("labels", "members", "latent", "validation loss", "R^2 from z"):
+    for key in (
+        "labels",
+        "members",
+        "latent",
+        "validation loss",
+        "R^2 from z",
+        "emulator error",
+    ):
         if key in facts:
             console.print(f"  {key}: {escape(facts[key])}", highlight=False)

@@ -1,7 +1,9 @@
 """``starlabel report``: one self-contained HTML file (images embedded as base64).
 
 Sections: metrics of every catalogue; one-to-one; residuals and uncertainties
-against S/N; calibration (z-scores, coverage); Kiel diagram; [Mg/Fe]-[Fe/H] with the
+against S/N; calibration of every catalogue (reliability diagram before and after
+recalibration, z-scores, bins); out-of-distribution stars of every catalogue
+(``ood_score`` histogram, ROC where the truth says which stars to distrust); Kiel diagram; [Mg/Fe]-[Fe/H] with the
 discs split by HDBSCAN; open-cluster spreads; globular-cluster Mg-Al; Li-rich
 giants; saliency (from ``starlabel explain``); similarity map (from ``starlabel
 map``). A section whose inputs are missing says so instead of vanishing.
@@ -9,19 +11,17 @@ map``). A section whose inputs are missing says so instead of vanishing.
 
 from __future__ import annotations
 
-import base64
 import csv
 import html
-import io
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from .._atomic import atomic_path
 from .._typing import PathLike
+from .report_html import Section, file_png, html_page, html_table, png
+from .report_trust import calibration_section, ood_section
 
 __all__ = ["SECTIONS", "write_report"]
 
@@ -30,6 +30,7 @@ SECTIONS = (
     "One-to-one",
     "Uncertainties against S/N",
     "Calibration",
+    "Out-of-distribution stars",
     "Kiel diagram",
     "Thin and thick disc",
     "Open clusters",
@@ -38,40 +39,6 @@ SECTIONS = (
     "Saliency",
     "Similarity map",
 )
-
-
-@dataclass
-class _Section:
-    title: str
-    caption: str
-    images: list[str] = field(default_factory=list)  # base64 PNG
-    html: str = ""
-
-
-def _png(fig: Any) -> str:
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=85)
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def _file_png(path: Path) -> str:
-    return base64.b64encode(path.read_bytes()).decode("ascii")
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    def cell(v: Any) -> str:
-        if isinstance(v, float):
-            return "nan" if not np.isfinite(v) else f"{v:.4g}"
-        return html.escape(str(v))
-
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{cell(v)}</td>" for v in r) + "</tr>" for r in rows
-    )
-    return f"<table><tr>{head}</tr>{body}</table>"
 
 
 def _col(table, name: str, rows: np.ndarray) -> np.ndarray | None:
@@ -94,14 +61,13 @@ def write_report(
     from ..inference.catalogue import read_catalogue_table
     from ..spectra.io.hdf5 import read_dataset
     from . import science
-    from .calibration import LEVELS, coverage_gaussian
     from .metrics import evaluate, match_truth
     from .plots import science as sp
-    from .plots.evaluation import plot_coverage, plot_one_to_one
+    from .plots.evaluation import plot_one_to_one
 
     ref = read_dataset(truth)
     tables = [read_catalogue_table(c) for c in catalogues]
-    sections: list[_Section] = []
+    sections: list[Section] = []
 
     # --- summary
     rows = []
@@ -122,11 +88,11 @@ def write_report(
                 ]
             )
     sections.append(
-        _Section(
+        Section(
             "Summary",
             "Residual statistics (predicted - reference) per catalogue and label; z std near 1 and 68 % coverage "
             "near 0.68 mean honest uncertainties.",
-            html=_table(
+            html=html_table(
                 [
                     "catalogue",
                     "label",
@@ -154,12 +120,12 @@ def write_report(
     true = {n: ref.labels[n][r] for n in names}
     pred = {n: _col(table, n, found) for n in names}
     sections.append(
-        _Section(
+        Section(
             "One-to-one",
             "Predicted against reference label (colour: star density); points should hug the red line, "
             "the box gives bias, std and the 15th/85th percentiles of the residuals.",
             [
-                _png(
+                png(
                     plot_one_to_one(
                         [true[n] for n in names], [pred[n] for n in names], metrics
                     )[0]
@@ -181,13 +147,13 @@ def write_report(
                 e[kind] = v
         errors.append(e)
     sections.append(
-        _Section(
+        Section(
             "Uncertainties against S/N",
             "Robust residual scatter (black) and median predicted uncertainties per S/N bin: the total should "
             "follow the black line; the external (noise) part should fall with S/N, the internal (model) part "
             "stays where the training set is sparse.",
             [
-                _png(
+                png(
                     sp.plot_uncertainty_vs_snr(
                         snr, [pred[n] - true[n] for n in names], errors, names, units
                     )[0]
@@ -195,48 +161,21 @@ def write_report(
             ],
         )
     )
-    tot = [e.get("total") for e in errors]
-    if any(t is not None for t in tot):
-        z = [
-            (pred[n] - true[n]) / t if t is not None else np.full(r.size, np.nan)
-            for n, t in zip(names, tot, strict=True)
-        ]
-        value = np.stack([pred[n] for n in names], 1)
-        sigma = np.stack(
-            [t if t is not None else np.full(r.size, np.nan) for t in tot], 1
-        )
-        cov = coverage_gaussian(value, sigma, np.stack([true[n] for n in names], 1))
-        sections.append(
-            _Section(
-                "Calibration",
-                "Left: z = residual / total uncertainty against N(0, 1) - wider means uncertainties too small. "
-                "Right: share of stars whose truth lies in the central interval; on the diagonal is calibrated.",
-                [
-                    _png(sp.plot_zscores(z, names)[0]),
-                    _png(plot_coverage(LEVELS, cov, names)[0]),
-                ],
-            )
-        )
-    else:
-        sections.append(
-            _Section(
-                "Calibration",
-                "This catalogue has no uncertainties, so nothing to calibrate.",
-            )
-        )
+    sections.append(calibration_section(catalogues, tables, ref))
+    sections.append(ood_section(catalogues, tables, ref))
 
     if all(n in names for n in ("teff", "logg", "fe_h")):
         sections.append(
-            _Section(
+            Section(
                 "Kiel diagram",
                 "log g against Teff coloured by [Fe/H], truth (left) and prediction (right): the main sequence, "
                 "turn-off and giant branch should be as sharp, and the metal-poor giants as blue, on both sides.",
-                [_png(sp.plot_kiel(true, pred)[0])],
+                [png(sp.plot_kiel(true, pred)[0])],
             )
         )
     else:
         sections.append(
-            _Section("Kiel diagram", "Needs teff, logg and fe_h in the catalogue.")
+            Section("Kiel diagram", "Needs teff, logg and fe_h in the catalogue.")
         )
 
     pops = ref.meta["population"][r].astype(str) if "population" in ref.meta else None
@@ -252,21 +191,17 @@ def write_report(
                 f"{st.fraction_correct(pops):.0%}, from predicted labels {spd.fraction_correct(pops):.0%}."
             )
         sections.append(
-            _Section(
+            Section(
                 "Thin and thick disc",
                 "[Mg/Fe] against [Fe/H] with the two discs found by HDBSCAN (blue thin, red thick, grey noise): "
                 "the high-alpha sequence should separate as clearly in the predictions as in the truth.",
-                [
-                    _png(
-                        sp.plot_disc_plane(true, pred, st.assignment, spd.assignment)[0]
-                    )
-                ],
+                [png(sp.plot_disc_plane(true, pred, st.assignment, spd.assignment)[0])],
                 f"<p>{html.escape(text)}</p>",
             )
         )
     else:
         sections.append(
-            _Section("Thin and thick disc", "Needs fe_h and mg_fe in the catalogue.")
+            Section("Thin and thick disc", "Needs fe_h and mg_fe in the catalogue.")
         )
 
     clusters = ref.meta["cluster"][r].astype(str) if "cluster" in ref.meta else None
@@ -280,12 +215,12 @@ def write_report(
             spreads[n] = {c: (a[c][1], b[c][1]) for c in a if c in b}
             rows += [[n, c, a[c][0], a[c][1], b[c][1]] for c in spreads[n]]
         sections.append(
-            _Section(
+            Section(
                 "Open clusters",
                 "Abundance spread (std) inside each open cluster, truth against prediction: clusters are "
                 "chemically homogeneous, so a small predicted spread means precise labels.",
-                [_png(sp.plot_cluster_spreads(spreads)[0])],
-                _table(
+                [png(sp.plot_cluster_spreads(spreads)[0])],
+                html_table(
                     ["label", "cluster", "N", "true std [dex]", "predicted std [dex]"],
                     rows,
                 ),
@@ -293,7 +228,7 @@ def write_report(
         )
     else:
         sections.append(
-            _Section(
+            Section(
                 "Open clusters", "No open-cluster members with abundances in this set."
             )
         )
@@ -303,12 +238,12 @@ def write_report(
         rt = science.pearson_r(true["mg_fe"][gc], true["al_fe"][gc])
         rp = science.pearson_r(pred["mg_fe"][gc], pred["al_fe"][gc])
         sections.append(
-            _Section(
+            Section(
                 "Globular clusters: Mg-Al",
                 "[Al/Fe] against [Mg/Fe] in globular clusters: second-generation stars are Mg-poor and Al-rich, "
                 "so the predictions should keep the negative correlation of the truth.",
                 [
-                    _png(
+                    png(
                         sp.plot_mg_al(
                             (true["mg_fe"][gc], true["al_fe"][gc]),
                             (pred["mg_fe"][gc], pred["al_fe"][gc]),
@@ -322,7 +257,7 @@ def write_report(
         )
     else:
         sections.append(
-            _Section(
+            Section(
                 "Globular clusters: Mg-Al",
                 "Needs mg_fe, al_fe and globular-cluster members.",
             )
@@ -346,12 +281,12 @@ def write_report(
         ]
         recovered = float(np.mean(cand[injected])) if injected.any() else float("nan")
         sections.append(
-            _Section(
+            Section(
                 "Li-rich giants",
                 "Giants (log g < 3.5) with predicted A(Li) > 2 and A(Li) uncertainty < 0.2 dex, the rare objects "
                 "Ambrosch 2023 searched for; check the recovered share of the true ones.",
                 html=f"<p>{int(cand.sum())} candidates; recovered {recovered:.0%} of the {int(injected.sum())} true Li-rich giants.</p>"
-                + _table(
+                + html_table(
                     [
                         "id",
                         "Teff [K]",
@@ -366,7 +301,7 @@ def write_report(
         )
     else:
         sections.append(
-            _Section(
+            Section(
                 "Li-rich giants",
                 "This catalogue has no a_li; train with a_li among the labels to search for them.",
             )
@@ -377,64 +312,39 @@ def write_report(
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as tmp:
-        tmp.write_text(_html(title, sections), encoding="utf-8")
+        tmp.write_text(html_page(title, sections), encoding="utf-8")
     return out
 
 
-def _explain_section(explain_dir: PathLike | None) -> _Section:
+def _explain_section(explain_dir: PathLike | None) -> Section:
     caption = (
         "Mean |d label / d flux| under the median spectrum, the strongest peaks marked with the nearest line: "
         "an abundance should rely on its own element's lines."
     )
     if explain_dir is None or not (Path(explain_dir) / "saliency_lines.csv").exists():
-        return _Section(
+        return Section(
             "Saliency", "No `starlabel explain` output given (--explain DIR)."
         )
     d = Path(explain_dir)
-    images = [_file_png(p) for p in sorted(d.glob("saliency_*.png"))]
+    images = [file_png(p) for p in sorted(d.glob("saliency_*.png"))]
     with open(d / "saliency_lines.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
-    return _Section("Saliency", caption, images, _table(rows[0], rows[1:]))
+    return Section("Saliency", caption, images, html_table(rows[0], rows[1:]))
 
 
-def _map_section(map_dir: PathLike | None) -> _Section:
+def _map_section(map_dir: PathLike | None) -> Section:
     if map_dir is None or not (Path(map_dir) / "map.png").exists():
-        return _Section(
-            "Similarity map", "No `starlabel map` output given (--map DIR)."
-        )
+        return Section("Similarity map", "No `starlabel map` output given (--map DIR).")
     d = Path(map_dir)
     text = (
         (d / "summary.txt").read_text(encoding="utf-8")
         if (d / "summary.txt").exists()
         else ""
     )
-    return _Section(
+    return Section(
         "Similarity map",
         "t-SNE map of the training spectra (grey) with the predicted stars placed into it: red crosses are "
         "unlike any training spectrum, so their labels are extrapolations.",
-        [_file_png(d / "map.png")],
+        [file_png(d / "map.png")],
         f"<pre>{html.escape(text)}</pre>",
-    )
-
-
-def _html(title: str, sections: Sequence[_Section]) -> str:
-    style = (
-        "body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}"
-        "img{max-width:100%;display:block;margin:.5em 0}table{border-collapse:collapse;font-size:12px}"
-        "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}.cap{color:#444;font-style:italic}"
-    )
-    toc = "".join(
-        f'<li><a href="#s{i}">{html.escape(s.title)}</a></li>'
-        for i, s in enumerate(sections)
-    )
-    body = ""
-    for i, s in enumerate(sections):
-        imgs = "".join(
-            f'<img alt="{html.escape(s.title)}" src="data:image/png;base64,{b}">'
-            for b in s.images
-        )
-        body += f'<section id="s{i}"><h2>{html.escape(s.title)}</h2><p class="cap">{html.escape(s.caption)}</p>{imgs}{s.html}</section>'
-    return (
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"<style>{style}</style></head><body><h1>{html.escape(title)}</h1><ol>{toc}</ol>{body}</body></html>"
     )

@@ -27,6 +27,8 @@ def predict_file(
     options: Any = None,
     progress: Callable[[int, int], None] | None = None,
     ood_score: Callable[[Any], np.ndarray] | None = None,
+    predict: Callable[[Any, Any], Any] | None = None,
+    meta: dict[str, str] | None = None,
     overwrite: bool = False,
 ) -> dict[str, int]:
     """Stream ``data`` through ``model`` and write the catalogue to ``output``.
@@ -48,6 +50,9 @@ def predict_file(
         ood_score: ``ood_score(batch) -> (n,)`` of a similarity map; adds a
             ``map_ood_score`` column, and a score above 1 sets
             ``OUT_OF_DISTRIBUTION`` (as the model's own ``ood_score`` does).
+        predict: ``predict(batch, options) -> LabelPrediction`` instead of
+            ``model.predict`` (the per-star fit from a start catalogue).
+        meta: further catalogue metadata (FITS cards of <= 8 characters).
         overwrite: replace an existing catalogue.
 
     Returns:
@@ -71,7 +76,7 @@ def predict_file(
         fingerprint = dataset_fingerprint(reader)
         for batch in reader.iter_batches(options.batch_size):
             try:
-                pred = model.predict(batch, options)
+                pred = (predict or model.predict)(batch, options)
             except StarlabelInputError as exc:
                 raise exc.with_context(path=data) from exc
             table = pred.to_table(batch.ids)
@@ -80,6 +85,8 @@ def predict_file(
             ).copy()
             dead = ~np.isfinite(pred.mean).any(axis=1)
             flags[dead] |= Flag.NOT_PROCESSED
+            if pred.flags is not None:
+                flags |= np.asarray(pred.flags, dtype=np.int64)
             outside = np.zeros(batch.n_spectra, dtype=bool)
             for k, name in enumerate(pred.label_names):
                 if name in ranges:
@@ -127,6 +134,11 @@ def predict_file(
             "SLINPUT": Path(data).name,
             "SLINFP": fingerprint,
         }
+        | dict(meta or {})
     )
+    # the training label ranges, one card each: the report's OOD ROC uses them
+    for k, (name, (lo, hi)) in enumerate(ranges.items(), start=1):
+        table.meta[f"SLRNG{k}"] = f"{name} {lo:.6g} {hi:.6g}"
+
     write_catalogue(table, Path(output), overwrite=overwrite)
     return counts

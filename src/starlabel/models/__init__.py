@@ -1,4 +1,5 @@
-"""The estimators: CNN deep ensemble, cINN, disentangling autoencoder.
+"""The estimators: CNN deep ensemble, cINN, disentangling autoencoder, spectrum
+emulator (labels -> flux, with the per-star fit of labels).
 
 All follow one protocol (see :mod:`starlabel.models.base`); :func:`load` reads any
 model directory and :data:`MODELS` maps each ``--model`` kind to its class.
@@ -17,6 +18,12 @@ from .cnn import (
     CNNPredictOptions,
     DeepEnsembleRegressor,
     EnsembleConfig,
+)
+from .emulator import (
+    EMULATOR_PRESETS,
+    EmulatorConfig,
+    EmulatorPredictOptions,
+    SpectrumEmulator,
 )
 from .gandalf import (
     GANDALF_PRESETS,
@@ -39,6 +46,9 @@ __all__ = [
     "ConditionalINNRegressor",
     "DeepEnsembleRegressor",
     "EditedSpectrum",
+    "EMULATOR_PRESETS",
+    "EmulatorConfig",
+    "EmulatorPredictOptions",
     "EnsembleConfig",
     "Estimator",
     "GANDALF_PRESETS",
@@ -56,4 +66,5 @@ __all__ = [
     "load",
     "model_class",
     "read_run_config",
+    "SpectrumEmulator",
 ]

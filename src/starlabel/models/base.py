@@ -79,6 +79,10 @@ class LabelPrediction:
         ood_score: ``(n_spectra,)`` out-of-distribution score (> 1: flagged; None:
             the model has no OOD reference); ``ood_signals`` its standardised parts.
         features: ``(n_spectra, d)`` the model's learned features (OOD distance).
+        columns: further per-star catalogue columns (a per-star fit's ``chi2``,
+            ``fit_iter``, ...), described in ``column_notes``.
+        flags: ``(n_spectra,)`` flag bits the model sets (``spectra.Flag``), or
+            None.
     """
 
     label_names: tuple[str, ...]
@@ -92,6 +96,9 @@ class LabelPrediction:
     ood_score: np.ndarray | None = None
     ood_signals: Mapping[str, np.ndarray] = field(default_factory=dict)
     features: np.ndarray | None = None
+    columns: Mapping[str, np.ndarray] = field(default_factory=dict)
+    column_notes: Mapping[str, str] = field(default_factory=dict)
+    flags: np.ndarray | None = None
 
     @property
     def sigma_raw(self) -> np.ndarray:
@@ -178,6 +185,9 @@ class LabelPrediction:
                 "out-of-distribution score (models.ood): > 1 is unlike the training "
                 "set (2 % of held-out training stars by construction)"
             )
+        for name, values in self.columns.items():
+            table[name] = values
+            table[name].description = self.column_notes.get(name, name)
         return table
 
 

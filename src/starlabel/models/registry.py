@@ -13,6 +13,7 @@ from typing import Any
 from .._typing import PathLike
 from .cinn import ConditionalINNRegressor
 from .cnn import DeepEnsembleRegressor
+from .emulator import SpectrumEmulator
 from .gandalf import LatentAutoencoder
 from .persist import read_manifest
 
@@ -23,12 +24,13 @@ MODELS: dict[str, type] = {
     "cnn": DeepEnsembleRegressor,
     "cinn": ConditionalINNRegressor,
     "gandalf": LatentAutoencoder,
+    "emulator": SpectrumEmulator,
 }
 _BY_CLASS: dict[str, type] = {cls.__name__: cls for cls in MODELS.values()}
 
 
 def model_class(kind: str) -> type:
-    """The estimator class of ``kind`` (``cnn``, ``cinn``, ``gandalf``).
+    """The estimator class of ``kind`` (``cnn``, ``cinn``, ``gandalf``, ``emulator``).
 
     Example:
         >>> model_class("cnn").__name__

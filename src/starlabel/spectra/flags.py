@@ -32,6 +32,10 @@ class Flag(enum.IntFlag):
     """A predicted label lies outside the range of the training labels."""
     NONPHYSICAL_FLUX = 256
     """Some pixels had non-physical flux (not finite, or outside [-1, 10] once normalised); they are masked."""
+    FIT_NOT_CONVERGED = 512
+    """The per-star fit stopped at its iteration limit before converging."""
+    FIT_AT_BOUND = 1024
+    """A label of the per-star fit ended on the edge of the training range."""
 
 
 def describe_flags(value: int) -> list[str]:

@@ -1,0 +1,172 @@
+"""``starlabel refine`` and ``predict --refine``: the per-star emulator fit of a
+dataset file, started from another model's catalogue (or from that model run on the
+same batch), streamed batch by batch into a catalogue with the refined labels, their
+Laplace errors (calibrated), ``chi2``, ``fit_iter``, ``fit_converged`` and the
+starting values (``<name>_start``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._typing import PathLike
+from ..errors import StarlabelInputError
+from ..spectra.flags import Flag
+from .catalogue import read_catalogue_table
+from .stream import predict_file
+
+__all__ = ["StartCatalogue", "refine_file"]
+
+
+class StartCatalogue:
+    """Starting labels for the emulator's labels, looked up by spectrum id.
+
+    Labels of the emulator that the catalogue lacks (a CNN trained on fewer labels)
+    and NaN values (stars the other model could not label) start from the best
+    grid candidate instead.
+
+    Raises:
+        StarlabelInputError: the catalogue cannot be read, has none of the
+            emulator's labels, or has an id twice.
+    """
+
+    def __init__(self, path: PathLike, label_names: tuple[str, ...]) -> None:
+        self.path = Path(path)
+        table = read_catalogue_table(self.path)
+        self.used = [n for n in label_names if n in table.colnames]
+        if not self.used:
+            raise StarlabelInputError(
+                f"the start catalogue has none of the emulator's labels "
+                f"({', '.join(label_names)}); its columns: {', '.join(table.colnames[:12])}",
+                path=self.path,
+            )
+        self.missing = [n for n in label_names if n not in table.colnames]
+        ids = np.asarray(table["id"]).astype(str)
+        self.row = {}
+        for i, sid in enumerate(ids.tolist()):
+            if sid in self.row:
+                raise StarlabelInputError(
+                    f"id appears twice (rows {self.row[sid] + 1} and {i + 1})",
+                    path=self.path,
+                    star=sid,
+                )
+            self.row[sid] = i
+        self.values = np.full((len(table), len(label_names)), np.nan)
+        for k, name in enumerate(label_names):
+            if name in table.colnames:
+                self.values[:, k] = np.asarray(table[name], dtype=float)
+
+    def for_batch(self, batch: Any, data: PathLike, first_row: int) -> np.ndarray:
+        """``(n, n_labels)`` starts of a batch whose first spectrum is row
+        ``first_row`` (0-based) of ``data``; a star not in the catalogue is an error
+        naming it and its row."""
+        rows = np.empty(batch.n_spectra, dtype=int)
+        for i, sid in enumerate(batch.ids.tolist()):
+            r = self.row.get(sid)
+            if r is None:
+                raise StarlabelInputError(
+                    f"not in the start catalogue {self.path} (row {first_row + i + 1} "
+                    f"of the dataset); refine the catalogue predicted from this file",
+                    path=data,
+                    star=sid,
+                )
+            rows[i] = r
+        return self.values[rows]
+
+
+def refine_file(
+    emulator: Any,
+    data: PathLike,
+    output: PathLike,
+    *,
+    start: PathLike | Any | None = None,
+    options: Any = None,
+    start_options: Any = None,
+    progress: Callable[[int, int], None] | None = None,
+    overwrite: bool = False,
+) -> dict[str, int]:
+    """Fit every spectrum of ``data`` with ``emulator`` and write the catalogue.
+
+    Args:
+        emulator: a fitted :class:`~starlabel.models.SpectrumEmulator`.
+        data: dataset file (.h5).
+        output: catalogue (.fits, .csv, .parquet); replaced only with ``overwrite``.
+        start: catalogue of another model for the same file (by id), or a fitted
+            model run on each batch first (``predict --refine``); None: every star
+            starts from the emulator's grid of training labels.
+        options: the emulator's predict options.
+        start_options: the start model's predict options.
+        progress: called with (spectra done in this batch, total).
+        overwrite: replace an existing catalogue.
+
+    Returns:
+        the counts of :func:`predict_file`, plus ``n_not_converged`` and
+        ``n_at_bound``.
+    """
+    if getattr(emulator, "kind", "") != "emulator":
+        raise StarlabelInputError(
+            f"refine needs an emulator model (starlabel train --model emulator); got "
+            f"a {getattr(emulator, 'kind', type(emulator).__name__)} model"
+        )
+    options = options if options is not None else emulator.predict_options()
+    names = emulator.label_names_
+    from_model = start is not None and hasattr(start, "predict")
+    starts = (
+        StartCatalogue(start, names) if start is not None and not from_model else None
+    )
+    if from_model and not set(start.label_names_) & set(names):
+        raise StarlabelInputError(
+            f"the start model ({start.kind}) predicts none of the emulator's labels"
+        )
+    done = {"rows": 0, "not_converged": 0, "at_bound": 0}
+
+    def fit_batch(batch: Any, opts: Any) -> Any:
+        first = done["rows"]
+        done["rows"] += batch.n_spectra
+        x0 = None
+        if starts is not None:
+            x0 = starts.for_batch(batch, data, first)
+        elif from_model:
+            first_pred = start.predict(batch, start_options)
+            x0 = np.full((batch.n_spectra, len(names)), np.nan)
+            for k, name in enumerate(names):
+                if name in first_pred.label_names:
+                    x0[:, k] = first_pred.mean[:, first_pred.label_names.index(name)]
+        pred = emulator.refine(batch, x0, opts)
+        if x0 is not None:
+            cols = dict(pred.columns)
+            notes = dict(pred.column_notes)
+            for k, name in enumerate(names):
+                if np.isfinite(x0[:, k]).any():
+                    cols[f"{name}_start"] = x0[:, k]
+                    notes[f"{name}_start"] = f"{name}: the start of the per-star fit"
+            pred = dataclasses.replace(pred, columns=cols, column_notes=notes)
+        done["not_converged"] += int(((pred.flags & Flag.FIT_NOT_CONVERGED) > 0).sum())
+        done["at_bound"] += int(((pred.flags & Flag.FIT_AT_BOUND) > 0).sum())
+        return pred
+
+    where = (
+        "grid"
+        if start is None
+        else f"model {start.kind}"
+        if from_model
+        else Path(start).name
+    )
+    meta = {"SLSTART": where}
+    counts = predict_file(
+        emulator,
+        data,
+        output,
+        options=options,
+        progress=progress,
+        predict=fit_batch,
+        meta=meta,
+        overwrite=overwrite,
+    )
+    counts["n_not_converged"] = done["not_converged"]
+    counts["n_at_bound"] = done["at_bound"]
+    return counts

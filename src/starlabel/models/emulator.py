@@ -1,0 +1,513 @@
+"""Spectrum emulator (labels -> flux) and the per-star fit of labels it makes possible.
+
+``SpectrumEmulator`` learns the normalised flux on the dataset's grid as a function
+of the labels with one dense network for all pixels (:class:`EmulatorNet`, the
+design of The Payne, Ting et al. 2019), trained on the training spectra with their
+inverse variance as weights (the loss is the chi^2 per pixel, 1 = at the noise).
+Its own error per pixel is measured on the held-out stars (the residual variance
+beyond the noise) and stored with the model; it is added to the noise in every fit.
+
+As an estimator it labels a spectrum by fitting it (:mod:`.labelfit`): a batched
+Levenberg-Marquardt fit of all labels, started from the best of a grid of training
+labels (or, in :meth:`SpectrumEmulator.refine`, from another model's catalogue when
+that fits better), bounded by the training range, with the Laplace (inverse
+Hessian) uncertainty per label, the reduced chi^2, the number of steps and flags
+for fits that did not converge or ended on a bound. The reduced chi^2 is the OOD
+signal: a spectrum the emulator cannot reproduce (binary, emission, bad reduction,
+labels outside the training set) has a high chi^2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .._config import config_from_dict, config_to_dict
+from ..errors import StarlabelInputError
+from ..nn import Standardizer
+from ..nn.emulator import EmulatorNet
+from ..spectra.container import Spectra
+from ..spectra.flags import Flag
+from ..training import TrainConfig, fit_loop
+from ._shared import (
+    ProgressBar,
+    SpectralModel,
+    device_of,
+    fit_flux_scaler,
+    load_state,
+)
+from .base import LabelPrediction
+from .labelfit import FitSettings, LabelFit, best_candidates, levenberg_marquardt
+from .options import TRAIN_FLAGS, PredictOptions
+from .persist import load_tensors
+
+__all__ = [
+    "EMULATOR_PRESETS",
+    "EmulatorConfig",
+    "EmulatorPredictOptions",
+    "SpectrumEmulator",
+]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EmulatorConfig:
+    """The emulator's network, its training and the per-star fit.
+
+    Attributes:
+        hidden: widths of the SiLU hidden layers (The Payne: 2 x 300).
+        train: training-loop settings.
+        valid_fraction: share of the training stars held out when no validation
+            set is given.
+        n_candidates: training label vectors kept as starting points of the fit.
+        fit_max_iter: Levenberg-Marquardt steps per star at most.
+        fit_tol_chi2: a step that lowers chi^2 by less than this ends the fit.
+        fit_prior_width: width, in training standard deviations, of the weak
+            Gaussian prior on each label (0: none).
+    """
+
+    hidden: tuple[int, ...] = (300, 300)
+    train: TrainConfig = field(
+        default_factory=lambda: TrainConfig(
+            optimizer="adam",
+            lr=1e-3,
+            batch_size=128,
+            max_epochs=150,
+            patience=20,
+            lr_schedule="plateau",
+            lr_gamma=0.3,
+        )
+    )
+    valid_fraction: float = 0.2
+    n_candidates: int = 1024
+    fit_max_iter: int = 30
+    fit_tol_chi2: float = 1e-2
+    fit_prior_width: float = 3.0
+
+    def __post_init__(self) -> None:
+        if not self.hidden or min(self.hidden) < 1:
+            raise ValueError(f"hidden: expected widths >= 1, got {self.hidden}")
+        if not 0 < self.valid_fraction < 1:
+            raise ValueError(
+                f"valid_fraction: expected (0, 1), got {self.valid_fraction}"
+            )
+        if self.n_candidates < 1:
+            raise ValueError(f"n_candidates: expected >= 1, got {self.n_candidates}")
+        if self.fit_prior_width < 0:
+            raise ValueError(
+                f"fit_prior_width: expected >= 0, got {self.fit_prior_width}"
+            )
+        self.fit_settings()  # validates the fit settings
+
+    def fit_settings(self) -> FitSettings:
+        prior = 1.0 / self.fit_prior_width**2 if self.fit_prior_width > 0 else 0.0
+        return FitSettings(
+            max_iter=self.fit_max_iter, tol_chi2=self.fit_tol_chi2, prior=prior
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return config_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> EmulatorConfig:
+        return config_from_dict(cls, d, nested={"train": TrainConfig})
+
+
+EMULATOR_PRESETS: dict[str, EmulatorConfig] = {
+    # 2 x 300 SiLU (The Payne's size), Adam with a plateau schedule.
+    "default": EmulatorConfig(),
+    # A smaller network for small training sets and quick runs.
+    "fast": EmulatorConfig(
+        hidden=(128, 128),
+        train=TrainConfig(
+            optimizer="adam",
+            lr=2e-3,
+            batch_size=64,
+            max_epochs=100,
+            patience=15,
+            lr_schedule="plateau",
+            lr_gamma=0.3,
+        ),
+        n_candidates=512,
+    ),
+}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EmulatorPredictOptions(PredictOptions):
+    """Options of :meth:`SpectrumEmulator.predict` and :meth:`~SpectrumEmulator.refine`.
+
+    Attributes:
+        fit_batch: stars fitted together (memory ~ fit_batch x pixels x labels).
+    """
+
+    fit_batch: int = 256
+
+    def __post_init__(self) -> None:
+        PredictOptions.__post_init__(self)
+        if not isinstance(self.fit_batch, int) or self.fit_batch < 1:
+            raise ValueError(
+                f"fit_batch: expected an integer >= 1, got {self.fit_batch!r}"
+            )
+
+
+class _Module(torch.nn.Module):
+    """Network + label and flux scalers + the emulator's error per pixel."""
+
+    def __init__(self, n_labels: int, n_pixels: int, hidden: Sequence[int]) -> None:
+        super().__init__()
+        self.net = EmulatorNet(n_labels, n_pixels, hidden)
+        self.scaler = Standardizer(n_labels)
+        self.flux_scaler = Standardizer(n_pixels)
+        self.register_buffer("error", torch.zeros(n_pixels))
+        self.register_buffer("median_abs_residual", torch.zeros(n_pixels))
+        self.register_buffer("median_noise", torch.zeros(n_pixels))
+        self.register_buffer("lo", torch.zeros(n_labels))
+        self.register_buffer("hi", torch.zeros(n_labels))
+        self.register_buffer("candidates", torch.zeros(0, n_labels))
+
+    def flux(self, x: torch.Tensor) -> torch.Tensor:
+        """Flux of standardised labels ``x``."""
+        return self.flux_scaler.inverse(self.net(x))
+
+    def flux_and_jac(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Flux and its transposed Jacobian ``(n, n_labels, n_pixels)``."""
+        y, jac_t = self.net.with_jacobian(x)
+        return self.flux_scaler.inverse(y), jac_t * self.flux_scaler.scale
+
+
+def _emulator_error(
+    resid: np.ndarray, ivar: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per pixel: the emulator's own rms error (residual variance beyond the noise,
+    each star weighted by 1 / its total variance squared, 3 passes), the median
+    |residual| and the median noise, over stars where the pixel is not masked."""
+    good = ivar > 0
+    var_noise = np.where(good, 1.0 / np.where(good, ivar, 1.0), np.nan)
+    r2 = np.where(good, resid**2, np.nan)
+    err2 = np.zeros(resid.shape[1])
+    for _ in range(3):
+        w = 1.0 / (var_noise + err2) ** 2
+        num = np.nansum(w * (r2 - var_noise), axis=0)
+        den = np.nansum(np.where(good, w, 0.0), axis=0)
+        err2 = np.clip(num / np.maximum(den, 1e-300), 0.0, None)
+    with np.errstate(all="ignore"):
+        med_res = np.nanmedian(np.where(good, np.abs(resid), np.nan), axis=0)
+        med_noise = np.nanmedian(np.sqrt(var_noise), axis=0)
+    return np.sqrt(err2), np.nan_to_num(med_res), np.nan_to_num(med_noise)
+
+
+class SpectrumEmulator(SpectralModel):
+    """A spectrum emulator and the per-star label fit it gives (see the module
+    documentation).
+
+    Args:
+        config: network, training and fit settings (default: the ``default`` preset).
+        labels: the labels the spectrum is a function of (default: every label of
+            the training set; stars missing one are not used for training).
+        device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
+        random_state: seed of the initialisation and batch order.
+        show_progress: draw a progress bar while training.
+
+    References:
+        Ting, Conroy, Rix & Cargile 2019, ApJ 879, 69 (The Payne).
+    """
+
+    kind = "emulator"
+    _fitted_attr = "module_"
+    config_class = EmulatorConfig
+    options_class = EmulatorPredictOptions
+    presets = EMULATOR_PRESETS
+    default_preset = "default"
+    flag_fields = {**TRAIN_FLAGS, "hidden": "hidden"}
+    uncertainty_parts = {
+        "int": "Laplace 1-sigma of the per-star fit (inverse of the Gauss-Newton "
+        "Hessian): the noise and the emulator's own error propagated to the label",
+        "ext": "not provided (NaN)",
+    }
+    loss_name = "chi^2 per pixel of the emulated spectra (1 = at the noise)"
+
+    # -------------------------------------------------------------------- fit
+    def fit(self, train: Spectra, valid: Spectra | None = None) -> SpectrumEmulator:
+        """Train the emulator on ``train`` (stars with every label), measure its
+        error per pixel on ``valid`` (default: ``valid_fraction`` of ``train``), and
+        fit the calibration of the fitted labels' errors and the OOD score on it.
+
+        Returns:
+            self.
+        """
+        cfg = self._config
+        names = self._begin_fit(train)
+        train, validation = self._complete_sets(train, valid, names, cfg.valid_fraction)
+        if train.n_spectra < 2 or validation.n_spectra < 1:
+            raise ValueError(
+                f"train: {train.n_spectra} stars with every label {names}: an emulator "
+                "needs at least 2 to train and 1 to validate"
+            )
+        self._check_sizes(train, validation)
+        self.check_grid_of(train, validation)
+        self.wavelength_ = train.wavelength_aa.copy()
+        self.medium_ = train.medium
+        dev = device_of(self.device)
+
+        def tensors(sp: Spectra) -> list[torch.Tensor]:
+            ivar = np.where(np.isfinite(sp.flux), sp.ivar, 0.0)
+            flux = np.where(ivar > 0, sp.flux, 0.0)
+            return [
+                torch.as_tensor(sp.label_array(names), dtype=torch.float32, device=dev),
+                torch.as_tensor(flux, dtype=torch.float32, device=dev),
+                torch.as_tensor(ivar, dtype=torch.float32, device=dev),
+            ]
+
+        tr, va = tensors(train), tensors(validation)
+        seed = int(self.random_state)
+        with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+            torch.manual_seed(seed)
+            module = _Module(len(names), train.n_pixels, cfg.hidden).to(dev)
+        module.scaler.fit(tr[0])
+        fit_flux_scaler(
+            module, torch.where(tr[2] > 0, tr[1], torch.full_like(tr[1], float("nan")))
+        )
+        progress = ProgressBar(1, cfg.train.max_epochs) if self.show_progress else None
+
+        def loss(mod: torch.nn.Module, batch: Sequence[torch.Tensor]):
+            y, flux, ivar = batch
+            r = mod.flux(mod.scaler(y)) - flux
+            return (ivar * r * r).sum(1), (ivar > 0).sum(1).to(r.dtype)
+
+        history = fit_loop(
+            module,
+            loss,
+            tr,
+            va,
+            cfg.train,
+            generator=torch.Generator().manual_seed(seed),
+            progress=None if progress is None else progress.member(0),
+        )
+        if progress is not None:
+            progress.close()
+        self.history_ = [history.to_dict()]
+        self.valid_loss_ = float(history.best_valid_loss)
+        with torch.no_grad():
+            resid = (module.flux(module.scaler(va[0])) - va[1]).cpu().numpy()
+        err, med_res, med_noise = _emulator_error(resid, va[2].cpu().numpy())
+        module.error.copy_(torch.as_tensor(err, dtype=torch.float32))
+        module.median_abs_residual.copy_(torch.as_tensor(med_res, dtype=torch.float32))
+        module.median_noise.copy_(torch.as_tensor(med_noise, dtype=torch.float32))
+        z = module.scaler(tr[0])
+        module.lo.copy_(z.min(0).values)
+        module.hi.copy_(z.max(0).values)
+        rows = np.random.default_rng(seed).permutation(train.n_spectra)[
+            : cfg.n_candidates
+        ]
+        module.candidates = z[torch.as_tensor(np.sort(rows), device=dev)].clone()
+        module.eval()
+        for p in module.parameters():
+            p.requires_grad_(False)
+        self.module_ = module
+        self._record_training(train, names)
+        self._fit_reliability(train, validation)
+        return self
+
+    def check_grid_of(self, train: Spectra, validation: Spectra) -> None:
+        if validation.n_pixels != train.n_pixels or not np.allclose(
+            validation.wavelength_aa, train.wavelength_aa
+        ):
+            raise ValueError(
+                "validation: its wavelength grid differs from the training set's"
+            )
+
+    # -------------------------------------------------------------- emulate
+    def emulate(self, labels: np.ndarray) -> np.ndarray:
+        """Emulated flux ``(n, n_pixels)`` of ``labels`` ``(n, n_labels)`` (the
+        model's label order, labels' units)."""
+        self._check_fitted()
+        mod = self.module_
+        dev = mod.lo.device
+        y = torch.as_tensor(np.atleast_2d(labels), dtype=torch.float32, device=dev)
+        with torch.no_grad():
+            return mod.flux(mod.scaler(y)).double().cpu().numpy()
+
+    def error_per_pixel(self) -> dict[str, np.ndarray]:
+        """The held-out error of the emulator per pixel: ``error`` (rms beyond the
+        noise, added to the noise in every fit), ``median_abs_residual`` and
+        ``median_noise`` (the median 1-sigma of the held-out spectra)."""
+        self._check_fitted()
+        m = self.module_
+        return {
+            "wavelength": self.wavelength_.copy(),
+            "error": m.error.double().cpu().numpy(),
+            "median_abs_residual": m.median_abs_residual.double().cpu().numpy(),
+            "median_noise": m.median_noise.double().cpu().numpy(),
+        }
+
+    # ---------------------------------------------------------------- predict
+    def refine(
+        self,
+        spectra: Spectra,
+        start: np.ndarray | None = None,
+        options: EmulatorPredictOptions | None = None,
+    ) -> LabelPrediction:
+        """Fit every spectrum, starting from ``start`` ``(n, n_labels)`` (labels'
+        units, the model's label order; NaN entries and rows are filled from the
+        best grid candidate) where it fits better than the best candidate of the
+        training grid. Calibrated and OOD-scored like :meth:`predict`."""
+        import dataclasses
+
+        from .reliability import apply_reliability
+
+        self._check_fitted()
+        options = self._options(options)
+        self.check_grid(spectra)
+        if start is not None:
+            start = np.asarray(start, dtype=np.float64)
+            if start.shape != (spectra.n_spectra, len(self.label_names_)):
+                raise ValueError(
+                    f"start: expected shape {(spectra.n_spectra, len(self.label_names_))}, "
+                    f"got {start.shape}"
+                )
+        pred = self._fit(spectra, start, options)
+        pred = dataclasses.replace(
+            pred, descriptions=dict(self.uncertainty_parts) | dict(pred.descriptions)
+        )
+        return apply_reliability(self, pred, spectra, options)
+
+    def _predict(
+        self, spectra: Spectra, options: EmulatorPredictOptions
+    ) -> LabelPrediction:
+        return self._fit(spectra, None, options)
+
+    def fit_spectra(
+        self, spectra: Spectra, start: np.ndarray | None = None, *, fit_batch: int = 256
+    ) -> LabelFit:
+        """The raw per-star fit (standardised units; see :class:`LabelFit`)."""
+        self._check_fitted()
+        mod = self.module_
+        dev = mod.lo.device
+        ivar = np.where(np.isfinite(spectra.flux), spectra.ivar, 0.0)
+        flux = np.where(ivar > 0, spectra.flux, 0.0)
+        settings = self._config.fit_settings()
+        parts = []
+        with torch.no_grad():
+            cand_flux = mod.flux(mod.candidates)
+            for s in range(0, spectra.n_spectra, fit_batch):
+                sl = slice(s, s + fit_batch)
+                f = torch.as_tensor(flux[sl], dtype=torch.float32, device=dev)
+                iv = torch.as_tensor(ivar[sl], dtype=torch.float32, device=dev)
+                w = iv / (1.0 + iv * mod.error**2)
+                idx, chi_grid = best_candidates(f, w, cand_flux)
+                x0 = mod.candidates[idx].clone()
+                if start is not None:
+                    xs = mod.scaler(
+                        torch.as_tensor(start[sl], dtype=torch.float32, device=dev)
+                    )
+                    xs = torch.where(torch.isfinite(xs), xs, x0)
+                    xs = torch.minimum(torch.maximum(xs, mod.lo), mod.hi)
+                    r = f - mod.flux(xs)
+                    chi_start = (w * r * r).sum(1, dtype=torch.float64)
+                    x0 = torch.where((chi_start <= chi_grid)[:, None], xs, x0)
+                parts.append(
+                    levenberg_marquardt(
+                        mod.flux, mod.flux_and_jac, f, w, x0, mod.lo, mod.hi, settings
+                    )
+                )
+        return LabelFit(
+            *(
+                np.concatenate([getattr(p, name) for p in parts])
+                for name in LabelFit.__dataclass_fields__
+            )
+        )
+
+    def _fit(
+        self,
+        spectra: Spectra,
+        start: np.ndarray | None,
+        options: EmulatorPredictOptions,
+    ) -> LabelPrediction:
+        fit = self.fit_spectra(spectra, start, fit_batch=options.fit_batch)
+        scale = self.module_.scaler.scale.double().cpu().numpy()
+        mean = self.module_.scaler.mean.double().cpu().numpy()
+        labels = fit.x * scale + mean
+        cov = fit.covariance * scale[None, :, None] * scale[None, None, :]
+        sigma = np.sqrt(np.clip(np.diagonal(cov, axis1=1, axis2=2), 0.0, None))
+        dead = fit.n_pixels == 0
+        labels[dead] = np.nan
+        sigma[dead] = np.nan
+        chi2 = np.where(dead, np.nan, fit.reduced_chi2)
+        flags = np.zeros(spectra.n_spectra, dtype=np.int64)
+        flags[~fit.converged & ~dead] |= int(Flag.FIT_NOT_CONVERGED)
+        flags[fit.at_bound & ~dead] |= int(Flag.FIT_AT_BOUND)
+        return LabelPrediction(
+            self.label_names_,
+            labels,
+            sigma,
+            np.full_like(sigma, np.nan),
+            ood_signals={"chi2": chi2},
+            columns={
+                "chi2": chi2,
+                "fit_iter": fit.n_iter.astype(np.int32),
+                "fit_converged": fit.converged & ~dead,
+            },
+            column_notes={
+                "chi2": "reduced chi^2 of the per-star fit (emulator error added to "
+                "the noise); >> 1: the emulator does not describe this spectrum",
+                "fit_iter": "Levenberg-Marquardt steps of the per-star fit",
+                "fit_converged": "the per-star fit converged (else flag 512)",
+            },
+            flags=flags,
+        )
+
+    def label_function(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Not available: the emulator maps labels to flux (see :meth:`emulate`);
+        saliency is for the regressors."""
+        raise ValueError(
+            "saliency needs a flux -> labels network; the emulator maps labels to "
+            "flux (use a cnn, cinn or gandalf model)"
+        )
+
+    # ------------------------------------------------------------ persistence
+    def _save_parts(self) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        return (
+            {"weights": "emulator.safetensors", "valid_loss": self.valid_loss_},
+            {"emulator.safetensors": self.module_.state_dict()},
+            {"emulator": self.history_},
+        )
+
+    def _summary(self) -> dict[str, str]:
+        e = self.error_per_pixel()
+        return {
+            "network": f"{len(self.label_names_)} labels -> "
+            + " -> ".join(str(h) for h in self._config.hidden)
+            + f" -> {self.wavelength_.size} px (SiLU)",
+            "validation loss": f"{self.valid_loss_:.4f} ({self.loss_name})",
+            "emulator error": f"median {np.median(e['error']):.2e}, 95th percentile "
+            f"{np.percentile(e['error'], 95):.2e} (median noise of the held-out "
+            f"spectra {np.median(e['median_noise']):.2e})",
+        }
+
+    @classmethod
+    def from_manifest(cls, path: Path, manifest: dict[str, Any]) -> SpectrumEmulator:
+        """Rebuild from a model directory (called by :func:`starlabel.load`)."""
+        config, names = cls._manifest_basics(path, manifest)
+        est = cls(config, labels=names, random_state=manifest.get("random_state", 0))
+        est._restore(path, manifest)
+        file = str(manifest.get("weights", "emulator.safetensors"))
+        module = _Module(len(names), est.wavelength_.size, config.hidden)
+        # the number of grid candidates depends on the training set: take the file's
+        module.candidates = torch.zeros_like(
+            load_tensors(path, file).get("candidates", module.candidates)
+        )
+        try:
+            est.module_ = load_state(path, file, module).to(device_of(est.device))
+            est.valid_loss_ = float(manifest.get("valid_loss", float("nan")))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StarlabelInputError(
+                f"model.json is incomplete or invalid: {exc}", path=path
+            ) from exc
+        for p in est.module_.parameters():
+            p.requires_grad_(False)
+        return est
