@@ -36,10 +36,17 @@ LABELS = ("teff", "logg", "fe_h", "mg_fe")
 FEH_CUT = -1.0
 
 
-def bins(snr: np.ndarray, teff: np.ndarray) -> list[tuple[str, np.ndarray]]:
+def bins(
+    snr: np.ndarray, teff: np.ndarray, teff_pred: np.ndarray
+) -> list[tuple[str, np.ndarray]]:
+    """Overall, S/N bins, bins of the reference Teff and of the predicted Teff."""
     out = [("all", np.ones(snr.size, bool))]
     out += [(f"S/N {a:g}-{b:g}", (snr >= a) & (snr < b)) for a, b in SNR_BINS]
     out += [(f"Teff {a:g}-{b:g}", (teff >= a) & (teff < b)) for a, b in TEFF_BINS]
+    out += [
+        (f"pred. Teff {a:g}-{b:g}", (teff_pred >= a) & (teff_pred < b))
+        for a, b in TEFF_BINS
+    ]
     return out
 
 
@@ -50,9 +57,11 @@ def z_stats(res: np.ndarray, sigma: np.ndarray) -> tuple[float, float]:
 def calibration_table(name: str, pred, test) -> dict[str, float]:
     snr, teff = test.meta["snr"].astype(float), test.labels["teff"]
     print(
-        f"\n{name}: z std / cov68 before (_err_raw) -> after (_err); bins with >= 100 stars"
+        f"\n{name}: z std / cov68 before (_err_raw) -> after (_err); bins with >= 100 "
+        "stars (Teff: of the reference; pred. Teff: of the catalogue)"
     )
-    groups = bins(snr, teff)
+    teff_pred = pred.mean[:, list(pred.label_names).index("teff")]
+    groups = bins(snr, teff, teff_pred)
     print(f"  {'label':6s} " + " ".join(f"{g:>24s}" for g, _ in groups))
     stds = {}
     for k, label in enumerate(pred.label_names):
@@ -108,6 +117,11 @@ def main() -> None:
     ap.add_argument(
         "--retrain", action="store_true", help="train again even if a model is cached"
     )
+    ap.add_argument(
+        "--recalibrate",
+        action="store_true",
+        help="refit the calibration and OOD score of cached models (no retraining)",
+    )
     args = ap.parse_args()
     peak = print_peak()
     args.cache.mkdir(parents=True, exist_ok=True)
@@ -136,6 +150,9 @@ def main() -> None:
         if saved.exists() and not args.retrain:
             est = load(saved)  # trained by an earlier run: analyse again, no refit
             print(f"\n(loaded {saved}; --retrain trains again)")
+            if args.recalibrate:  # this version's calibration and OOD fit
+                est._fit_reliability(train, valid)
+                print("(calibration and OOD score refitted on the validation stars)")
         else:
             est = build_estimator(
                 kind, labels=list(LABELS), show_progress=False, **settings

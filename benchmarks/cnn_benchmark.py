@@ -82,11 +82,14 @@ def throughput(module, n_pixels: int, seconds: float = 3.0) -> tuple[float, int]
     return best
 
 
-def survey(cache: Path, n: int, seed: int, crlb: bool) -> Path:
-    path = cache / f"galactic-{n}-seed{seed}{'-crlb' if crlb else ''}.h5"
+def survey(
+    cache: Path, n: int, seed: int, crlb: bool, snr: tuple[float, float] = (10.0, 150.0)
+) -> Path:
+    tag = "" if snr == (10.0, 150.0) else f"-snr{snr[0]:g}-{snr[1]:g}"
+    path = cache / f"galactic-{n}-seed{seed}{tag}{'-crlb' if crlb else ''}.h5"
     if not path.exists():
         t0 = time.perf_counter()
-        pop = sample_population(n, seed=seed, snr=(10.0, 150.0))
+        pop = sample_population(n, seed=seed, snr=snr)
         ids = np.array([f"s{seed}-{i:06d}" for i in range(n)])
         write_survey(
             path,

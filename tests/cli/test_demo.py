@@ -14,6 +14,7 @@ def test_demo_quick_runs_the_whole_chain(tmp_path):
     assert result.exit_code == 0, result.output
     assert "synthetic Galactic survey" in " ".join(result.output.split())
     assert "report" in result.output and "std of test residuals" in result.output
+    assert "before and after the per-star emulator fit" in " ".join(result.output.split())
     demo = tmp_path / "demo"
     assert (demo / "survey-train.h5").exists()
     for made in (
@@ -24,6 +25,9 @@ def test_demo_quick_runs_the_whole_chain(tmp_path):
         "catalogue-test-gandalf.fits",
         "evaluation-cinn/sbc_ranks.png",
         "edited.png",
+        "model-emulator/model.json",
+        "catalogue-test-refined.fits",
+        "refined-fits.png",
         "explain/saliency_lines.csv",
         "explain/saliency_fe_h.png",
         "map/map.safetensors",
@@ -52,7 +56,8 @@ def test_demo_refuses_a_folder_it_did_not_write(tmp_path):
 
 @pytest.mark.slow
 def test_full_demo_runs_and_its_models_learn(tmp_path):
-    """The default `make demo` run: 1000 stars; every model beats the label scatter."""
+    """The default `make demo` run: 1000 stars; the CNN, the cINN and the refined
+    catalogue clearly beat predicting the mean (issue 14's demo targets)."""
     from starlabel.diagnostics.metrics import evaluate
     from starlabel.inference import read_catalogue_table
     from starlabel.spectra import read_dataset
@@ -61,8 +66,13 @@ def test_full_demo_runs_and_its_models_learn(tmp_path):
     result = runner.invoke(app, ["demo", "--out", str(demo)])
     assert result.exit_code == 0, result.output
     truth = read_dataset(demo / "raw" / "truth.h5")
-    for name in ("catalogue-test.fits", "catalogue-test-cinn.fits"):
+    targets = {"teff": 250.0, "logg": 0.35, "fe_h": 0.15}
+    for name in (
+        "catalogue-test.fits",
+        "catalogue-test-cinn.fits",
+        "catalogue-test-refined.fits",
+    ):
         m = {x.name: x for x in evaluate(read_catalogue_table(demo / name), truth)}
-        for label in ("teff", "logg", "fe_h"):
+        for label, limit in targets.items():
             spread = float(np.nanstd(truth.labels[label]))
-            assert m[label].std < 0.5 * spread, (name, label, m[label].std, spread)
+            assert m[label].std < min(limit, 0.5 * spread), (name, label, m[label].std)

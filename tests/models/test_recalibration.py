@@ -82,7 +82,7 @@ def test_repeat_pairs_recover_a_known_error_scale_without_labels():
     assert np.std(z) == pytest.approx(1.0, abs=0.05)
 
 
-def test_ood_threshold_flags_two_percent_of_new_in_distribution_stars():
+def test_ood_threshold_flags_at_most_two_percent_of_new_in_distribution_stars():
     rng = np.random.default_rng(5)
     d = 8
 
@@ -97,7 +97,8 @@ def test_ood_threshold_flags_two_percent_of_new_in_distribution_stars():
     nf, nl = population(5000)
     score, parts = ood.score(nf, nl, {"spread": np.exp(rng.normal(0, 0.3, (5000, 2)))})
     assert set(parts) == {"feature_distance", "label_distance", "spread"}
-    assert np.mean(score > 1) == pytest.approx(0.02, abs=0.01)
+    # threshold at 1.5 % of the held-out stars: new stars stay under 2 %
+    assert 0.008 < np.mean(score > 1) < 0.02
     far_f, far_l = population(500, shift=4.0)
     far, _ = ood.score(far_f, far_l, {"spread": np.exp(rng.normal(0, 0.3, (500, 2)))})
     assert np.mean(far > 1) > 0.95
@@ -208,3 +209,35 @@ def test_cli_calibrate_on_repeat_pairs_and_bad_pairs(model_dir):
     )
     assert bad.exit_code == 2
     assert "bad.csv" in bad.output and "line 2" in bad.output and "nobody" in bad.output
+
+
+def test_calibration_stratified_by_predicted_teff_fixes_each_bin():
+    """Errors 1x the raw error for cool stars and 3x for hot ones: one map is wrong
+    in both bins; the map fitted per predicted-Teff bin is right in each, on new
+    stars, and survives the round trip through model.json's dict."""
+    from starlabel.models.recalibration import LabelCalibration, calibrate_sigma
+
+    def stars(n, seed):
+        rng = np.random.default_rng(seed)
+        teff = rng.uniform(4000, 6500, n)
+        raw = rng.uniform(0.05, 0.2, n)
+        true = raw * np.where(teff < 5500, 1.0, 3.0)
+        return teff, raw, rng.normal(0, true)
+
+    teff, raw, res = stars(6000, 10)
+    one = fit_calibration(res, raw, np.zeros_like(res), None)
+
+    def part(sel):
+        return fit_calibration(res[sel], raw[sel], np.zeros(sel.sum()), None)
+
+    cal = one.stratified("teff", (4500.0, 5500.0), part, teff)
+    back = LabelCalibration.from_dict(cal.to_dict())
+    assert back == cal
+    t2, r2, e2 = stars(6000, 11)
+    names = ("teff", "x")
+    sig = calibrate_sigma(
+        {"x": back}, names, np.column_stack([r2, r2]), None, np.column_stack([t2, e2])
+    )[:, 1]
+    for sel in (t2 < 5500, t2 >= 5500):
+        assert np.std(e2[sel] / sig[sel]) == pytest.approx(1.0, abs=0.05)
+        assert abs(np.std(e2[sel] / one.apply(r2[sel])) - 1.0) > 0.2  # one map: wrong

@@ -52,7 +52,7 @@ def calibrate(
     ] = None,
     overwrite: Annotated[bool, Overwrite] = False,
 ) -> None:
-    """Refit the per-label error calibration (sigma^2 = (a raw)^2 + b^2 + (c 100/snr)^2)
+    """Refit the per-label error calibration (sigma^2 = (a raw)^2 + b^2 + (c (100/snr)^p)^2)
     on reference stars or repeat pairs; the model keeps the earlier one in its history."""
     from ..diagnostics.recalibrate import calibrate_model_dir
     from ..models import load

@@ -1,8 +1,8 @@
 """``starlabel demo``: the main job on the embedded default, on the public API only.
 
 Synthetic Galactic survey -> raw FITS files -> prepare -> split -> CNN ensemble,
-cINN and autoencoder -> catalogues -> evaluation -> saliency -> similarity map ->
-HTML report. Everything goes to one folder; a rerun replaces the files of an
+cINN and autoencoder -> catalogues -> evaluation -> spectrum emulator and per-star
+fit of the CNN catalogue -> saliency -> similarity map -> HTML report. Everything goes to one folder; a rerun replaces the files of an
 earlier demo there and refuses a folder that holds anything else.
 """
 
@@ -78,7 +78,7 @@ def demo(
     console.print(
         "The whole chain on a synthetic Galactic survey: raw FITS spectra -> prepare -> split -> "
         "CNN deep ensemble, cINN and disentangling autoencoder -> catalogues with uncertainties -> "
-        "evaluation -> saliency -> similarity map -> HTML report. Every file it writes is reusable."
+        "evaluation -> spectrum emulator and per-star fit -> saliency -> similarity map -> HTML report. Every file it writes is reusable."
     )
     raw_dir = out / "raw"
     pop = sample_population(n_stars, seed=seed, snr=(10.0, 150.0))
@@ -135,7 +135,8 @@ def demo(
     cnn = demo_steps.demo_cnn(out, paths, truth, quick=quick, seed=seed)
     cinn = demo_steps.demo_cinn(out, paths, truth, quick=quick, seed=seed)
     gandalf = demo_steps.demo_gandalf(out, paths, truth, quick=quick, seed=seed)
+    refined = demo_steps.demo_refine(out, paths, truth, cnn, quick=quick, seed=seed)
     demo_steps.demo_explain(out, paths, quick=quick, seed=seed)
     demo_steps.demo_map(out, paths, cnn, quick=quick, seed=seed)
-    demo_steps.demo_report(out, [cinn, cnn, gandalf], truth)
+    demo_steps.demo_report(out, [cnn, cinn, gandalf, refined], truth)
     console.print(f"everything is in {out}/")

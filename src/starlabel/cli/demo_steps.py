@@ -1,4 +1,4 @@
-"""Demo steps 4-12 on the public API: models, catalogues, evaluation, saliency,
+"""Demo steps 4-13 on the public API: models, catalogues, evaluation, saliency,
 similarity map, report. Each writes into the demo folder (replacing an earlier
 demo's files) and prints what it did."""
 
@@ -20,8 +20,8 @@ from .evaluate import calibration_table, metrics_table
 LABELS = ["teff", "logg", "fe_h", "mg_fe", "al_fe"]
 
 
-def _train(kind: str, out: Path, paths: dict, **settings):
-    est = build_estimator(kind, labels=LABELS, show_progress=True, **settings)
+def _train(kind: str, out: Path, paths: dict, labels=LABELS, **settings):
+    est = build_estimator(kind, labels=labels, show_progress=True, **settings)
     est.fit(read_dataset(paths["train"]), read_dataset(paths["valid"]))
     for message in est.fit_warnings_:
         warn(message)
@@ -65,7 +65,7 @@ def demo_cnn(out: Path, paths: dict, truth: Path, *, quick: bool, seed: int) -> 
     )
     _evaluate(catalogue, truth, out / "evaluation")
     console.print(
-        "   _err is calibrated on the validation stars (sigma^2 = (a _err_raw)^2 + b^2 + (c 100/snr)^2, "
+        "   _err is calibrated on the validation stars (sigma^2 = (a _err_raw)^2 + b^2 + (c (100/snr)^p)^2, "
         "per label in model.json); in brackets the z std of _err_raw, the ensemble's own spread, "
         "which alone underestimates the error many times"
     )
@@ -132,8 +132,69 @@ def demo_gandalf(
     return catalogue
 
 
+def demo_refine(
+    out: Path, paths: dict, truth: Path, start: Path, *, quick: bool, seed: int
+) -> Path:
+    """Step 10: a spectrum emulator, the per-star fit of the CNN catalogue, the
+    before/after table and the best-fit spectra of two stars."""
+    from ..diagnostics.fits import write_star_fits
+    from ..diagnostics.metrics import evaluate
+    from ..inference import read_catalogue_table, refine_file
+
+    est, model_dir = _train(
+        "emulator",
+        out,
+        paths,
+        labels=None,
+        preset="fast",
+        seed=seed,
+        max_epochs=10 if quick else 100,
+    )
+    catalogue = out / "catalogue-test-refined.fits"
+    counts = refine_file(est, paths["test"], catalogue, start=start, overwrite=True)
+    test = read_dataset(paths["test"])
+    ref = read_catalogue_table(catalogue)
+    order = np.argsort(np.asarray(ref["chi2"], dtype=float))
+    show = [str(ref["id"][order[len(order) // 2]]), str(ref["id"][order[-1]])]
+    write_star_fits(est, test, ref, show, out / "refined-fits.png")
+    err = est.error_per_pixel()
+    console.print(
+        f"10. trained a spectrum emulator ({est.summary()['network']}; held-out error per pixel: "
+        f"median {np.median(err['error']):.1e}, against a median noise of "
+        f"{np.median(err['median_noise']):.1e}) -> {model_dir}; fitted every test spectrum with it, "
+        f"starting from the CNN's labels -> {catalogue} ({counts['n_not_converged']} fits not converged, "
+        f"{counts['n_at_bound']} on a bound); best-fit spectra of a typical and the worst-fitting star "
+        f"-> {out / 'refined-fits.png'}"
+    )
+    truth_set = read_dataset(truth)
+    before = {m.name: m for m in evaluate(read_catalogue_table(start), truth_set)}
+    after = {m.name: m for m in evaluate(ref, truth_set)}
+    table = Table(
+        "label",
+        "CNN std",
+        "refined std",
+        "CNN std/CRLB",
+        "refined std/CRLB",
+        "refined z std",
+        title="CNN catalogue before and after the per-star emulator fit (test stars)",
+    )
+    for name in LABELS:
+        if name in before and name in after:
+            b, a = before[name], after[name]
+            table.add_row(
+                escape(name),
+                f"{b.std:.3g} {b.unit}",
+                f"{a.std:.3g} {a.unit}",
+                f"{b.sigma_over_crlb:.2f}",
+                f"{a.sigma_over_crlb:.2f}",
+                f"{a.z_std:.2f}",
+            )
+    console.print(table)
+    return catalogue
+
+
 def demo_explain(out: Path, paths: dict, *, quick: bool, seed: int) -> Path:
-    """Step 10: saliency of the CNN ensemble and the lines behind each label."""
+    """Step 11: saliency of the CNN ensemble and the lines behind each label."""
     from ..diagnostics.explain import explain
     from ..models import load
 
@@ -151,7 +212,7 @@ def demo_explain(out: Path, paths: dict, *, quick: bool, seed: int) -> Path:
         if np.isfinite(v[0])
     )
     console.print(
-        f"10. saliency of the CNN ensemble -> {out / 'explain'}; share of each abundance's 10 strongest "
+        f"11. saliency of the CNN ensemble -> {out / 'explain'}; share of each abundance's 10 strongest "
         f"saliency peaks on its own element's lines: {share}"
     )
     return out / "explain"
@@ -160,7 +221,7 @@ def demo_explain(out: Path, paths: dict, *, quick: bool, seed: int) -> Path:
 def demo_map(
     out: Path, paths: dict, catalogue: Path, *, quick: bool, seed: int
 ) -> Path:
-    """Step 11: the similarity map of the training set with the test stars placed in
+    """Step 12: the similarity map of the training set with the test stars placed in
     it, and ``ood_score`` added to the CNN catalogue."""
     from ..diagnostics.mapping import build_map, ood_scorer
     from ..models import load
@@ -182,7 +243,7 @@ def demo_map(
     )
     inner = result.inner
     console.print(
-        f"11. similarity map (t-SNE of {result.n_train} training spectra) with the {inner.size} test "
+        f"12. similarity map (t-SNE of {result.n_train} training spectra) with the {inner.size} test "
         f"stars placed in it -> {out / 'map'}: {int(inner.sum())} training-like, "
         f"{int((~inner).sum())} unlike; ood_score added to {catalogue} ({counts.get('n_ood', 0)} above 1)"
     )
@@ -190,7 +251,7 @@ def demo_map(
 
 
 def demo_report(out: Path, catalogues: list[Path], truth: Path) -> Path:
-    """Step 12: the HTML report and the summary table."""
+    """Step 13: the HTML report and the summary table."""
     from ..diagnostics.metrics import evaluate
     from ..diagnostics.report import write_report
     from ..inference import read_catalogue_table
@@ -212,9 +273,11 @@ def demo_report(out: Path, catalogues: list[Path], truth: Path) -> Path:
     for cat in catalogues:
         m = {x.name: x for x in evaluate(read_catalogue_table(cat), ref)}
         table.add_row(
-            cat.stem.replace("catalogue-test", "cnn").replace("cnn-", ""),
+            cat.stem.replace("catalogue-test", "cnn")
+            .replace("cnn-", "")
+            .replace("refined", "cnn refined by the emulator"),
             *(f"{m[n].std:.3g} {m[n].unit}" if n in m else "-" for n in LABELS),
         )
     console.print(table)
-    console.print(f"12. report -> [bold]{path}[/]")
+    console.print(f"13. report -> [bold]{path}[/]")
     return path

@@ -98,6 +98,14 @@ def train(
     augment_noise: Annotated[
         bool, typer.Option("--augment-noise", help="cnn: add noise drawn from ivar.")
     ] = False,
+    augment_snr: Annotated[
+        float | None,
+        typer.Option(
+            "--augment-snr",
+            help="cnn, cinn: degrade half of each training batch to a random S/N "
+            "between this and the spectrum's own, with noise from its ivar (0: off).",
+        ),
+    ] = None,
     loss: Annotated[
         str | None,
         typer.Option(
@@ -163,6 +171,7 @@ def train(
         lr=lr,
         optimizer=optimizer,
         augment_noise=augment_noise or None,
+        augment_snr=augment_snr,
         rv_jitter=rv_jitter,
         loss=loss,
         latent=latent,

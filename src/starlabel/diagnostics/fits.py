@@ -42,8 +42,9 @@ def best_fit_spectra(
             raise StarlabelInputError(f"not in the {where}", star=sid)
         i, j = data_row[sid], cat_row[sid]
         labels = np.array([float(catalogue[n][j]) for n in emulator.label_names_])
-        model = emulator.emulate(labels[None])[0]
         ivar = spectra.ivar[i]
+        # pixels masked in this spectrum: neither data nor a model worth drawing
+        model = np.where(ivar > 0, emulator.emulate(labels[None])[0], np.nan)
         sigma = np.where(ivar > 0, 1.0 / np.sqrt(np.where(ivar > 0, ivar, 1.0)), np.nan)
         flux = np.where(ivar > 0, spectra.flux[i], np.nan)
         out.append(
@@ -105,9 +106,15 @@ def plot_star_fits(fits: Sequence[dict[str, Any]]) -> Any:
             bottom.axhline(0, color="k", lw=0.5)
             bottom.set_xlabel("wavelength [Angstrom]")
             if c == 0:
+                first = [
+                    k for k in ("teff", "logg", "fe_h", "mg_fe") if k in fit["labels"]
+                ]
+                shown = first or list(fit["labels"])[:4]
                 text = ", ".join(
-                    f"{k} {v:.0f}" if k == "teff" else f"{k} {v:+.2f}"
-                    for k, v in list(fit["labels"].items())[:4]
+                    f"{k} {fit['labels'][k]:.0f}"
+                    if k == "teff"
+                    else f"{k} {fit['labels'][k]:+.2f}"
+                    for k in shown
                 )
                 top.set_title(
                     f"{fit['id']}: {text}; reduced chi^2 {fit['chi2']:.2f}",

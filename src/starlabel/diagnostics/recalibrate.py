@@ -175,8 +175,13 @@ def calibrate_model_dir(
         else:
             res = pred.mean[:, k] - ref.labels[name]
             s_raw = raw[:, k]
-            s_old = old[name].apply(raw[:, k], snr) if name in old else None
-            s_new = c.apply(raw[:, k], snr)
+            by = (
+                pred.mean[:, list(pred.label_names).index(c.by)]
+                if c.by in pred.label_names
+                else None
+            )
+            s_old = old[name].apply(raw[:, k], snr, by) if name in old else None
+            s_new = c.apply(raw[:, k], snr, by)
         z_raw, c_raw = _z(res, s_raw)
         z_old, c_old = _z(res, s_old) if s_old is not None else (np.nan, np.nan)
         z_new, c_new = _z(res, s_new)
@@ -187,6 +192,7 @@ def calibrate_model_dir(
                 "a": c.a,
                 "b": c.b,
                 "c": c.c,
+                "p": c.p,
                 "z_std_raw": z_raw,
                 "cov68_raw": c_raw,
                 "z_std_before": z_old,
@@ -287,12 +293,12 @@ def _write_report(
     plt.close(fig)
     lines = [
         f"calibration of '{key}' refitted on {Path(reference).name} ({what}); "
-        "sigma^2 = (a _err_raw)^2 + b^2 + (c 100/snr)^2",
+        "sigma^2 = (a _err_raw)^2 + b^2 + (c (100/snr)^p)^2",
         "in-sample figures (the stars it was fitted on):",
     ]
     for r in rows:
         lines.append(
-            f"  {r['label']}: n {r['n']}, a {r['a']:.3g}, b {r['b']:.3g}, c {r['c']:.3g}; "
+            f"  {r['label']}: n {r['n']}, a {r['a']:.3g}, b {r['b']:.3g}, c {r['c']:.3g}, p {r['p']:.2f}; "
             f"z std raw {r['z_std_raw']:.3g}, before {r['z_std_before']:.3g}, "
             f"after {r['z_std_after']:.3g}; cov68 after {r['cov68_after']:.2f}"
         )

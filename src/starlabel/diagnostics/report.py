@@ -56,8 +56,10 @@ def write_report(
     map_dir: PathLike | None = None,
     title: str = "starlabel report",
 ) -> Path:
-    """Write the report for ``catalogues`` (the first drives the science plots)
-    compared with the reference dataset ``truth``."""
+    """Write the report for ``catalogues`` compared with the reference dataset
+    ``truth``. The science sections (one-to-one onwards) are drawn from the most
+    accurate catalogue: the lowest mean of std / reference scatter over teff, logg
+    and fe_h (the labels they share); the summary says which."""
     from ..inference.catalogue import read_catalogue_table
     from ..spectra.io.hdf5 import read_dataset
     from . import science
@@ -71,8 +73,16 @@ def write_report(
 
     # --- summary
     rows = []
+    accuracy = []
     for path, t in zip(catalogues, tables, strict=True):
-        for m in evaluate(t, ref):
+        ms = evaluate(t, ref)
+        rel = [
+            m.std / np.nanstd(ref.labels[m.name])
+            for m in ms
+            if m.name in ("teff", "logg", "fe_h") and np.nanstd(ref.labels[m.name]) > 0
+        ]
+        accuracy.append(float(np.mean(rel)) if rel else np.inf)
+        for m in ms:
             rows.append(
                 [
                     Path(path).name,
@@ -92,7 +102,8 @@ def write_report(
             "Summary",
             "Residual statistics (predicted - reference) per catalogue and label; z std near 1 and 68 % coverage "
             "near 0.68 mean honest uncertainties.",
-            html=html_table(
+            html=_best_note(catalogues, accuracy)
+            + html_table(
                 [
                     "catalogue",
                     "label",
@@ -110,7 +121,7 @@ def write_report(
         )
     )
 
-    table = tables[0]
+    table = tables[int(np.argmin(accuracy))]
     hit = match_truth(table, ref)
     found = hit >= 0
     r = hit[found]
@@ -314,6 +325,22 @@ def write_report(
     with atomic_path(out) as tmp:
         tmp.write_text(html_page(title, sections), encoding="utf-8")
     return out
+
+
+def _best_note(catalogues: Sequence[PathLike], accuracy: Sequence[float]) -> str:
+    best = int(np.argmin(accuracy))
+    others = ", ".join(
+        f"{Path(c).name} {a:.3f}"
+        for i, (c, a) in enumerate(zip(catalogues, accuracy, strict=True))
+        if i != best and np.isfinite(a)
+    )
+    return (
+        f"<p>The science sections below (one-to-one onwards) use <b>{html.escape(Path(catalogues[best]).name)}</b>, "
+        f"the most accurate catalogue: mean std / reference scatter over teff, logg and fe_h "
+        f"{accuracy[best]:.3f} (1 = no better than the mean)"
+        + (f"; the others: {html.escape(others)}" if others else "")
+        + ".</p>"
+    )
 
 
 def _explain_section(explain_dir: PathLike | None) -> Section:

@@ -232,7 +232,7 @@ def ood_section(
         "ood_score combines the distance of a star to the training set in the model's learned features and in "
         "label space with the model's own doubt (ensemble spread, posterior width, reconstruction error); each "
         "signal is standardised on the validation stars and the threshold (ood_score = 1, flag 64) is set so "
-        "that 2 % of held-out training-like stars are flagged. Where the truth is known, the ROC shows how well "
+        "that 1.5 % of held-out training stars are flagged (<= 2 % of new in-distribution stars). Where the truth is known, the ROC shows how well "
         "the score picks out stars beyond the training labels and stars the model labelled badly.",
         html="".join(parts),
     )

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "ProgressBar",
+    "noise_tensors",
     "fit_flux_scaler",
     "scaled_flux",
     "SpectralModel",
@@ -113,6 +114,20 @@ def scaled_flux(module: torch.nn.Module, flux: torch.Tensor) -> torch.Tensor:
     with ``standardize_flux``), else unchanged."""
     scaler = getattr(module, "flux_scaler", None)
     return flux if scaler is None else scaler(flux)
+
+
+def noise_tensors(
+    spectra: Spectra, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-pixel 1-sigma (0 where masked) and per-spectrum S/N of ``spectra``, for
+    the noise augmentation of training batches (``training.augment``)."""
+    ivar = np.where(np.isfinite(spectra.ivar) & (spectra.ivar > 0), spectra.ivar, 0.0)
+    sigma = np.where(ivar > 0, 1.0 / np.sqrt(np.where(ivar > 0, ivar, 1.0)), 0.0)
+    snr = np.nan_to_num(spectra.snr(), nan=0.0)
+    return (
+        torch.as_tensor(sigma.astype(np.float32), device=device),
+        torch.as_tensor(snr.astype(np.float32), device=device),
+    )
 
 
 def fit_flux_scaler(module: torch.nn.Module, flux: torch.Tensor) -> None:

@@ -183,7 +183,7 @@ class LabelPrediction:
             table["ood_score"] = self.ood_score
             table["ood_score"].description = (
                 "out-of-distribution score (models.ood): > 1 is unlike the training "
-                "set (2 % of held-out training stars by construction)"
+                "set (threshold: 1.5 % of held-out training stars, so <= 2 % of new ones)"
             )
         for name, values in self.columns.items():
             table[name] = values

@@ -32,6 +32,7 @@ from ..nn import BandedConvRegressor, ConvRegressor, Standardizer
 from ..spectra.container import Spectra
 from ..spectra.preprocess import SPEED_OF_LIGHT_KMS, dense_flux
 from ..training import TrainConfig, fit_loop
+from ..training.augment import check_augment, degrade_snr
 from ..training.losses import masked_beta_nll, masked_mse
 from ._shared import (
     ProgressBar,
@@ -39,6 +40,7 @@ from ._shared import (
     device_of,
     fit_flux_scaler,
     load_state,
+    noise_tensors,
     scaled_flux,
 )
 from .base import LabelPrediction
@@ -95,6 +97,11 @@ class EnsembleConfig:
             validation set is given (paper: 0.4).
         augment_noise: add Gaussian noise drawn from the inverse variance to each
             training batch.
+        augment_snr_min: bring ``augment_fraction`` of each training batch down to
+            a random S/N between this and the spectrum's own (log-uniform; noise
+            drawn from its ivar; ``training.augment``), so that the network meets
+            the noise of the faint stars it will label (0: off).
+        augment_fraction: share of the training spectra degraded per batch.
         rv_jitter_kms: standard deviation of random radial-velocity shifts applied
             to training batches (0 = none).
         standardize_flux: standardise each pixel (training mean and scatter, saved
@@ -112,6 +119,8 @@ class EnsembleConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     valid_fraction: float = 0.4
     augment_noise: bool = False
+    augment_snr_min: float = 0.0
+    augment_fraction: float = 0.5
     rv_jitter_kms: float = 0.0
     standardize_flux: bool = False
     loss: str = "mse"
@@ -130,6 +139,7 @@ class EnsembleConfig:
             raise ValueError(
                 f"valid_fraction: expected (0, 1), got {self.valid_fraction}"
             )
+        check_augment(self.augment_snr_min, self.augment_fraction)
 
     def to_dict(self) -> dict[str, Any]:
         return config_to_dict(self)
@@ -153,13 +163,20 @@ _ADAM = TrainConfig(
 PRESETS: dict[str, EnsembleConfig] = {
     # The default: the paper's network with the optimiser it reports as equivalent
     # (Adam 1e-3), batch 64 and a plateau schedule, the flux standardised per pixel
-    # before the network, 5 members (all kept). On 1000 synthetic stars, 2 members
+    # before the network, 5 members (all kept), S/N augmentation down to 5. On 1000 synthetic stars, 2 members
     # and 10 epochs reach a test std of 0.20 / 0.26 / 0.25 of the label scatter for
     # teff / logg / [Fe/H] in 45 s; without the standardisation the same run still
     # predicts the mean (0.71 / 0.77 / 0.66): the raw flux varies by only ~0.05
     # between stars.
+    # Half of each training batch is brought down to a random S/N between 5 and its
+    # own: trained on S/N >= 30 and tested at S/N 5-25, a 2-member ensemble's [Fe/H]
+    # bias fell from -0.36 to +0.09 of its scatter and its std from 0.27 to 0.13 dex.
     "default": EnsembleConfig(
-        n_members=5, n_keep=5, train=_ADAM, standardize_flux=True
+        n_members=5,
+        n_keep=5,
+        train=_ADAM,
+        standardize_flux=True,
+        augment_snr_min=5.0,
     ),
     # The paper exactly: SGD 1e-4, batch 16, 10 members of which 8 are kept.
     "ambrosch2023": EnsembleConfig(),
@@ -273,6 +290,7 @@ class DeepEnsembleRegressor(SpectralModel):
         "keep": "n_keep",
         **TRAIN_FLAGS,
         "augment_noise": "augment_noise",
+        "augment_snr": "augment_snr_min",
         "rv_jitter": "rv_jitter_kms",
         "loss": "loss",
     }
@@ -414,9 +432,7 @@ class DeepEnsembleRegressor(SpectralModel):
             flux, _ = dense_flux(sp)
             y = sp.label_array(names)
             mask = np.isfinite(y)
-            sigma = np.where(
-                sp.ivar > 0, 1.0 / np.sqrt(np.where(sp.ivar > 0, sp.ivar, 1.0)), 0.0
-            )
+            sigma, snr = noise_tensors(sp, dev)
             return [
                 torch.as_tensor(flux, device=dev),
                 torch.as_tensor(self._extras(sp), device=dev),
@@ -424,7 +440,8 @@ class DeepEnsembleRegressor(SpectralModel):
                     np.where(mask, y, 0.0), dtype=torch.float32, device=dev
                 ),
                 torch.as_tensor(mask, device=dev),
-                torch.as_tensor(sigma.astype(np.float32), device=dev),
+                sigma,
+                snr,
             ]
 
         tr, va = tensors(train), tensors(validation)
@@ -492,8 +509,16 @@ class DeepEnsembleRegressor(SpectralModel):
         jitter = cfg.rv_jitter_kms
 
         def loss(module: torch.nn.Module, batch: Sequence[torch.Tensor]):
-            flux, extra, y, mask, sigma = batch
+            flux, extra, y, mask, sigma, snr = batch
             if module.training:
+                if cfg.augment_snr_min > 0:
+                    flux = degrade_snr(
+                        flux,
+                        sigma,
+                        snr,
+                        snr_min=cfg.augment_snr_min,
+                        fraction=cfg.augment_fraction,
+                    )
                 if cfg.augment_noise:
                     flux = flux + torch.randn_like(flux) * sigma
                 if jitter > 0:

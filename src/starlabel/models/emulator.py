@@ -19,6 +19,7 @@ labels outside the training set) has a high chi^2.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -195,7 +196,8 @@ def _emulator_error(
         num = np.nansum(w * (r2 - var_noise), axis=0)
         den = np.nansum(np.where(good, w, 0.0), axis=0)
         err2 = np.clip(num / np.maximum(den, 1e-300), 0.0, None)
-    with np.errstate(all="ignore"):
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # pixels masked in every star
         med_res = np.nanmedian(np.where(good, np.abs(resid), np.nan), axis=0)
         med_noise = np.nanmedian(np.sqrt(var_noise), axis=0)
     return np.sqrt(err2), np.nan_to_num(med_res), np.nan_to_num(med_noise)

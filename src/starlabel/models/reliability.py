@@ -46,15 +46,27 @@ __all__ = [
 ]
 
 OOD_FILE = "ood.safetensors"
+#: The calibration is fitted separately in bins of the model's predicted Teff [K]
+#: (``evaluate``'s Teff bins); a bin needs ``MIN_STRATUM`` fit stars.
+STRATIFY_BY = "teff"
+STRATA_EDGES = (4500.0, 5500.0)
+MIN_STRATUM = 100
 
 
 def calibration_note(cal: Mapping[str, LabelCalibration]) -> str:
     """One line for the catalogue's ``_err`` description."""
     sources = sorted({c.source for c in cal.values()})
     return (
-        "sigma^2 = (a _err_raw)^2 + b^2 + (c 100/snr)^2 fitted on "
+        "sigma^2 = (a _err_raw)^2 + b^2 + (c (100/snr)^p)^2 fitted on "
         + ", ".join(sources)
-        + "; a, b, c per label in model.json"
+        + (
+            f" separately in bins of the predicted {STRATIFY_BY} (edges "
+            + ", ".join(f"{e:g}" for e in STRATA_EDGES)
+            + ")"
+            if any(c.parts for c in cal.values())
+            else ""
+        )
+        + "; a, b, c, p per label in model.json"
     )
 
 
@@ -88,6 +100,22 @@ def fit_calibration_on(
         out[name] = fit_calibration(
             pred.mean[:, k], pred.sigma_raw[:, k], truth, snr, source=source
         )
+        if STRATIFY_BY in pred.label_names:
+            by = pred.mean[:, pred.label_names.index(STRATIFY_BY)]
+
+            def part(sel: np.ndarray, k: int = k, truth: np.ndarray = truth):
+                ok = sel & np.isfinite(truth) & np.isfinite(pred.mean[:, k])
+                if ok.sum() < MIN_STRATUM:
+                    return None
+                return fit_calibration(
+                    pred.mean[ok, k],
+                    pred.sigma_raw[ok, k],
+                    truth[ok],
+                    None if snr is None else snr[ok],
+                    source=source,
+                )
+
+            out[name] = out[name].stratified(STRATIFY_BY, STRATA_EDGES, part, by)
     return out
 
 
@@ -158,7 +186,9 @@ def apply_reliability(
 ) -> LabelPrediction:
     """``pred`` with the calibrated total and the OOD score added."""
     cal = getattr(model, "calibration_", {}).get(model._calibration_key(options))
-    calibrated = calibrate_sigma(cal, pred.label_names, pred.sigma_raw, spectra.snr())
+    calibrated = calibrate_sigma(
+        cal, pred.label_names, pred.sigma_raw, spectra.snr(), pred.mean
+    )
     dead = ~np.isfinite(pred.mean)
     if calibrated is not None:
         calibrated[dead] = np.nan

@@ -57,8 +57,11 @@ class TrainConfig:
         momentum: SGD momentum.
         weight_decay: L2 penalty.
         lr_schedule: ``"none"``, ``"step"`` (multiply by ``lr_gamma`` at
-            ``lr_step_epochs``) or ``"plateau"`` (multiply by ``lr_gamma`` after
-            ``patience // 3`` epochs without improvement).
+            ``lr_step_epochs``), ``"plateau"`` (multiply by ``lr_gamma`` after
+            ``patience // 3`` epochs without improvement) or ``"cosine"`` (from
+            ``lr`` down to ``lr * lr_gamma`` over ``max_epochs`` along half a cosine:
+            a budget of epochs fixed in advance, no cut triggered by a noisy
+            validation loss).
         lr_step_epochs: epochs at which the step schedule multiplies the rate.
         lr_gamma: factor of the schedule.
         grad_clip: maximum gradient norm (``None``: no clipping).
@@ -72,7 +75,7 @@ class TrainConfig:
     lr: float = 1e-4
     momentum: float = 0.0
     weight_decay: float = 0.0
-    lr_schedule: Literal["none", "step", "plateau"] = "none"
+    lr_schedule: Literal["none", "step", "plateau", "cosine"] = "none"
     lr_step_epochs: tuple[int, ...] = ()
     lr_gamma: float = 0.1
     grad_clip: float | None = None
@@ -83,9 +86,10 @@ class TrainConfig:
             raise ValueError(
                 f"optimizer: expected 'sgd' or 'adam', got {self.optimizer!r}"
             )
-        if self.lr_schedule not in ("none", "step", "plateau"):
+        if self.lr_schedule not in ("none", "step", "plateau", "cosine"):
             raise ValueError(
-                f"lr_schedule: expected none, step or plateau, got {self.lr_schedule!r}"
+                "lr_schedule: expected none, step, plateau or cosine, got "
+                f"{self.lr_schedule!r}"
             )
         for name in ("max_epochs", "patience", "batch_size"):
             if getattr(self, name) < 1:
@@ -141,6 +145,19 @@ def _mean_loss(
     return total / count if count > 0 else math.nan
 
 
+def cosine_lr(config: TrainConfig, epoch: int) -> float:
+    """Learning rate of epoch ``epoch`` under the cosine schedule.
+
+    Example:
+        >>> c = TrainConfig(lr=1e-3, lr_gamma=0.01, max_epochs=11, lr_schedule="cosine")
+        >>> round(cosine_lr(c, 0), 6), round(cosine_lr(c, 5), 6), round(cosine_lr(c, 10), 6)
+        (0.001, 0.000505, 1e-05)
+    """
+    low = config.lr * config.lr_gamma
+    t = epoch / max(config.max_epochs - 1, 1)
+    return low + 0.5 * (config.lr - low) * (1.0 + math.cos(math.pi * t))
+
+
 def fit_loop(
     module: torch.nn.Module,
     loss_fn: LossFn,
@@ -183,6 +200,9 @@ def fit_loop(
         if config.lr_schedule == "step" and epoch in config.lr_step_epochs:
             for group in opt.param_groups:
                 group["lr"] *= config.lr_gamma
+        elif config.lr_schedule == "cosine":
+            for group in opt.param_groups:
+                group["lr"] = cosine_lr(config, epoch)
         module.train()
         total, count = 0.0, 0
         for idx in _batches(n, config.batch_size, generator):
