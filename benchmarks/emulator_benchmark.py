@@ -189,11 +189,17 @@ def part_lowsnr(args, train, valid) -> None:
     print(f"  {tr.n_spectra} training, {va.n_spectra} validation stars at S/N >= 30")
     emu, _ = trained("emulator", "emulator-snr30", tr, va, args)
     for kind in ("cnn", "cinn", "gandalf", "emulator"):
-        est = emu if kind == "emulator" else trained(kind, f"{kind}-snr30", tr, va, args)[0]
+        est = (
+            emu
+            if kind == "emulator"
+            else trained(kind, f"{kind}-snr30", tr, va, args)[0]
+        )
         pred = est.predict(low)
         rows = [("", pred)]
         if kind != "emulator":
-            rows.append((" refined", emu.refine(low, start_from(pred, emu.label_names_))))
+            rows.append(
+                (" refined", emu.refine(low, start_from(pred, emu.label_names_)))
+            )
         for suffix, p in rows:
             cells = []
             for label in ("teff", "logg", "fe_h"):

@@ -14,7 +14,9 @@ def test_demo_quick_runs_the_whole_chain(tmp_path):
     assert result.exit_code == 0, result.output
     assert "synthetic Galactic survey" in " ".join(result.output.split())
     assert "report" in result.output and "std of test residuals" in result.output
-    assert "before and after the per-star emulator fit" in " ".join(result.output.split())
+    assert "before and after the per-star emulator fit" in " ".join(
+        result.output.split()
+    )
     demo = tmp_path / "demo"
     assert (demo / "survey-train.h5").exists()
     for made in (

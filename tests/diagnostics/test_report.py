@@ -110,11 +110,14 @@ def test_report_has_every_section_and_true_numbers(tmp_path):
     injected = int(((truth.labels["a_li"] > 2) & (truth.labels["logg"] < 3.5)).sum())
     assert m and int(m.group(2)) == injected and int(m.group(1)) >= 90
     assert "Stars assigned to the right disc" in page
+
     # OOD section: AUROC of each truth-defined set equals the Mann-Whitney statistic
     # computed here by counting pairs (ties count one half)
     def auroc(pos):
         a, b = score[pos], score[~pos]
-        return ((a[:, None] > b[None, :]).mean() + 0.5 * (a[:, None] == b[None, :]).mean())
+        return (a[:, None] > b[None, :]).mean() + 0.5 * (
+            a[:, None] == b[None, :]
+        ).mean()
 
     outside = truth.labels["fe_h"] > cut - 1e-9
     badly = np.zeros(truth.n_spectra, dtype=bool)

@@ -39,7 +39,9 @@ def linear_flux(labels: np.ndarray) -> np.ndarray:
 
 def linear_spectra(labels: np.ndarray, seed: int, *, sigma: float = SIGMA) -> Spectra:
     rng = np.random.default_rng(seed)
-    flux = linear_flux(labels) + (rng.normal(0, sigma, (len(labels), N_PIXELS)) if sigma else 0)
+    flux = linear_flux(labels) + (
+        rng.normal(0, sigma, (len(labels), N_PIXELS)) if sigma else 0
+    )
     return Spectra(
         flux,
         np.linspace(6000, 6059, N_PIXELS) * u.AA,
@@ -112,7 +114,9 @@ def _fisher_sigma(est: SpectrumEmulator, labels: np.ndarray) -> np.ndarray:
             up, down = x.copy(), x.copy()
             up[k] += h
             down[k] -= h
-            cols.append((est.emulate(up[None])[0] - est.emulate(down[None])[0]) / (2 * h))
+            cols.append(
+                (est.emulate(up[None])[0] - est.emulate(down[None])[0]) / (2 * h)
+            )
         jac = np.stack(cols, axis=1)
         fisher = jac.T @ (w[:, None] * jac) + np.diag(prior)
         out.append(np.sqrt(np.diag(np.linalg.inv(fisher))))
@@ -121,16 +125,24 @@ def _fisher_sigma(est: SpectrumEmulator, labels: np.ndarray) -> np.ndarray:
 
 def test_fit_recovers_noise_free_labels_with_fisher_errors(emulator):
     truth = draw_labels(40, 4)
-    truth = np.clip(truth, RANGES[:, 0] + 0.1 * np.ptp(RANGES, 1), RANGES[:, 1] - 0.1 * np.ptp(RANGES, 1))
+    truth = np.clip(
+        truth,
+        RANGES[:, 0] + 0.1 * np.ptp(RANGES, 1),
+        RANGES[:, 1] - 0.1 * np.ptp(RANGES, 1),
+    )
     clean = emulator.emulate(truth)
     sp = linear_spectra(truth, 5, sigma=0.0)
     sp = Spectra(clean, sp.wavelength, sp.ivar, sp.labels, meta={"id": sp.ids})
     fisher = _fisher_sigma(emulator, truth)
     span = np.ptp(RANGES, axis=1)
-    signs = np.where(np.arange(40)[:, None] % 2 == 0, 1.0, -1.0) * np.array([1.0, -1.0, 1.0])
+    signs = np.where(np.arange(40)[:, None] % 2 == 0, 1.0, -1.0) * np.array(
+        [1.0, -1.0, 1.0]
+    )
     for start in (truth + 3 * fisher * signs, None):
         pred = emulator.refine(sp, start)
-        assert (np.abs(pred.mean - truth) < 0.01 * span).all(), np.abs(pred.mean - truth).max(0)
+        assert (np.abs(pred.mean - truth) < 0.01 * span).all(), np.abs(
+            pred.mean - truth
+        ).max(0)
         assert pred.columns["fit_converged"].all()
         # Laplace errors (before calibration) = the finite-difference Fisher inverse
         np.testing.assert_allclose(pred.sigma_internal, fisher, rtol=0.03)
@@ -139,7 +151,9 @@ def test_fit_recovers_noise_free_labels_with_fisher_errors(emulator):
 def test_fit_from_a_far_start_on_an_analytic_model():
     """Levenberg-Marquardt alone, on a model with an exact Jacobian, from starts
     a third of the box away."""
-    a = torch.tensor(np.random.default_rng(0).normal(0, 1, (3, 80)), dtype=torch.float64)
+    a = torch.tensor(
+        np.random.default_rng(0).normal(0, 1, (3, 80)), dtype=torch.float64
+    )
 
     def model(x):
         return torch.tanh(x @ a)
@@ -152,8 +166,13 @@ def test_fit_from_a_far_start_on_an_analytic_model():
     flux = model(truth)
     x0 = truth + torch.where(truth > 0, -0.7, 0.7)
     fit = levenberg_marquardt(
-        model, model_jac, flux, torch.full_like(flux, 1e4), x0,
-        torch.full((3,), -1.5, dtype=torch.float64), torch.full((3,), 1.5, dtype=torch.float64),
+        model,
+        model_jac,
+        flux,
+        torch.full_like(flux, 1e4),
+        x0,
+        torch.full((3,), -1.5, dtype=torch.float64),
+        torch.full((3,), 1.5, dtype=torch.float64),
         FitSettings(prior=0.0, tol_chi2=1e-8, max_iter=60),
     )
     np.testing.assert_allclose(fit.x, truth.numpy(), atol=1e-4)
@@ -186,13 +205,32 @@ def test_refine_streams_a_file_in_input_order(emulator, tmp_path):
     start["teff"][0] = np.nan
     start.write(tmp_path / "start.csv")
     opts = emulator.predict_options(batch_size=128)  # three batches
-    counts = refine_file(emulator, tmp_path / "d.h5", tmp_path / "r.fits", start=tmp_path / "start.csv", options=opts)
+    counts = refine_file(
+        emulator,
+        tmp_path / "d.h5",
+        tmp_path / "r.fits",
+        start=tmp_path / "start.csv",
+        options=opts,
+    )
     cat = read_catalogue_table(tmp_path / "r.fits")
     assert counts["n_spectra"] == 300 and list(cat["id"]) == list(sp.ids)
-    whole = emulator.refine(sp, np.column_stack([np.asarray(start[n])[np.argsort(order)] for n in NAMES]))
+    whole = emulator.refine(
+        sp, np.column_stack([np.asarray(start[n])[np.argsort(order)] for n in NAMES])
+    )
     for k, name in enumerate(NAMES):
-        np.testing.assert_allclose(np.asarray(cat[name]), whole.mean[:, k], rtol=1e-5, atol=1e-6)
-    for col in ("chi2", "fit_iter", "fit_converged", "teff_err", "teff_err_raw", "teff_start", "ood_score", "flag"):
+        np.testing.assert_allclose(
+            np.asarray(cat[name]), whole.mean[:, k], rtol=1e-5, atol=1e-6
+        )
+    for col in (
+        "chi2",
+        "fit_iter",
+        "fit_converged",
+        "teff_err",
+        "teff_err_raw",
+        "teff_start",
+        "ood_score",
+        "flag",
+    ):
         assert col in cat.colnames, col
     assert cat.meta["SLSTART"] == "start.csv"
 
@@ -202,14 +240,29 @@ def test_bad_start_catalogues_are_one_line_errors(emulator, tmp_path):
     write_dataset(sp, tmp_path / "d.h5")
     t = Table({"id": sp.ids[1:], "teff": np.full(19, 5000.0)})  # first star missing
     t.write(tmp_path / "missing_id.csv")
-    with pytest.raises(StarlabelInputError, match=r"star e11-0000: not in the start catalogue .* \(row 1 of the dataset\)") as exc:
-        refine_file(emulator, tmp_path / "d.h5", tmp_path / "o.fits", start=tmp_path / "missing_id.csv")
+    with pytest.raises(
+        StarlabelInputError,
+        match=r"star e11-0000: not in the start catalogue .* \(row 1 of the dataset\)",
+    ) as exc:
+        refine_file(
+            emulator,
+            tmp_path / "d.h5",
+            tmp_path / "o.fits",
+            start=tmp_path / "missing_id.csv",
+        )
     assert "\n" not in str(exc.value) and not (tmp_path / "o.fits").exists()
     Table({"id": sp.ids, "vmic": np.ones(20)}).write(tmp_path / "no_labels.csv")
     with pytest.raises(StarlabelInputError, match="none of the emulator's labels"):
-        refine_file(emulator, tmp_path / "d.h5", tmp_path / "o.fits", start=tmp_path / "no_labels.csv")
+        refine_file(
+            emulator,
+            tmp_path / "d.h5",
+            tmp_path / "o.fits",
+            start=tmp_path / "no_labels.csv",
+        )
     # a regressor's catalogue is not an emulator
     cat = tmp_path / "c.csv"
     predict_file(emulator, tmp_path / "d.h5", cat)
     with pytest.raises(StarlabelInputError, match="refine needs an emulator"):
-        refine_file(type("M", (), {"kind": "cnn"})(), tmp_path / "d.h5", tmp_path / "o.fits")
+        refine_file(
+            type("M", (), {"kind": "cnn"})(), tmp_path / "d.h5", tmp_path / "o.fits"
+        )

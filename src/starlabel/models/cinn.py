@@ -38,7 +38,7 @@ from ..nn.glow import ConditionalINN
 from ..spectra.container import Spectra
 from ..spectra.preprocess import dense_flux
 from ..training import TrainConfig, fit_loop
-from ..training.augment import check_augment, degrade_snr
+from ..training.augment import augment_batch, check_augment
 from ._shared import (
     ProgressBar,
     SpectralModel,
@@ -636,14 +636,8 @@ def _nll_loss(cfg: CINNConfig) -> Callable:
 
     def loss(module: torch.nn.Module, batch: Sequence[torch.Tensor]) -> torch.Tensor:
         flux, y, sigma, snr = batch
-        if module.training and cfg.augment_snr_min > 0:
-            flux = degrade_snr(
-                flux,
-                sigma,
-                snr,
-                snr_min=cfg.augment_snr_min,
-                fraction=cfg.augment_fraction,
-            )
+        if module.training:
+            flux = augment_batch(cfg, flux, sigma, snr)
         x = module.scaler(y)
         if module.training and label_noise > 0:
             x = x + label_noise * torch.randn_like(x)

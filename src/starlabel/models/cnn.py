@@ -32,7 +32,7 @@ from ..nn import BandedConvRegressor, ConvRegressor, Standardizer
 from ..spectra.container import Spectra
 from ..spectra.preprocess import SPEED_OF_LIGHT_KMS, dense_flux
 from ..training import TrainConfig, fit_loop
-from ..training.augment import check_augment, degrade_snr
+from ..training.augment import augment_batch, check_augment
 from ..training.losses import masked_beta_nll, masked_mse
 from ._shared import (
     ProgressBar,
@@ -511,14 +511,7 @@ class DeepEnsembleRegressor(SpectralModel):
         def loss(module: torch.nn.Module, batch: Sequence[torch.Tensor]):
             flux, extra, y, mask, sigma, snr = batch
             if module.training:
-                if cfg.augment_snr_min > 0:
-                    flux = degrade_snr(
-                        flux,
-                        sigma,
-                        snr,
-                        snr_min=cfg.augment_snr_min,
-                        fraction=cfg.augment_fraction,
-                    )
+                flux = augment_batch(cfg, flux, sigma, snr)
                 if cfg.augment_noise:
                     flux = flux + torch.randn_like(flux) * sigma
                 if jitter > 0:

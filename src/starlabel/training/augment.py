@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["check_augment", "degrade_snr"]
+__all__ = ["augment_batch", "check_augment", "degrade_snr"]
 
 
 def degrade_snr(
@@ -62,3 +62,16 @@ def check_augment(snr_min: float, fraction: float) -> None:
         raise ValueError(f"augment_snr_min: expected >= 0 (0: off), got {snr_min}")
     if not 0 < fraction <= 1:
         raise ValueError(f"augment_fraction: expected (0, 1], got {fraction}")
+
+
+def augment_batch(
+    config: object, flux: torch.Tensor, sigma: torch.Tensor, snr: torch.Tensor
+) -> torch.Tensor:
+    """:func:`degrade_snr` with a model config's ``augment_snr_min`` and
+    ``augment_fraction`` (``flux`` unchanged when ``augment_snr_min`` is 0)."""
+    snr_min = float(getattr(config, "augment_snr_min", 0.0))
+    if snr_min <= 0:
+        return flux
+    return degrade_snr(
+        flux, sigma, snr, snr_min=snr_min, fraction=float(config.augment_fraction)
+    )
