@@ -28,8 +28,8 @@ import numpy as np
 from cnn_benchmark import print_peak, surveys  # noqa: E402  (same folder)
 from sklearn.metrics import roc_auc_score
 
-from starlabel.diagnostics.metrics import SNR_BINS, TEFF_BINS, z_statistics
 from starlabel import load
+from starlabel.diagnostics.metrics import SNR_BINS, TEFF_BINS, z_statistics
 from starlabel.models import build_estimator
 
 LABELS = ("teff", "logg", "fe_h", "mg_fe")

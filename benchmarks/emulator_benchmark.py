@@ -90,7 +90,7 @@ def label_table(title: str, pred, test, *, snr_cut: float = 30.0) -> None:
         ok = np.isfinite(res) & np.isfinite(crlb)
         eff = crlb * rng.normal(size=crlb.size)
 
-        def ratio(r, sel):
+        def ratio(r, sel, ok=ok, crlb=crlb):
             return np.std(r[sel & ok], ddof=1) / np.median(crlb[sel & ok])
 
         sig = pred.sigma_total[:, k]
