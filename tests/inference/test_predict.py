@@ -243,7 +243,18 @@ def test_cli_cinn_train_predict_precision_evaluate(tmp_path):
     cal = json.loads((tmp_path / "m" / "model.json").read_text())["calibration"]
     c = cal["precision-posterior"]["teff"]
     snr = read_dataset(tmp_path / "test.h5").snr()
-    expected = np.sqrt((c["a"] * raw) ** 2 + c["b"] ** 2 + (c["c"] * 100 / snr) ** 2)
+    # the map of each star's predicted-Teff bin where fitted, else the overall one
+    teff = np.asarray(cat["teff"], float)
+    maps = [
+        (c["parts"][int(np.digitize(t, c["edges"]))] if c["parts"] else None) or c
+        for t in teff
+    ]
+    expected = np.array(
+        [
+            np.sqrt((m["a"] * r) ** 2 + m["b"] ** 2 + (m["c"] * (100 / q) ** m["p"]) ** 2)
+            for m, r, q in zip(maps, raw, snr, strict=True)
+        ]
+    )
     np.testing.assert_allclose(np.asarray(cat["teff_err"], float), expected, rtol=1e-6)
     result = runner.invoke(
         app,
