@@ -93,9 +93,6 @@ def plot_star_fits(fits: Sequence[dict[str, Any]]) -> Any:
                 label="emulator at the refined labels",
             )
             s = fit["sigma"][seg]
-            bottom.fill_between(
-                wl[seg], -s, s, color="0.85", lw=0, label="+-1 sigma noise"
-            )
             bottom.plot(
                 wl[seg],
                 fit["residual"][seg],
@@ -103,6 +100,15 @@ def plot_star_fits(fits: Sequence[dict[str, Any]]) -> Any:
                 lw=0.5,
                 label="observed - model",
             )
+            for sign in (1, -1):  # the noise band, above the residual
+                bottom.plot(
+                    wl[seg],
+                    sign * s,
+                    color="C1",
+                    lw=0.8,
+                    zorder=3,
+                    label="+-1 sigma noise" if sign > 0 else None,
+                )
             bottom.axhline(0, color="k", lw=0.5)
             bottom.set_xlabel("wavelength [Angstrom]")
             if c == 0:
