@@ -262,6 +262,7 @@ def demo_report(out: Path, catalogues: list[Path], truth: Path) -> Path:
         out / "report.html",
         explain_dir=out / "explain",
         map_dir=out / "map",
+        fits=out / "refined-fits.png",
         title="starlabel demo: synthetic Galactic survey (HR10 + HR21)",
     )
     ref = read_dataset(truth)

@@ -13,7 +13,9 @@ from ._app import Overwrite, console
 def report(
     catalogues: Annotated[
         list[Path],
-        typer.Argument(help="Catalogues; the first drives the science plots."),
+        typer.Argument(
+            help="Catalogues; the most accurate one drives the science plots."
+        ),
     ],
     truth: Annotated[Path, typer.Option("--truth", help="Reference labels (.h5).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="HTML file.")] = Path(
@@ -25,6 +27,12 @@ def report(
     map_dir: Annotated[
         Path | None, typer.Option("--map", help="`starlabel map` folder.")
     ] = None,
+    fits: Annotated[
+        Path | None,
+        typer.Option(
+            "--fits", help="Best-fit spectra from `starlabel refine --show` (PNG)."
+        ),
+    ] = None,
     title: Annotated[str, typer.Option("--title")] = "starlabel report",
     overwrite: Annotated[bool, Overwrite] = False,
 ) -> None:
@@ -34,6 +42,12 @@ def report(
 
     check_output(output, overwrite=overwrite, suffixes=(".html", ".htm"))
     path = write_report(
-        catalogues, truth, output, explain_dir=explain_dir, map_dir=map_dir, title=title
+        catalogues,
+        truth,
+        output,
+        explain_dir=explain_dir,
+        map_dir=map_dir,
+        fits=fits,
+        title=title,
     )
     console.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")

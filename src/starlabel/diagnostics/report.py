@@ -36,6 +36,7 @@ SECTIONS = (
     "Open clusters",
     "Globular clusters: Mg-Al",
     "Li-rich giants",
+    "Per-star fits",
     "Saliency",
     "Similarity map",
 )
@@ -54,6 +55,7 @@ def write_report(
     *,
     explain_dir: PathLike | None = None,
     map_dir: PathLike | None = None,
+    fits: PathLike | None = None,
     title: str = "starlabel report",
 ) -> Path:
     """Write the report for ``catalogues`` compared with the reference dataset
@@ -318,6 +320,7 @@ def write_report(
             )
         )
 
+    sections.append(_fits_section(fits))
     sections.append(_explain_section(explain_dir))
     sections.append(_map_section(map_dir))
     out = Path(output)
@@ -340,6 +343,21 @@ def _best_note(catalogues: Sequence[PathLike], accuracy: Sequence[float]) -> str
         f"{accuracy[best]:.3f} (1 = no better than the mean)"
         + (f"; the others: {html.escape(others)}" if others else "")
         + ".</p>"
+    )
+
+
+def _fits_section(fits: PathLike | None) -> Section:
+    if fits is None or not Path(fits).exists():
+        return Section(
+            "Per-star fits",
+            "No best-fit spectra given (--fits, from `starlabel refine --show`).",
+        )
+    return Section(
+        "Per-star fits",
+        "Observed spectrum (grey) and the emulator at the refined labels (red), with the residual and the "
+        "+-1 sigma noise band below: a good fit leaves residuals inside the band; lines the emulator cannot "
+        "reproduce point to a star it does not describe (binary, emission, bad reduction).",
+        [file_png(Path(fits))],
     )
 
 
