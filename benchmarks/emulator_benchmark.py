@@ -38,7 +38,7 @@ from sklearn.metrics import roc_auc_score
 
 from starlabel import load
 from starlabel.models import build_estimator
-from starlabel.spectra import read_dataset
+from starlabel.spectra import Spectra, read_dataset
 
 LABELS = ("teff", "logg", "fe_h", "mg_fe")
 REGRESSOR_LABELS = ["teff", "logg", "fe_h", "mg_fe", "al_fe"]
@@ -156,7 +156,9 @@ def part_outside(args, train, valid, test) -> None:
     out_sets = {}
     for name, labels in (("hotter", hot), ("metal-richer", rich)):
         pop = Population(labels, meta)
-        sp = synthesize(pop, setup="giraffe-hr10-hr21", with_crlb=False, seed=21)
+        sp = Spectra.concatenate(
+            list(synthesize(pop, setup="giraffe-hr10-hr21", with_crlb=False, seed=21))
+        )
         out_sets[name] = sp
     inside = emu.predict(test[:n])
     print(
