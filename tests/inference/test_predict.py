@@ -251,7 +251,9 @@ def test_cli_cinn_train_predict_precision_evaluate(tmp_path):
     ]
     expected = np.array(
         [
-            np.sqrt((m["a"] * r) ** 2 + m["b"] ** 2 + (m["c"] * (100 / q) ** m["p"]) ** 2)
+            np.sqrt(
+                (m["a"] * r) ** 2 + m["b"] ** 2 + (m["c"] * (100 / q) ** m["p"]) ** 2
+            )
             for m, r, q in zip(maps, raw, snr, strict=True)
         ]
     )

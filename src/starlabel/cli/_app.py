@@ -132,21 +132,32 @@ def parse_assignments(
     return out
 
 
-def progress_bar(label: str, quiet: bool = False):
-    """A rich progress bar on stderr (disabled with ``--quiet``)."""
+def progress_bar(label: str, quiet: bool = False, *, rate: str | None = None):
+    """A rich progress bar on stderr (disabled with ``--quiet``); with ``rate`` (a
+    unit, e.g. ``"spectra"``) it also shows the speed and the time left."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
         Progress,
+        ProgressColumn,
         TextColumn,
         TimeElapsedColumn,
+        TimeRemainingColumn,
     )
+    from rich.text import Text
 
+    class Rate(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text("" if speed is None else f"{speed:,.0f} {rate}/s")
+
+    extra = [Rate(), TimeRemainingColumn()] if rate else []
     return Progress(
         TextColumn(f"[bold]{label}[/]"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        *extra,
         console=err_console,
         disable=quiet,
         transient=True,  # gone when done: what was written is printed after it
@@ -154,11 +165,17 @@ def progress_bar(label: str, quiet: bool = False):
 
 
 def counter(progress: Any, label: str) -> Callable[[int, int], None]:
-    """``advance(n, total)`` for a task of unknown total on ``progress``."""
+    """``advance(n, total)`` for a task of unknown total on ``progress``; the first
+    call may report work done earlier (a resumed run), which the speed leaves out."""
     task = progress.add_task(label, total=None)
+    first = [True]
 
     def advance(n: int, total: int) -> None:
-        progress.update(task, advance=n, total=total)
+        if first[0]:
+            first[0] = False
+            progress.reset(task, total=total, completed=n)
+        else:
+            progress.update(task, advance=n, total=total)
 
     return advance
 

@@ -25,9 +25,21 @@ class PrecisionTotal(StrEnum):
 
 def predict(
     model_dir: Annotated[Path, typer.Argument(help="Model directory.")],
-    data: Annotated[Path, typer.Argument(help="Dataset to label (.h5), any size.")],
+    data: Annotated[
+        list[str],
+        typer.Argument(
+            help="Datasets to label (.h5), any size: files, folders or quoted glob "
+            "patterns ('survey/*.h5'); one catalogue, in the order given.",
+        ),
+    ],
     output: Annotated[
-        Path, typer.Option("-o", "--output", help="Catalogue: .fits, .csv or .parquet.")
+        Path,
+        typer.Option(
+            "-o",
+            "--output",
+            help="Catalogue: .fits, .csv or .parquet, or a folder (name/) that "
+            "becomes a Parquet dataset of parts.",
+        ),
     ],
     batch_size: Annotated[
         int | None,
@@ -87,13 +99,67 @@ def predict(
             "the refined labels, chi2 and the start values (<label>_start).",
         ),
     ] = None,
+    chunk_size: Annotated[
+        int | None,
+        typer.Option(
+            "--chunk-size",
+            help="Spectra per staged part (the unit a rerun skips and a worker "
+            "takes; default 8192).",
+        ),
+    ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            help="Dask LocalCluster of N single-threaded worker processes "
+            "(pip install 'starlabel[dask]'); 0: this process.",
+        ),
+    ] = 0,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Address of a running Dask scheduler (tcp://host:8786) whose workers "
+            "see the same files; instead of --workers.",
+        ),
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Finish an interrupted run (fails if there is none); the same "
+            "command without it resumes too.",
+        ),
+    ] = False,
+    log: Annotated[
+        Path | None,
+        typer.Option("--log", help="JSON-lines file: one record per chunk (appended)."),
+    ] = None,
     overwrite: Annotated[bool, Overwrite] = False,
     quiet: Annotated[bool, Quiet] = False,
 ) -> None:
-    """Write a catalogue (labels, uncertainties, flags) from a model and a dataset."""
+    """Write a catalogue (labels, uncertainties, flags) from a model and datasets.
+
+    Resumable: a rerun of the same command after a crash skips the chunks already
+    done; with more files added to a set of inputs it labels only the new ones."""
+    import functools
+
     from ..diagnostics.mapping import ood_scorer
-    from ..inference import predict_file
+    from ..inference import expand_inputs, predict_survey
     from ..models import load
+
+    if workers < 0:
+        raise ValueError(f"--workers: expected >= 0, got {workers}")
+    if workers and scheduler:
+        raise ValueError("--workers and --scheduler: give one or the other")
+    single = len(data) == 1 and Path(data[0]).suffix and not Path(data[0]).is_dir()
+    single = bool(single) and not any(c in data[0] for c in "*?[")
+    inputs = expand_inputs(data)
+    parts = (
+        output if output.suffix == "" or output.is_dir() else Path(f"{output}.parts")
+    )
+    if resume and not (parts / "_starlabel.json").exists():
+        raise ValueError(f"--resume: no interrupted run to finish ({parts} holds none)")
 
     model = load(model_dir)
     options = model.predict_options(
@@ -109,9 +175,13 @@ def predict(
 
         if similarity_map is not None:
             raise ValueError("--map and --refine: give one or the other")
+        if len(inputs) != 1 or workers or scheduler:
+            raise ValueError(
+                "--refine: one dataset file, in this process (no --workers/--scheduler)"
+            )
         run_refine(
             load(refine),
-            data,
+            inputs[0],
             output,
             start=model,
             options=None,
@@ -121,19 +191,45 @@ def predict(
             quiet=quiet,
         )
         return
-    ood = ood_scorer(similarity_map) if similarity_map is not None else None
-    with progress_bar("predict", quiet) as progress:
-        counts = predict_file(
+    ood, key = None, {}
+    if similarity_map is not None:
+        ood = functools.partial(ood_scorer, similarity_map.absolute())
+        st = similarity_map.stat()
+        key = {"map": similarity_map.name, "stamp": [st.st_size, st.st_mtime_ns]}
+    with progress_bar("predict", quiet, rate="spectra") as progress:
+        counts = predict_survey(
             model,
-            data,
+            inputs,
             output,
             options=options,
+            chunk_size=chunk_size,
+            workers=workers,
+            scheduler=scheduler,
+            ood=ood,
+            run_key=key,
+            source_column=not single,
+            keep_parts=not single,
             progress=counter(progress, "predict"),
-            ood_score=ood,
+            log=log,
             overwrite=overwrite,
         )
+    if counts["chunks_run"]:
+        rate = counts["rows_run"] / max(counts["seconds"], 1e-9)
+        console.print(
+            f"labelled {counts['rows_run']} spectra in {counts['chunks_run']} of "
+            f"{counts['chunks']} chunks ({counts['seconds']:.1f} s, {rate:,.0f} spectra/s)"
+            + (
+                "; the others were done by an earlier run"
+                if counts["chunks_run"] < counts["chunks"]
+                else ""
+            )
+        )
+    else:
+        console.print("nothing to label: every chunk was done by an earlier run")
+    what = "wrote" if counts["written"] else "up to date:"
     console.print(
-        f"wrote {output}: {counts['n_spectra']} rows, {counts['n_not_processed']} not processed "
+        f"{what} {output}: {counts['n_spectra']} rows from {len(inputs)} file"
+        f"{'s' if len(inputs) > 1 else ''}, {counts['n_not_processed']} not processed "
         f"(NaN, flag {Flag.NOT_PROCESSED.value}), {counts['n_outside_range']} outside the training range"
         + (
             f", {counts['n_ood']} unlike the training set (flag {Flag.OUT_OF_DISTRIBUTION.value})"

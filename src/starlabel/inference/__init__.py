@@ -1,8 +1,18 @@
-"""Streaming prediction over dataset files of any size, the per-star emulator fit
-(refine), and the catalogue writer."""
+"""Streaming prediction over dataset files of any size (chunked, resumable,
+incremental, optionally on Dask), the per-star emulator fit (refine), and the
+catalogue writer."""
 
 from .catalogue import read_catalogue_table, write_catalogue
 from .refine import refine_file
+from .runner import DEFAULT_CHUNK, expand_inputs, predict_survey
 from .stream import predict_file
 
-__all__ = ["predict_file", "read_catalogue_table", "refine_file", "write_catalogue"]
+__all__ = [
+    "DEFAULT_CHUNK",
+    "expand_inputs",
+    "predict_file",
+    "predict_survey",
+    "read_catalogue_table",
+    "refine_file",
+    "write_catalogue",
+]

@@ -12,7 +12,10 @@ atomically.
 
 from __future__ import annotations
 
+import io
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from astropy.table import Table
@@ -21,11 +24,17 @@ from .._atomic import atomic_path, check_output
 from .._typing import PathLike
 from ..errors import StarlabelInputError
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 __all__ = [
     "CATALOGUE_SUFFIXES",
     "write_catalogue",
     "read_catalogue_table",
     "catalogue_format",
+    "table_to_arrow",
+    "arrow_to_table",
+    "write_catalogue_stream",
 ]
 
 _FORMATS = {
@@ -48,6 +57,79 @@ def catalogue_format(path: PathLike) -> str:
     return _FORMATS[suffix]
 
 
+def table_to_arrow(table: Table) -> pa.Table:
+    """An astropy table as a pyarrow table: units and descriptions in the field
+    metadata (``unit``, ``description``), the table's metadata in the schema's."""
+    import pyarrow as pa
+
+    fields, arrays = [], []
+    for name in table.colnames:
+        col = table[name]
+        arr = pa.array(
+            np.asarray(col).astype(str).tolist()
+            if col.dtype.kind in "US"
+            else np.asarray(col)
+        )
+        meta = {}
+        if col.unit is not None:
+            meta[b"unit"] = str(col.unit).encode()
+        if col.description:
+            meta[b"description"] = str(col.description).encode()
+        fields.append(pa.field(name, arr.type, metadata=meta or None))
+        arrays.append(arr)
+    schema = pa.schema(
+        fields, metadata={str(k): str(v) for k, v in table.meta.items()} or None
+    )
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def arrow_to_table(arrow: pa.Table) -> Table:
+    """The inverse of :func:`table_to_arrow` (units, descriptions, metadata)."""
+    table = Table()
+    for field, column in zip(arrow.schema, arrow.columns, strict=True):
+        values = column.to_numpy(zero_copy_only=False)
+        if values.dtype == object:
+            values = values.astype(str)
+        table[field.name] = values
+        meta = field.metadata or {}
+        if b"unit" in meta:
+            table[field.name].unit = meta[b"unit"].decode()
+        if b"description" in meta:
+            table[field.name].description = meta[b"description"].decode()
+    table.meta.update(
+        {
+            k.decode(): v.decode()
+            for k, v in (arrow.schema.metadata or {}).items()
+            if not k.startswith((b"pandas", b"starlabel_"))
+        }
+    )
+    return table
+
+
+def _fits_hdu(table: Table, widths: dict[str, int] | None = None):
+    """The binary-table HDU of ``table``: dex columns without TUNIT (FITS has no
+    logarithmic units; named in a header comment), descriptions as TCOMMn, string
+    columns ``widths`` characters wide where given."""
+    from astropy.io import fits
+
+    out = table.copy(copy_data=False)
+    for name, width in (widths or {}).items():
+        out[name] = np.asarray(out[name]).astype(f"U{max(width, 1)}")
+        out[name].description = table[name].description
+    dex = [
+        c for c in out.colnames if out[c].unit is not None and str(out[c].unit) == "dex"
+    ]
+    for c in dex:
+        out[c].unit = None
+    if dex:
+        out.meta["COMMENT"] = [f"unit dex: {', '.join(dex)}"]
+    hdu = fits.table_to_hdu(out)
+    for k, name in enumerate(out.colnames, start=1):
+        if out[name].description:  # FITS TCOMMn: what the column means
+            hdu.header[f"TCOMM{k}"] = str(out[name].description)
+    return hdu
+
+
 def write_catalogue(table: Table, path: PathLike, *, overwrite: bool = False) -> Path:
     """Write ``table`` to ``path`` (format by extension), atomically.
 
@@ -59,55 +141,113 @@ def write_catalogue(table: Table, path: PathLike, *, overwrite: bool = False) ->
     path = check_output(path, overwrite=overwrite, suffixes=CATALOGUE_SUFFIXES)
     with atomic_path(path, overwrite=overwrite) as tmp:
         if fmt == "fits":
-            # FITS has no logarithmic units: dex columns are written without TUNIT and
-            # named in a header comment instead.
-            out = table.copy(copy_data=False)
-            dex = [
-                c
-                for c in out.colnames
-                if out[c].unit is not None and str(out[c].unit) == "dex"
-            ]
-            for c in dex:
-                out[c].unit = None
-            if dex:
-                out.meta["COMMENT"] = [f"unit dex: {', '.join(dex)}"]
             from astropy.io import fits
 
-            hdu = fits.table_to_hdu(out)
-            for k, name in enumerate(out.colnames, start=1):
-                if out[name].description:  # FITS TCOMMn: what the column means
-                    hdu.header[f"TCOMM{k}"] = str(out[name].description)
-            fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp, overwrite=True)
+            fits.HDUList([fits.PrimaryHDU(), _fits_hdu(table)]).writeto(
+                tmp, overwrite=True
+            )
         elif fmt == "csv":
             table.write(tmp, format="ascii.csv", overwrite=True)
         else:
-            import pyarrow as pa
             import pyarrow.parquet as pq
 
-            fields, arrays = [], []
-            for name in table.colnames:
-                col = table[name]
-                arr = pa.array(
-                    np.asarray(col).tolist()
-                    if col.dtype.kind in "US"
-                    else np.asarray(col)
-                )
-                meta = {}
-                if col.unit is not None:
-                    meta[b"unit"] = str(col.unit).encode()
-                if col.description:
-                    meta[b"description"] = str(col.description).encode()
-                fields.append(pa.field(name, arr.type, metadata=meta or None))
-                arrays.append(arr)
-            schema = pa.schema(
-                fields, metadata={str(k): str(v) for k, v in table.meta.items()} or None
-            )
-            pq.write_table(pa.Table.from_arrays(arrays, schema=schema), tmp)
+            pq.write_table(table_to_arrow(table), tmp)
     return path
 
 
+def write_catalogue_stream(
+    parts: Callable[[], Iterator[pa.Table]],
+    path: PathLike,
+    *,
+    meta: dict[str, str],
+    overwrite: bool = False,
+) -> tuple[Path, int]:
+    """Write a catalogue from pieces (pyarrow tables of the same columns, as made by
+    :func:`table_to_arrow`), atomically, one piece in memory at a time.
+
+    Args:
+        parts: called to iterate over the pieces in catalogue order; FITS calls it
+            twice (the header needs the row count and string widths first).
+        path: the catalogue (.fits, .csv, .parquet).
+        meta: the table's metadata (FITS header cards, Parquet schema metadata).
+        overwrite: replace an existing file.
+
+    Returns:
+        the path and the number of rows written.
+    """
+    import pyarrow as pa
+
+    fmt = catalogue_format(path)
+    path = check_output(path, overwrite=overwrite, suffixes=CATALOGUE_SUFFIXES)
+    n_rows = 0
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            writer = None
+            try:
+                for piece in parts():
+                    if writer is None:
+                        schema = piece.schema.with_metadata(
+                            {str(k): str(v) for k, v in meta.items()}
+                        )
+                        writer = pq.ParquetWriter(tmp, schema)
+                    writer.write_table(piece.cast(schema))
+                    n_rows += piece.num_rows
+            finally:
+                if writer is not None:
+                    writer.close()
+        elif fmt == "csv":
+            with open(tmp, "w", encoding="utf-8", newline="") as fh:
+                for piece in parts():
+                    buf = io.StringIO()
+                    arrow_to_table(piece).write(buf, format="ascii.csv")
+                    text = buf.getvalue()
+                    fh.write(text if n_rows == 0 else text.split("\n", 1)[1])
+                    n_rows += piece.num_rows
+        else:
+            n_rows = _write_fits_stream(parts, tmp, meta, pa)
+    return path, n_rows
+
+
+def _write_fits_stream(parts, tmp: Path, meta: dict[str, str], pa) -> int:
+    import pyarrow.compute as pc
+    from astropy.io import fits
+
+    n_rows, widths = 0, {}
+    for piece in parts():  # first pass: rows and the widest string of each column
+        n_rows += piece.num_rows
+        for field, column in zip(piece.schema, piece.columns, strict=True):
+            if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+                longest = pc.max(pc.utf8_length(column)).as_py() or 1
+                widths[field.name] = max(widths.get(field.name, 1), longest)
+    stream, primary = None, fits.PrimaryHDU()
+    try:
+        for piece in parts():
+            table = arrow_to_table(piece)
+            table.meta.update(meta)
+            hdu = _fits_hdu(table, widths)
+            if stream is None:
+                header = hdu.header.copy()
+                header["NAXIS2"] = n_rows
+                primary.writeto(tmp, overwrite=True)  # the temporary file we own
+                stream = fits.StreamingHDU(str(tmp), header)  # a Path loses its folder
+            buf = io.BytesIO()
+            fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(buf)
+            start = len(primary.header.tostring()) + len(hdu.header.tostring())
+            raw = buf.getbuffer()[start : start + hdu.header["NAXIS1"] * piece.num_rows]
+            stream.write(np.frombuffer(raw, dtype=np.uint8))
+    finally:
+        if stream is not None:
+            stream.close()
+    if stream is None or not stream.writecomplete:
+        raise RuntimeError(f"{tmp}: FITS stream ended short of its {n_rows} rows")
+    return n_rows
+
+
 def read_catalogue_table(path: PathLike) -> Table:
-    """Read a catalogue written by :func:`write_catalogue` (any of the formats).
+    """Read a catalogue written by :func:`write_catalogue` (any of the formats), or a
+    catalogue folder of parts (``predict -o folder/``: its rows in input order).
 
     Raises:
         StarlabelInputError: one line naming the file: missing, empty, not a
@@ -121,6 +261,10 @@ def read_catalogue_table(path: PathLike) -> Table:
     if not path.exists():
         raise StarlabelInputError("no such file", path=path)
     if path.is_dir():
+        if (path / "_starlabel.json").exists():
+            from .parts import read_parts_table
+
+            return read_parts_table(path)
         raise StarlabelInputError("is a directory, not a catalogue file", path=path)
     fmt = catalogue_format(path)
     if path.stat().st_size == 0:
@@ -145,16 +289,7 @@ def read_catalogue_table(path: PathLike) -> Table:
         else:
             import pyarrow.parquet as pq
 
-            arrow = pq.read_table(path)
-            table = Table(arrow.to_pandas().to_dict(orient="list"))
-            meta = arrow.schema.metadata or {}
-            table.meta.update(
-                {
-                    k.decode(): v.decode()
-                    for k, v in meta.items()
-                    if not k.startswith(b"pandas")
-                }
-            )
+            table = arrow_to_table(pq.read_table(path))
     except StarlabelInputError:
         raise
     except Exception as exc:  # astropy/pyarrow raise many types for bad files

@@ -15,7 +15,6 @@ import numpy as np
 
 from .._typing import PathLike
 from ..errors import StarlabelInputError
-from ..spectra.flags import Flag
 from .catalogue import read_catalogue_table
 from .stream import predict_file
 
@@ -122,14 +121,11 @@ def refine_file(
         raise StarlabelInputError(
             f"the start model ({start.kind}) predicts none of the emulator's labels"
         )
-    done = {"rows": 0, "not_converged": 0, "at_bound": 0}
 
-    def fit_batch(batch: Any, opts: Any) -> Any:
-        first = done["rows"]
-        done["rows"] += batch.n_spectra
+    def fit_batch(batch: Any, opts: Any, first_row: int = 0) -> Any:
         x0 = None
         if starts is not None:
-            x0 = starts.for_batch(batch, data, first)
+            x0 = starts.for_batch(batch, data, first_row)
         elif from_model:
             first_pred = start.predict(batch, start_options)
             x0 = np.full((batch.n_spectra, len(names)), np.nan)
@@ -145,8 +141,6 @@ def refine_file(
                     cols[f"{name}_start"] = x0[:, k]
                     notes[f"{name}_start"] = f"{name}: the start of the per-star fit"
             pred = dataclasses.replace(pred, columns=cols, column_notes=notes)
-        done["not_converged"] += int(((pred.flags & Flag.FIT_NOT_CONVERGED) > 0).sum())
-        done["at_bound"] += int(((pred.flags & Flag.FIT_AT_BOUND) > 0).sum())
         return pred
 
     where = (
@@ -157,6 +151,17 @@ def refine_file(
         else Path(start).name
     )
     meta = {"SLSTART": where}
+    if start is None:
+        key = {"start": "grid"}
+    elif from_model:
+        key = {
+            "start": start.kind,
+            "fingerprint": getattr(start, "training_fingerprint_", ""),
+            "options": repr(start_options),
+        }
+    else:
+        st = Path(start).stat()
+        key = {"start": Path(start).name, "stamp": [st.st_size, st.st_mtime_ns]}
     counts = predict_file(
         emulator,
         data,
@@ -164,9 +169,10 @@ def refine_file(
         options=options,
         progress=progress,
         predict=fit_batch,
+        run_key=key,
         meta=meta,
         overwrite=overwrite,
     )
-    counts["n_not_converged"] = done["not_converged"]
-    counts["n_at_bound"] = done["at_bound"]
+    counts.setdefault("n_not_converged", 0)
+    counts.setdefault("n_at_bound", 0)
     return counts

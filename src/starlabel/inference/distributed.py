@@ -1,0 +1,103 @@
+"""Chunks on Dask: a LocalCluster of single-threaded process workers, or an existing
+cluster by its scheduler address (the same code path, so a site's Dask on SLURM or
+Kubernetes works unchanged). The only module that imports Dask (an optional extra:
+``pip install starlabel[dask]``)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from ..errors import StarlabelInputError
+from .chunks import ChunkJob, ChunkResult, run_job
+
+__all__ = ["dask_client", "run_on_dask", "worker_memory"]
+
+
+def _import():
+    try:
+        import distributed
+    except ImportError:
+        raise StarlabelInputError(
+            "--workers/--scheduler need Dask: pip install 'starlabel[dask]'"
+        ) from None
+    return distributed
+
+
+@contextlib.contextmanager
+def dask_client(
+    workers: int | None = None, scheduler: str | None = None
+) -> Iterator[Any]:
+    """A ``distributed.Client``: on ``scheduler`` when given, else on a new
+    LocalCluster of ``workers`` single-threaded processes (closed at the end)."""
+    distributed = _import()
+    if scheduler:
+        try:
+            client = distributed.Client(scheduler, timeout="20s")
+        except (OSError, TimeoutError) as exc:
+            raise StarlabelInputError(
+                f"--scheduler: cannot reach a Dask scheduler at {scheduler} ({exc})"
+            ) from None
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    cluster = distributed.LocalCluster(
+        n_workers=int(workers or 1),
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    )
+    client = distributed.Client(cluster)
+    try:
+        yield client
+    finally:
+        client.close()
+        cluster.close()
+
+
+def run_on_dask(
+    client: Any, jobs: Iterable[ChunkJob], *, window: int | None = None
+) -> Iterator[ChunkResult]:
+    """Run ``jobs`` on the cluster, yielding results as they finish (any order).
+
+    At most ``window`` chunks are in flight (default: two per worker thread), so
+    the driver holds only that many results however many chunks there are.
+    """
+    distributed = _import()
+    if window is None:
+        threads = sum(client.nthreads().values()) or 1
+        window = 2 * threads
+    it = iter(jobs)
+    pending = distributed.as_completed()
+    for job in it:
+        pending.add(client.submit(run_job, job, pure=False))
+        if pending.count() >= window:
+            break
+    for future in pending:
+        try:
+            result = future.result()
+        except BaseException:
+            for other in list(pending.futures):
+                other.cancel()
+            raise
+        future.release()
+        yield result
+        job = next(it, None)
+        if job is not None:
+            pending.add(client.submit(run_job, job, pure=False))
+
+
+def worker_memory(client: Any) -> dict[str, float]:
+    """Peak resident memory (MiB) of each worker process."""
+    return {k: v / 2**20 for k, v in client.run(_peak_rss).items()}
+
+
+def _peak_rss() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
