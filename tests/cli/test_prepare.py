@@ -127,3 +127,48 @@ def test_rejected_spectra_are_listed_beside_the_output(toy_files, tmp_path):
     assert result.exit_code == 0, result.output
     listing = (tmp_path / "d.h5.rejected.csv").read_text().splitlines()
     assert listing[0] == "source,star,reason" and "broken.fits" in listing[1]
+
+
+def test_prepare_with_two_dask_workers_writes_the_same_dataset(toy_files, tmp_path):
+    """Files read and prepared in worker processes: the same spectra, in the same
+    order, the same skipped files (one broken file among them)."""
+    pytest.importorskip("distributed")
+    import h5py
+
+    raw_dir, cat = toy_files
+    files = sorted(raw_dir.glob("*_HR*.fits"))
+    broken = tmp_path / "broken_HR10.fits"
+    broken.write_bytes(b"SIMPLE  =  not a fits file")
+    args = [str(f) for f in files[:12]] + [str(broken)]
+    common = [
+        "--format", "ges", "--labels", str(cat), "--id-column", "CNAME",
+        "--map", "TEFF=teff", "--map", "FEH=fe_h", "--rv-column", "VRAD",
+        "--grid", "giraffe-hr10-hr21", "-q",
+    ]  # fmt: skip
+    one, two = tmp_path / "one.h5", tmp_path / "two.h5"
+    r1 = runner.invoke(app, ["prepare", *args, *common, "-o", str(one)])
+    r2 = runner.invoke(
+        app, ["prepare", *args, *common, "--workers", "2", "-o", str(two)]
+    )
+    assert r1.exit_code == 0 and r2.exit_code == 0, r1.output + r2.output
+    a, b = read_dataset(one), read_dataset(two)
+    assert a.n_spectra > 0 and a.ids.tolist() == b.ids.tolist()
+    np.testing.assert_array_equal(a.flux, b.flux)
+    np.testing.assert_array_equal(a.ivar, b.ivar)
+    for name in a.labels:
+        np.testing.assert_array_equal(a.labels[name], b.labels[name])
+    rejected = [
+        p.read_text()
+        for p in (tmp_path / "one.h5.rejected.csv", tmp_path / "two.h5.rejected.csv")
+        if p.exists()
+    ]
+    assert (
+        len(rejected) == 2
+        and rejected[0] == rejected[1]
+        and "broken_HR10" in rejected[0]
+    )
+    with h5py.File(one) as f1, h5py.File(two) as f2:
+        assert (
+            f1["meta/source"].asstr()[:].tolist()
+            == f2["meta/source"].asstr()[:].tolist()
+        )

@@ -138,11 +138,33 @@ def prepare(
     error_column: Annotated[
         str | None, typer.Option("--error", help="Error/ivar column or extension name.")
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            help="Read and prepare the files in a Dask LocalCluster of N single-threaded "
+            "processes (pip install 'starlabel[dask]'); 0: this process.",
+        ),
+    ] = 0,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Address of a running Dask scheduler whose workers see the same files.",
+        ),
+    ] = None,
     overwrite: Annotated[bool, Overwrite] = False,
     quiet: Annotated[bool, Quiet] = False,
 ) -> None:
     """Read survey spectra and a label catalogue; clean, shift, resample, join setups, cut -> dataset file."""
+    import contextlib
+
     from ..spectra.survey_files import prepare_survey
+
+    if workers < 0:
+        raise ValueError(f"--workers: expected >= 0, got {workers}")
+    if workers and scheduler:
+        raise ValueError("--workers and --scheduler: give one or the other")
 
     options = {
         k: v
@@ -162,7 +184,17 @@ def prepare(
         )
     if fmt != "table":
         options.pop("wavelength_unit", None)
-    with progress_bar("prepare", quiet) as progress:
+    with contextlib.ExitStack() as stack:
+        mapper = None
+        if workers or scheduler:
+            from ..inference.distributed import dask_client, dask_map
+
+            client = stack.enter_context(dask_client(workers, scheduler))
+
+            def mapper(fn, items):
+                return dask_map(client, fn, items)
+
+        progress = stack.enter_context(progress_bar("prepare", quiet, rate="spectra"))
         report, rejected_file = prepare_survey(
             files,
             output,
@@ -185,6 +217,7 @@ def prepare(
                 clean=not no_clean,
             ),
             progress=counter(progress, "prepare"),
+            mapper=mapper,
             overwrite=overwrite,
         )
     if not quiet:

@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import StarlabelInputError
 from .chunks import ChunkJob, ChunkResult, run_job
 
-__all__ = ["dask_client", "run_on_dask", "worker_memory"]
+__all__ = ["dask_client", "dask_map", "run_on_dask", "worker_memory"]
 
 
 def _import():
@@ -49,7 +49,7 @@ def dask_client(
         n_workers=int(workers or 1),
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
+        dashboard_address=":0",  # a free port: no clash with a running cluster
         silence_logs=logging.ERROR,
     )
     client = distributed.Client(cluster)
@@ -90,6 +90,26 @@ def run_on_dask(
         job = next(it, None)
         if job is not None:
             pending.add(client.submit(run_job, job, pure=False))
+
+
+def dask_map(client: Any, fn: Any, items: Iterable[Any], *, window: int | None = None):
+    """``map(fn, items)`` on the cluster: results in the order of ``items``, at most
+    ``window`` in flight (default: two per worker thread)."""
+    import collections
+
+    if window is None:
+        window = 2 * (sum(client.nthreads().values()) or 1)
+    queue: collections.deque = collections.deque()
+    for item in items:
+        queue.append(client.submit(fn, item, pure=False))
+        if len(queue) >= window:
+            future = queue.popleft()
+            yield future.result()
+            future.release()
+    while queue:
+        future = queue.popleft()
+        yield future.result()
+        future.release()
 
 
 def worker_memory(client: Any) -> dict[str, float]:

@@ -251,30 +251,6 @@ def _join(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]]):
 
 
 # --------------------------------------------------------------- the chain
-def _rv_lookup(
-    catalogue: LabelCatalogue | None, config: PrepareConfig
-) -> Callable[[RawSpectrum], float | None]:
-    if not config.shift_rv:
-        return lambda raw: None
-    if catalogue is None or "rv" not in catalogue.meta:
-        if catalogue is None:
-            raise ValueError("shift_rv: needs a label catalogue with an rv column")
-        raise StarlabelInputError(
-            "no rv column mapped (use --rv-column)", path=catalogue.path
-        )
-    rvs = catalogue.meta["rv"].astype(float)
-
-    def lookup(raw: RawSpectrum) -> float:
-        row = catalogue.rows_for([raw.id])[0]
-        if row < 0 or not np.isfinite(rvs[row]):
-            raise raw.fail(
-                "no radial velocity in the catalogue; cannot shift to the rest frame"
-            )
-        return float(rvs[row])
-
-    return lookup
-
-
 def _finish_batch(
     ids: list[str],
     rows: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]],
@@ -353,36 +329,109 @@ def _finish_batch(
 
 
 RawSource = Callable[[list[Rejected] | None], Iterator[RawSpectrum]]
+#: An ordered map over work units: ``mapper(fn, units) -> iterator of fn(unit)`` in
+#: the order of ``units`` (the builtin ``map``, or a pool of processes).
+Mapper = Callable[[Callable[[Any], Any], list[Any]], Iterator[Any]]
 
 
-def _scan(
-    source: RawSource, medium_hint, rejected
-) -> tuple[Counter, list[np.ndarray], str]:
-    counts: Counter = Counter()
-    grids: dict[tuple, np.ndarray] = {}
-    medium = medium_hint
-    for raw in source(rejected):
-        counts[raw.id] += 1
-        medium = medium or raw.medium
-        wl = _in_medium(raw, medium)
-        key = (wl.size, round(float(wl[0]), 6), round(float(wl[-1]), 6))
-        grids.setdefault(key, wl)
-    return counts, list(grids.values()), medium or "air"
+@dataclass(frozen=True)
+class _RvTable:
+    """Radial velocities of the stars of one work unit (picklable, small)."""
+
+    rvs: dict[str, float] | None
+
+    def __call__(self, raw: RawSpectrum) -> float | None:
+        if self.rvs is None:
+            return None
+        rv = self.rvs.get(raw.id, np.nan)
+        if not np.isfinite(rv):
+            raise raw.fail(
+                "no radial velocity in the catalogue; cannot shift to the rest frame"
+            )
+        return float(rv)
+
+
+def _scan_raws(
+    raws: Iterable[RawSpectrum],
+) -> tuple[list[str], list[tuple[str, np.ndarray]]]:
+    """Ids in order, and each distinct wavelength grid with its medium."""
+    ids: list[str] = []
+    grids: dict[tuple, tuple[str, np.ndarray]] = {}
+    for raw in raws:
+        ids.append(raw.id)
+        wl = raw.wavelength
+        key = (raw.medium, wl.size, round(float(wl[0]), 6), round(float(wl[-1]), 6))
+        grids.setdefault(key, (raw.medium, wl))
+    return ids, list(grids.values())
+
+
+def _process_raws(
+    raws: Iterable[RawSpectrum],
+    grid: Grid,
+    config: PrepareConfig,
+    rv_of: Callable[[RawSpectrum], float | None],
+    rejected: list[Rejected],
+) -> Iterator[tuple[str, Any, str, str]]:
+    """(id, resampled row or None, source file name, setup) per raw spectrum, lazily
+    (a file of 10^5 spectra is never held whole in this process)."""
+    for raw in raws:
+        try:
+            result = _process_raw(raw, grid, config, rv_of(raw))
+        except StarlabelInputError as err:
+            rejected.append(
+                Rejected.from_error(err.with_context(path=raw.source, star=raw.id))
+            )
+            result = None
+        yield raw.id, result, raw.source.name, raw.setup
+
+
+@dataclass(frozen=True)
+class _FileWork:
+    """One raw file for a worker: read and scan it, or read and prepare it."""
+
+    path: str
+    format: str | None
+    options: dict[str, Any]
+
+    def raws(self, rejected: list[Rejected]) -> Iterator[RawSpectrum]:
+        return iter_raw([self.path], self.format, rejected=rejected, **self.options)
+
+    def scan(self) -> tuple[list[str], list[tuple[str, np.ndarray]], list[Rejected]]:
+        rejected: list[Rejected] = []
+        ids, grids = _scan_raws(self.raws(rejected))
+        return ids, grids, rejected
+
+    def process(
+        self, job: tuple[Grid, PrepareConfig, _RvTable]
+    ) -> tuple[Iterator, list]:
+        """Items (lazy) and the list their rejects go to as they are prepared (read
+        failures were counted by the scan)."""
+        rejected: list[Rejected] = []
+        return _process_raws(self.raws([]), *job, rejected), rejected
 
 
 def _stream(
-    source: RawSource,
+    units: list[Any],
     catalogue: LabelCatalogue | None,
     config: PrepareConfig,
     report: PrepareReport,
     progress: Callable[[int, int], None] | None,
+    mapper: Mapper = map,
 ) -> Iterator[Spectra]:
+    """Scan every unit (ids, grids), fix the grid, then prepare every unit and yield
+    batches of finished stars (a star observed in several units is joined)."""
     grid = _resolve_grid(config)
-    scan_rejects: list[Rejected] = []
-    counts, grids, medium = _scan(source, grid.medium if grid else None, scan_rejects)
-    report.rejected.extend(scan_rejects)
+    counts: Counter = Counter()
+    ids_of: list[list[str]] = []
+    found: list[tuple[str, np.ndarray]] = []
+    for ids, grids, rejects in mapper(_call_scan, units):
+        report.rejected.extend(rejects)
+        ids_of.append(ids)
+        counts.update(ids)
+        found += grids
     report.n_read = sum(counts.values())
     if not counts:
+        scan_rejects = report.rejected
         reason = (
             f" ({scan_rejects[0].source}: {scan_rejects[0].reason})"
             if scan_rejects
@@ -398,10 +447,23 @@ def _stream(
                 f"(spectra: {some}; catalogue: {', '.join(catalogue.ids[:3])}); check --id-column",
                 path=catalogue.path,
             )
+    medium = grid.medium if grid else found[0][0]
     if grid is None:
-        grid = infer_grid(grids, medium)
+        seen: dict[tuple, np.ndarray] = {}
+        for m, wl in found:
+            wl = (
+                wl
+                if m == medium
+                else air_to_vacuum(wl)
+                if medium == "vacuum"
+                else vacuum_to_air(wl)
+            )
+            seen.setdefault(
+                (wl.size, round(float(wl[0]), 6), round(float(wl[-1]), 6)), wl
+            )
+        grid = infer_grid(list(seen.values()), medium)
     report.grid = grid
-    rv_of = _rv_lookup(catalogue, config)
+    rv_tables = _rv_tables(catalogue, config, ids_of)
     pending: dict[str, list] = {}
     expected = dict(counts)
     batch: tuple[list, list, list, list] = ([], [], [], [])
@@ -425,30 +487,88 @@ def _stream(
                 report.n_written += sp.n_spectra
                 yield sp
 
-    for raw in source(None):
-        if raw.id not in expected:
-            continue
-        try:
-            result = (
-                _process_raw(raw, grid, config, rv_of(raw)),
-                raw.source.name,
-                raw.setup,
+    jobs = [
+        (unit, (grid, config, rv)) for unit, rv in zip(units, rv_tables, strict=True)
+    ]
+    # in this process the items stay lazy; another process sends them as a list
+    call = _call_process if mapper is map else _call_process_list
+    for items, rejects in mapper(call, jobs):
+        for star, result, source, setup in items:
+            if star not in expected:
+                continue
+            if progress is not None:
+                progress(1, report.n_read)
+            pending.setdefault(star, []).append(
+                None if result is None else (result, source, setup)
             )
-        except StarlabelInputError as err:
-            report.rejected.append(
-                Rejected.from_error(err.with_context(path=raw.source, star=raw.id))
-            )
-            result = None
-        if progress is not None:
-            progress(1, report.n_read)
-        pending.setdefault(raw.id, []).append(result)
-        if len(pending[raw.id]) == expected[raw.id]:
-            complete(raw.id)
-            if len(batch[0]) >= config.batch_size:
-                yield from flush()
+            if len(pending[star]) == expected[star]:
+                complete(star)
+                if len(batch[0]) >= config.batch_size:
+                    yield from flush()
+        report.rejected.extend(rejects)  # filled while the items were read
     for star in list(pending):
         complete(star)
     yield from flush()
+
+
+def _call_scan(unit: Any) -> Any:
+    return unit.scan()
+
+
+def _call_process(job: tuple[Any, Any]) -> Any:
+    return job[0].process(job[1])
+
+
+def _call_process_list(job: tuple[Any, Any]) -> Any:
+    items, rejects = job[0].process(job[1])
+    items = list(items)
+    return items, rejects
+
+
+def _rv_tables(
+    catalogue: LabelCatalogue | None, config: PrepareConfig, ids_of: list[list[str]]
+) -> list[_RvTable]:
+    """Each unit's radial velocities from the catalogue (``shift_rv``)."""
+    if not config.shift_rv:
+        return [_RvTable(None) for _ in ids_of]
+    if catalogue is None or "rv" not in catalogue.meta:
+        if catalogue is None:
+            raise ValueError("shift_rv: needs a label catalogue with an rv column")
+        raise StarlabelInputError(
+            "no rv column mapped (use --rv-column)", path=catalogue.path
+        )
+    rvs = catalogue.meta["rv"].astype(float)
+    out = []
+    for ids in ids_of:
+        rows = catalogue.rows_for(ids)
+        values = np.where(rows >= 0, rvs[np.maximum(rows, 0)], np.nan)
+        out.append(_RvTable(dict(zip(ids, values.tolist(), strict=True))))
+    return out
+
+
+@dataclass(frozen=True)
+class _MemoryWork:
+    """Spectra already read (``prepare_spectra``), as one work unit."""
+
+    raws: tuple[RawSpectrum, ...]
+
+    def _valid(self, rejected: list[Rejected]) -> Iterator[RawSpectrum]:
+        for raw in self.raws:
+            try:
+                yield raw.validate()
+            except StarlabelInputError as err:
+                rejected.append(Rejected.from_error(err))
+
+    def scan(self) -> tuple[list[str], list[tuple[str, np.ndarray]], list[Rejected]]:
+        rejected: list[Rejected] = []
+        ids, grids = _scan_raws(self._valid(rejected))
+        return ids, grids, rejected
+
+    def process(
+        self, job: tuple[Grid, PrepareConfig, _RvTable]
+    ) -> tuple[Iterator, list]:
+        rejected: list[Rejected] = []
+        return _process_raws(self._valid([]), *job, rejected), rejected
 
 
 def prepare_files(
@@ -460,6 +580,7 @@ def prepare_files(
     catalogue: LabelCatalogue | None = None,
     config: PrepareConfig | None = None,
     progress: Callable[[int, int], None] | None = None,
+    mapper: Mapper | None = None,
     overwrite: bool = False,
 ) -> PrepareReport:
     """Read survey files, prepare them and write a dataset file (atomically).
@@ -474,6 +595,10 @@ def prepare_files(
         config: the chain's settings.
         progress: called as ``progress(1, total)`` after each raw spectrum of the
             second pass (``total`` = spectra found by the first pass).
+        mapper: runs the per-file work (reading, cleaning, normalising,
+            resampling): ``mapper(fn, files) -> results in order``; default the
+            builtin ``map`` (this process), or a pool of processes
+            (``starlabel prepare --workers``). The result is the same.
         overwrite: replace an existing output file.
 
     Returns:
@@ -492,11 +617,8 @@ def prepare_files(
     files = expand_paths(paths)
     report = PrepareReport()
     options = dict(reader_options or {})
-
-    def source(rejected: list[Rejected] | None) -> Iterator[RawSpectrum]:
-        return iter_raw(files, format, rejected=rejected, **options)
-
-    batches = _stream(source, catalogue, config, report, progress)
+    units = [_FileWork(str(f), format, options) for f in files]
+    batches = _stream(units, catalogue, config, report, progress, mapper or map)
     if write_batches(output, batches, overwrite=overwrite) == 0:
         reasons = Counter(r.reason for r in report.rejected).most_common(1)
         why = f" (most common reason: {reasons[0][0]})" if reasons else ""
@@ -518,18 +640,8 @@ def prepare_spectra(
         StarlabelInputError: when nothing at all can be prepared.
     """
     config = config or PrepareConfig()
-    raws = list(raws)
-
-    def source(rejected: list[Rejected] | None) -> Iterator[RawSpectrum]:
-        for raw in raws:
-            try:
-                yield raw.validate()
-            except StarlabelInputError as err:
-                if rejected is not None:
-                    rejected.append(Rejected.from_error(err))
-
     report = PrepareReport()
-    parts = list(_stream(source, catalogue, config, report, None))
+    parts = list(_stream([_MemoryWork(tuple(raws))], catalogue, config, report, None))
     if not parts:
         raise StarlabelInputError("no spectrum passed the preparation and cuts")
     return Spectra.concatenate(parts), report

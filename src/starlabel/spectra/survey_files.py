@@ -49,6 +49,7 @@ def prepare_survey(
     abundance_scale: str = "x_fe",
     config: dict[str, Any] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    mapper: Callable | None = None,
     overwrite: bool = False,
 ) -> tuple[Any, Path | None]:
     """Read, prepare and write a dataset; list the skipped spectra beside it.
@@ -64,6 +65,7 @@ def prepare_survey(
         abundance_scale: store abundances as ``x_fe``, ``x_h`` or ``a``.
         config: further :class:`PrepareConfig` settings (grid, cuts, ...).
         progress: ``progress(n_done, total)``.
+        mapper: runs the per-file work (see :func:`~.prepare.prepare_files`).
         overwrite: replace an existing dataset file.
 
     Returns:
@@ -100,6 +102,7 @@ def prepare_survey(
         catalogue=catalogue,
         config=PrepareConfig(shift_rv=rv_column is not None, **(config or {})),
         progress=progress,
+        mapper=mapper,
         overwrite=overwrite,
     )
     return report, write_rejected(output, report.rejected)
