@@ -216,9 +216,10 @@ CASES = [
         None,
     ),
     (
-        "predict into a directory",
+        # a folder output is a catalogue of parts; one holding the user's files is refused
+        "predict into a folder of other files",
         lambda f: ["predict", f["model"], f["data"], "-o", f["root"]],
-        "is a directory",
+        "did not write",
         None,
     ),
     (

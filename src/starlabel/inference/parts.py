@@ -142,7 +142,7 @@ class PartStore:
         self._lock_fh: Any = None
 
     # ------------------------------------------------------------ lifecycle
-    def __enter__(self) -> PartStore:
+    def _check_ours(self) -> None:
         if self.root.exists() and not self.root.is_dir():
             raise StarlabelInputError(
                 "exists and is not a folder; the catalogue's parts go there "
@@ -157,6 +157,9 @@ class PartStore:
                     "give an empty or new folder",
                     path=self.root,
                 )
+
+    def __enter__(self) -> PartStore:
+        self._check_ours()
         self.root.mkdir(parents=True, exist_ok=True)
         fh = open(self.root / LOCK, "a+")  # noqa: SIM115 (held until __exit__)
         try:
@@ -214,26 +217,30 @@ class PartStore:
             tmp.write_text(json.dumps(body, indent=1), encoding="utf-8")
 
     # ---------------------------------------------------------------- model
-    def stage_model(self, model: Any) -> tuple[Path, str]:
-        """Save ``model`` into the folder (workers load it from there).
-
-        Returns:
-            the model directory and its :func:`directory_fingerprint`.
-        """
+    def stage_model(self, saved: Path, fingerprint: str) -> Path:
+        """Copy the saved model ``saved`` into the folder (workers load it from
+        there) unless the copy there has the same ``fingerprint``."""
         target = self.root / MODEL
+        if target.is_dir() and directory_fingerprint(target) == fingerprint:
+            return target
         fresh = self.root / f".{MODEL}.{secrets.token_hex(4)}.new"
         try:
-            model.save(fresh)
-            fp = directory_fingerprint(fresh)
-            if target.is_dir() and directory_fingerprint(target) == fp:
-                return target, fp
+            shutil.copytree(saved, fresh)
             if target.exists():
                 shutil.rmtree(target)
             os.rename(fresh, target)
-            return target, fp
         finally:
             if fresh.exists():
                 shutil.rmtree(fresh, ignore_errors=True)
+        return target
+
+    def peek(self) -> dict[str, Any]:
+        """The manifest without making or locking anything ({} when there is none);
+        a folder of someone else's files is refused here already."""
+        if not self.root.exists():
+            return {}
+        self._check_ours()
+        return self.manifest() or {}
 
     # ---------------------------------------------------------------- parts
     def part_names(self) -> set[str]:
@@ -269,11 +276,17 @@ class PartStore:
                 gone += 1
         return gone
 
-    def remove(self) -> bool:
-        """Remove the whole folder if it holds only what we write; True if removed."""
+    def remove(self, *, only_if_no_parts: bool = False) -> bool:
+        """Remove the whole folder if it holds only what we write (and, with
+        ``only_if_no_parts``, no finished part); True if removed."""
         ours = {MANIFEST, LOCK, MODEL}
         entries = [e.name for e in os.scandir(self.root)]
-        if any(n not in ours and not _PART.match(n) for n in entries):
+        if any(
+            n not in ours and not _PART.match(n) and not n.startswith(".")
+            for n in entries
+        ):
+            return False
+        if only_if_no_parts and any(_PART.match(n) for n in entries):
             return False
         self.__exit__()
         shutil.rmtree(self.root, ignore_errors=True)

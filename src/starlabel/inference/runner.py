@@ -17,6 +17,7 @@ import glob
 import json
 import os
 import secrets
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -31,7 +32,15 @@ from ..spectra.io.hdf5 import DatasetReader, dataset_fingerprint
 from .catalogue import CATALOGUE_SUFFIXES, catalogue_format, write_catalogue_stream
 from .chunks import ChunkJob, ChunkResult, label_chunk, worker_name
 from .labelling import add_counts, catalogue_meta
-from .parts import Chunk, InputFile, PartStore, inputs_doc, iter_ordered, plan_chunks
+from .parts import (
+    Chunk,
+    InputFile,
+    PartStore,
+    directory_fingerprint,
+    inputs_doc,
+    iter_ordered,
+    plan_chunks,
+)
 
 __all__ = ["DEFAULT_CHUNK", "expand_inputs", "predict_survey"]
 
@@ -198,90 +207,161 @@ def predict_survey(
     paths = [Path(p) for p in inputs]
     described = _describe_inputs(model, paths)
     store_dir = output if folder else output.with_name(output.name + ".parts")
-    with PartStore(store_dir, owner=output) as store:
-        model_dir, model_fp = store.stage_model(model)
+    with tempfile.TemporaryDirectory(prefix="starlabel-model-") as saved:
+        model.save(Path(saved) / "model")
+        model_fp = directory_fingerprint(Path(saved) / "model")
         key = {
             "model": model_fp,
             "kind": model.kind,
             "options": repr(options),
             "extra": run_key or {},
         }
-        old = store.manifest() or {}
-        same_run = old.get("run") == key
-        if chunk_size is None:
-            chunk_size = (
-                int(old.get("chunk_size", DEFAULT_CHUNK)) if same_run else DEFAULT_CHUNK
-            )
-        if chunk_size < 1:
-            raise ValueError(f"--chunk-size: expected >= 1, got {chunk_size}")
-        same_run = same_run and old.get("chunk_size") == chunk_size
-        _check_existing(output, folder, old, same_run, described, overwrite)
-        chunks = plan_chunks(described, chunk_size)
-        wanted = {c.part for c in chunks}
-        if not same_run:
-            store.remove_parts(keep=set())  # another model/options: start afresh
-        else:
-            store.remove_parts(keep=wanted)  # parts of changed or dropped inputs
-        manifest = {
-            "run": key,
-            "chunk_size": chunk_size,
-            "inputs": inputs_doc(described),
-            "output": old.get("output") if same_run else None,
-        }
-        store.write_manifest(manifest)
-        done = store.part_names()
-        todo = [c for c in chunks if c.part not in done]
-        total = sum(c.rows for c in chunks)
-        if progress is not None:
-            progress(total - sum(c.rows for c in todo), total)
-        cat_meta = catalogue_meta(model, meta) | {
-            "SLINPUT": described[0].name
-            if len(described) == 1
-            else f"{len(described)} files",
-            "SLINFP": described[0].fingerprint if len(described) == 1 else "",
-        }
-        rows_run = _run_chunks(
-            model,
-            options,
-            described,
-            todo,
-            store,
-            model_dir=model_dir,
-            model_fp=model_fp,
-            meta=cat_meta,
-            ood=ood,
-            predict=predict,
-            workers=workers,
-            scheduler=scheduler,
-            progress=progress,
-            total=total,
-            log=log,
+        # every check before anything is written: a refused run leaves no trace
+        old, same_run, chunk_size = _settle(
+            PartStore(store_dir, owner=output).peek(), key, chunk_size
         )
-        counts: dict[str, Any] = {}
-        for c in chunks:
-            add_counts(counts, store.part_counts(c.part))
-        written = False
-        if not folder:
-            up_to_date = (
-                not todo
-                and same_run
-                and old.get("inputs") == manifest["inputs"]
-                and (manifest.get("output") or {}).get("token") is not None
-                and _output_token(output) == manifest["output"]["token"]
-            )
-            if not up_to_date:
-                _write_output(store, chunks, output, manifest, cat_meta, source_column)
-                written = True
-            if not keep_parts:
-                store.remove()
-        counts |= {
-            "chunks": len(chunks),
-            "chunks_run": len(todo),
-            "rows_run": rows_run,
-            "seconds": time.perf_counter() - t_start,
-            "written": written or folder,
-        }
-        return counts
+        _check_existing(output, folder, old, same_run, described, overwrite)
+        created = not store_dir.exists()
+        try:
+            with PartStore(store_dir, owner=output) as store:
+                model_dir = store.stage_model(Path(saved) / "model", model_fp)
+                return _predict_locked(
+                    store,
+                    model,
+                    options,
+                    described,
+                    output,
+                    folder=folder,
+                    key=key,
+                    chunk_size=chunk_size,
+                    model_dir=model_dir,
+                    model_fp=model_fp,
+                    overwrite=overwrite,
+                    ood=ood,
+                    predict=predict,
+                    meta=meta,
+                    workers=workers,
+                    scheduler=scheduler,
+                    progress=progress,
+                    log=log,
+                    source_column=source_column,
+                    keep_parts=keep_parts,
+                    t_start=t_start,
+                )
+        except BaseException:
+            if created and store_dir.is_dir():
+                PartStore(store_dir, owner=output).remove(only_if_no_parts=True)
+            raise
+
+
+def _settle(
+    old: dict[str, Any], key: dict[str, Any], chunk_size: int | None
+) -> tuple[dict[str, Any], bool, int]:
+    """(manifest, same run?, chunk size): a resumed run keeps its chunk size."""
+    same_run = old.get("run") == key
+    if chunk_size is None:
+        chunk_size = (
+            int(old.get("chunk_size", DEFAULT_CHUNK)) if same_run else DEFAULT_CHUNK
+        )
+    if chunk_size < 1:
+        raise ValueError(f"--chunk-size: expected >= 1, got {chunk_size}")
+    return old, same_run and old.get("chunk_size") == chunk_size, chunk_size
+
+
+def _predict_locked(
+    store: PartStore,
+    model: Any,
+    options: Any,
+    described: list[InputFile],
+    output: Path,
+    *,
+    folder: bool,
+    key: dict[str, Any],
+    chunk_size: int | None,
+    model_dir: Path,
+    model_fp: str,
+    overwrite: bool,
+    ood: Any,
+    predict: Any,
+    meta: dict[str, str] | None,
+    workers: int,
+    scheduler: str | None,
+    progress: Callable[[int, int], None] | None,
+    log: PathLike | None,
+    source_column: bool,
+    keep_parts: bool,
+    t_start: float,
+) -> dict[str, Any]:
+    """The run itself, holding the parts folder's lock (checks made again: another
+    run may have written there since)."""
+    old, same_run, chunk_size = _settle(store.manifest() or {}, key, chunk_size)
+    _check_existing(output, folder, old, same_run, described, overwrite)
+    chunks = plan_chunks(described, chunk_size)
+    wanted = {c.part for c in chunks}
+    if not same_run:
+        store.remove_parts(keep=set())  # another model/options: start afresh
+    else:
+        store.remove_parts(keep=wanted)  # parts of changed or dropped inputs
+    manifest = {
+        "run": key,
+        "chunk_size": chunk_size,
+        "inputs": inputs_doc(described),
+        "output": old.get("output") if same_run else None,
+    }
+    store.write_manifest(manifest)
+    done = store.part_names()
+    todo = [c for c in chunks if c.part not in done]
+    total = sum(c.rows for c in chunks)
+    if progress is not None:
+        progress(total - sum(c.rows for c in todo), total)
+    cat_meta = catalogue_meta(model, meta) | {
+        "SLINPUT": described[0].name
+        if len(described) == 1
+        else f"{len(described)} files",
+        "SLINFP": described[0].fingerprint if len(described) == 1 else "",
+    }
+    rows_run = _run_chunks(
+        model,
+        options,
+        described,
+        todo,
+        store,
+        model_dir=model_dir,
+        model_fp=model_fp,
+        meta=cat_meta,
+        ood=ood,
+        predict=predict,
+        workers=workers,
+        scheduler=scheduler,
+        progress=progress,
+        total=total,
+        log=log,
+    )
+    counts: dict[str, Any] = {}
+    for c in chunks:
+        add_counts(counts, store.part_counts(c.part))
+    written = False
+    if not folder:
+        up_to_date = (
+            not todo
+            and same_run
+            and old.get("inputs") == manifest["inputs"]
+            and (manifest.get("output") or {}).get("token") is not None
+            and _output_token(output) == manifest["output"]["token"]
+        )
+        if not up_to_date:
+            _write_output(store, chunks, output, manifest, cat_meta, source_column)
+            written = True
+        if not keep_parts:
+            store.remove()
+    counts |= {
+        "chunks": len(chunks),
+        "chunks_run": len(todo),
+        "rows_run": rows_run,
+        "seconds": time.perf_counter() - t_start,
+        "written": written or folder,
+    }
+    return counts
 
 
 def _check_existing(
