@@ -20,6 +20,7 @@ from . import (
     prepare,
     refine,
     report,
+    serve,
     split,
     synth,
     train,
@@ -42,6 +43,7 @@ COMMANDS = [
     ("map", map.map_, {}),
     ("edit", edit.edit, {}),
     ("report", report.report, {}),
+    ("serve", serve.serve, {}),
 ]
 
 for _name, _fn, _settings in COMMANDS:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -115,13 +116,15 @@ def label_chunk(
 
 
 def worker_name() -> str:
-    """``host:pid`` (or the Dask worker's name)."""
-    try:
-        from distributed import get_worker
-
-        return f"{get_worker().name}:{os.getpid()}"
-    except (ImportError, ValueError):
-        return f"{socket.gethostname()}:{os.getpid()}"
+    """``<Dask worker name>:pid`` inside a Dask worker, else ``host:pid`` (Dask is
+    not imported here: only a worker process has it loaded already)."""
+    distributed = sys.modules.get("distributed")
+    if distributed is not None:
+        try:
+            return f"{distributed.get_worker().name}:{os.getpid()}"
+        except ValueError:  # not in a worker
+            pass
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def run_job(job: ChunkJob) -> ChunkResult:

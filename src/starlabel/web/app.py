@@ -1,0 +1,161 @@
+"""The web app's HTTP API (FastAPI) over one folder, read-only.
+
+Only files under the folder are served: every path a request names is resolved
+and must stay inside it (a request for ``..`` or a link pointing out gets 404).
+Nothing in the folder is executed or unpickled: catalogues are read as tables,
+datasets through the dataset reader, models through ``starlabel.load``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from ..errors import StarlabelInputError
+from ..inference.catalogue import CATALOGUE_SUFFIXES
+from ..inference.query import CatalogueQuery, Filter
+
+__all__ = ["create_app", "find_files"]
+
+DATASET_SUFFIXES = (".h5", ".hdf5")
+MAX_PAGE = 1000
+
+
+def find_files(root: Path, *, limit: int = 2000) -> dict[str, list[str]]:
+    """Datasets, catalogues (files and part folders) and model folders under
+    ``root`` (relative paths, sorted; hidden and ``_`` entries skipped)."""
+    out: dict[str, list[str]] = {"datasets": [], "catalogues": [], "models": []}
+    for folder, dirs, files in os.walk(root):
+        here = Path(folder)
+        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
+        rel = here.relative_to(root)
+        if "model.json" in files:
+            out["models"].append(str(rel))
+        if "_starlabel.json" in files and here != root:
+            out["catalogues"].append(str(rel) + "/")
+        for name in sorted(files):
+            if name.startswith((".", "_")):
+                continue
+            real = (here / name).resolve()
+            if root.resolve() not in real.parents:
+                continue  # a link out of the folder: not served, not listed
+            suffix = Path(name).suffix.lower()
+            if suffix in DATASET_SUFFIXES:
+                out["datasets"].append(str(rel / name))
+            elif suffix in CATALOGUE_SUFFIXES and not name.endswith(".rejected.csv"):
+                out["catalogues"].append(str(rel / name))
+        if sum(len(v) for v in out.values()) >= limit:
+            break
+    return out
+
+
+def _range(text: str) -> tuple[str, tuple[float | None, float | None]]:
+    """``teff:4000:5000`` (an empty side is open) -> ("teff", (4000.0, 5000.0))."""
+    try:
+        name, lo, hi = text.split(":")
+        return name, (float(lo) if lo else None, float(hi) if hi else None)
+    except ValueError:
+        raise ValueError(f"range: expected NAME:LOW:HIGH, got {text!r}") from None
+
+
+def create_app(root: Path) -> Any:
+    """The FastAPI application serving ``root``."""
+    from fastapi import FastAPI, HTTPException, Query
+    from fastapi.responses import JSONResponse
+
+    root = Path(root).resolve()
+    if not root.is_dir():
+        raise StarlabelInputError("not a folder", path=root)
+    app = FastAPI(title="starlabel", docs_url=None, redoc_url=None, openapi_url=None)
+    cache: dict[tuple[str, int], CatalogueQuery] = {}
+    lock = threading.Lock()
+
+    def inside(relative: str) -> Path:
+        """``relative`` resolved under ``root``; 404 for anything outside."""
+        target = (root / relative).resolve()
+        if target != root and root not in target.parents:
+            raise HTTPException(404, "not found")
+        if not target.exists():
+            raise HTTPException(404, "not found")
+        return target
+
+    def catalogue(relative: str) -> CatalogueQuery:
+        path = inside(relative)
+        stamp = path.stat().st_mtime_ns
+        key = (str(path), stamp)
+        with lock:
+            if key not in cache:
+                try:
+                    query = CatalogueQuery(path)
+                except StarlabelInputError as exc:
+                    raise HTTPException(422, exc.problem) from None
+                for old in [k for k in cache if k[0] == key[0]]:
+                    del cache[old]
+                if len(cache) >= 4:  # a few catalogues in memory at most
+                    cache.pop(next(iter(cache)))
+                cache[key] = query
+            return cache[key]
+
+    @app.exception_handler(ValueError)
+    async def bad_request(request: Any, exc: ValueError) -> Any:
+        return JSONResponse(
+            status_code=400, content={"detail": " ".join(str(exc).split())}
+        )
+
+    @app.get("/api/files")
+    def files() -> dict[str, list[str]]:
+        return find_files(root)
+
+    @app.get("/api/catalogue")
+    def catalogue_page(
+        path: str,
+        offset: int = Query(0, ge=0),
+        limit: int = Query(50, ge=0, le=MAX_PAGE),
+        sort: str | None = None,
+        descending: bool = False,
+        range_: list[str] = Query([], alias="range"),  # noqa: B008
+        flag_any: int = 0,
+        flag_none: int = 0,
+        q: str = "",
+    ) -> dict[str, Any]:
+        query = catalogue(path)
+        where = Filter(dict(_range(r) for r in range_), flag_any, flag_none, q)
+        page = query.page(
+            where, sort=sort, descending=descending, offset=offset, limit=limit
+        )
+        return {
+            "path": path,
+            "total": page.total,
+            "n_rows": len(query),
+            "offset": page.offset,
+            "columns": page.columns,
+            "units": query.units,
+            "descriptions": query.descriptions,
+            "rows": page.rows,
+        }
+
+    @app.get("/api/catalogue/points")
+    def catalogue_points(
+        path: str,
+        columns: list[str] = Query(...),  # noqa: B008
+        range_: list[str] = Query([], alias="range"),  # noqa: B008
+        flag_any: int = 0,
+        flag_none: int = 0,
+        q: str = "",
+        max_points: int = Query(20000, ge=1, le=200000),
+    ) -> dict[str, Any]:
+        query = catalogue(path)
+        where = Filter(dict(_range(r) for r in range_), flag_any, flag_none, q)
+        return query.columns_values(columns, where, max_points=max_points)
+
+    @app.get("/api/catalogue/star")
+    def catalogue_star(path: str, id: str) -> dict[str, Any]:  # noqa: A002
+        query = catalogue(path)
+        try:
+            return query.star(id)
+        except KeyError:
+            raise HTTPException(404, f"no star {id!r} in {path}") from None
+
+    return app
