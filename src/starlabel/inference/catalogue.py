@@ -65,11 +65,11 @@ def table_to_arrow(table: Table) -> pa.Table:
     fields, arrays = [], []
     for name in table.colnames:
         col = table[name]
-        arr = pa.array(
-            np.asarray(col).astype(str).tolist()
-            if col.dtype.kind in "US"
-            else np.asarray(col)
-        )
+        values = np.asarray(col)
+        if values.dtype.kind in "US":
+            arr = pa.array(values.astype(str).tolist())
+        else:  # FITS columns come big-endian; Arrow takes native order only
+            arr = pa.array(values.astype(values.dtype.newbyteorder("=")))
         meta = {}
         if col.unit is not None:
             meta[b"unit"] = str(col.unit).encode()
@@ -245,6 +245,15 @@ def _write_fits_stream(parts, tmp: Path, meta: dict[str, str], pa) -> int:
     return n_rows
 
 
+def _dex_columns(header) -> list[str]:
+    """Columns named in the ``unit dex: ...`` comment of a catalogue we wrote."""
+    for card in header.get("COMMENT", []):
+        text = str(card)
+        if text.startswith("unit dex:"):
+            return [c.strip() for c in text[len("unit dex:") :].split(",") if c.strip()]
+    return []
+
+
 def read_catalogue_table(path: PathLike) -> Table:
     """Read a catalogue written by :func:`write_catalogue` (any of the formats), or a
     catalogue folder of parts (``predict -o folder/``: its rows in input order).
@@ -283,6 +292,15 @@ def read_catalogue_table(path: PathLike) -> Table:
             if index is None:
                 raise StarlabelInputError("no table HDU", path=path)
             table = Table.read(path, format="fits", hdu=index)
+            from astropy.io import fits
+
+            header = fits.getheader(path, index)
+            for k, name in enumerate(table.colnames, start=1):
+                if header.get(f"TCOMM{k}"):  # what the column means
+                    table[name].description = str(header[f"TCOMM{k}"])
+            for name in _dex_columns(header):
+                if name in table.colnames and table[name].unit is None:
+                    table[name].unit = "dex"
         elif fmt == "csv":
             check_csv_rows(path, require_final_newline=True)
             table = Table.read(path, format="ascii.csv")

@@ -65,6 +65,11 @@ class CatalogueQuery:
             f.name: (f.metadata or {}).get(b"description", b"").decode()
             for f in self.table.schema
         }
+        self.meta = {
+            k.decode(): v.decode()
+            for k, v in (self.table.schema.metadata or {}).items()
+            if not k.startswith((b"pandas", b"starlabel_"))
+        }
         self._row_of: dict[str, int] | None = None
 
     @property

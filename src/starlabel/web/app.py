@@ -16,6 +16,7 @@ from typing import Any
 from ..errors import StarlabelInputError
 from ..inference.catalogue import CATALOGUE_SUFFIXES
 from ..inference.query import CatalogueQuery, Filter
+from ..spectra.flags import Flag
 
 __all__ = ["create_app", "find_files"]
 
@@ -63,7 +64,7 @@ def _range(text: str) -> tuple[str, tuple[float | None, float | None]]:
 def create_app(root: Path) -> Any:
     """The FastAPI application serving ``root``."""
     from fastapi import FastAPI, HTTPException, Query
-    from fastapi.responses import JSONResponse
+    from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
     root = Path(root).resolve()
     if not root.is_dir():
@@ -150,12 +151,140 @@ def create_app(root: Path) -> Any:
         where = Filter(dict(_range(r) for r in range_), flag_any, flag_none, q)
         return query.columns_values(columns, where, max_points=max_points)
 
+    @app.get("/api/catalogue/meta")
+    def catalogue_meta(path: str) -> dict[str, Any]:
+        query = catalogue(path)
+        return {
+            "path": path,
+            "n_rows": len(query),
+            "columns": query.columns,
+            "units": query.units,
+            "descriptions": query.descriptions,
+            "meta": query.meta,
+            "flags": {f.name: int(f.value) for f in Flag},
+        }
+
     @app.get("/api/catalogue/star")
     def catalogue_star(path: str, id: str) -> dict[str, Any]:  # noqa: A002
         query = catalogue(path)
         try:
-            return query.star(id)
+            row = query.star(id)
         except KeyError:
             raise HTTPException(404, f"no star {id!r} in {path}") from None
+        source = row.get("source") or query.meta.get("SLINPUT", "")
+        row["_dataset"] = dataset_for(root, inside(path), str(source))
+        return row
 
+    @app.get("/api/dataset/star")
+    def dataset_star(path: str, id: str) -> dict[str, Any]:  # noqa: A002
+        target = inside(path)
+        try:
+            return spectra.star(target, id)
+        except KeyError:
+            raise HTTPException(404, f"no star {id!r} in {path}") from None
+        except StarlabelInputError as exc:
+            raise HTTPException(422, exc.problem) from None
+
+    static = Path(__file__).with_name("static")
+
+    @app.get("/", response_class=HTMLResponse)
+    def index() -> Any:
+        return HTMLResponse((static / "index.html").read_text(encoding="utf-8"))
+
+    @app.get("/favicon.ico")
+    def favicon() -> Any:
+        return Response(status_code=204)
+
+    @app.get("/static/{name}")
+    def static_file(name: str) -> Any:
+        if name == "plotly.min.js":
+            return FileResponse(plotly_js(), media_type="text/javascript")
+        target = (static / name).resolve()
+        if target.parent != static.resolve() or not target.is_file():
+            raise HTTPException(404, "not found")
+        return FileResponse(target)
+
+    spectra = _SpectraCache()
     return app
+
+
+def plotly_js() -> Path:
+    """Plotly.js as shipped inside the plotly Python package (no network)."""
+    import plotly
+
+    return Path(plotly.__file__).with_name("package_data") / "plotly.min.js"
+
+
+def dataset_for(root: Path, catalogue: Path, name: str) -> str | None:
+    """The dataset file a catalogue's stars came from: a file of that name beside the
+    catalogue, else anywhere under ``root`` (relative path), else None."""
+    if not name or name.endswith(" files"):
+        return None
+    for folder in (catalogue.parent, *catalogue.parents):
+        candidate = folder / name
+        if candidate.is_file() and (root == folder or root in folder.parents):
+            return str(candidate.relative_to(root))
+        if folder == root:
+            break
+    for rel in find_files(root)["datasets"]:
+        if Path(rel).name == name:
+            return rel
+    return None
+
+
+class _SpectraCache:
+    """Row numbers by id of the dataset files asked for (ids read once per file)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, int], dict[str, int]] = {}
+        self.lock = threading.Lock()
+
+    def star(self, path: Path, star_id: str) -> dict[str, Any]:
+        import numpy as np
+
+        from ..spectra.io.hdf5 import DatasetReader
+
+        key = (str(path), path.stat().st_mtime_ns)
+        with self.lock:
+            if key not in self.rows:
+                import h5py
+
+                with h5py.File(path, "r") as f:
+                    ds = f.get("meta/id")
+                    if ds is None:
+                        raise StarlabelInputError("not a starlabel dataset", path=path)
+                    text = ds.dtype.kind in "OSU" or h5py.check_string_dtype(ds.dtype)
+                    ids = ds.asstr()[:] if text else ds[:]
+                self.rows = {
+                    key: {str(s): i for i, s in enumerate(ids)}
+                }  # one file kept
+            row = self.rows[key][star_id]
+        with DatasetReader(path) as reader:
+            sp = reader.read(slice(row, row + 1))
+        ivar = np.asarray(sp.ivar[0], float)
+        flux = np.asarray(sp.flux[0], float)
+        wave = np.asarray(sp.wavelength_aa, float)
+        good = (ivar > 0) & np.isfinite(flux)
+        sigma = np.where(good, 1.0 / np.sqrt(np.where(good, ivar, 1.0)), np.nan)
+        step = np.diff(wave)
+        gaps = np.flatnonzero(step > 20 * np.median(step)) + 1  # between setups
+        wave = np.insert(wave, gaps, (wave[gaps - 1] + wave[gaps]) / 2)
+        flux, sigma = np.insert(flux, gaps, np.nan), np.insert(sigma, gaps, np.nan)
+        good = np.insert(good, gaps, True)  # a break in the curve, not a masked pixel
+
+        def clean(a):
+            return [None if not np.isfinite(v) else round(float(v), 6) for v in a]
+
+        return {
+            "id": star_id,
+            "row": row,
+            "wavelength": [round(float(w), 4) for w in wave],
+            "flux": clean(np.where(good, flux, np.nan)),
+            "sigma": clean(sigma),
+            "masked": (~good).astype(int).tolist(),
+            "labels": {
+                k: (None if not np.isfinite(v[0]) else float(v[0]))
+                for k, v in sp.labels.items()
+            },
+            "snr": float(sp.meta["snr"][0]) if "snr" in sp.meta else None,
+        }

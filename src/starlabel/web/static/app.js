@@ -1,0 +1,214 @@
+// starlabel serve: catalogue and star pages over the JSON API (no framework, no network).
+"use strict";
+
+const state = { path: null, meta: null, offset: 0, limit: 50, sort: null, desc: false, star: null };
+const $ = (id) => document.getElementById(id);
+const LABEL_ORDER = ["teff", "logg", "fe_h", "mg_fe"];
+// not processed, unlike the training set, outside the training range, fit not converged or on a bound
+const SERIOUS = 1 | 64 | 128 | 512 | 1024;
+
+function status(text, error) {
+  $("status").textContent = text || "";
+  $("status").className = error ? "error" : "";
+}
+
+async function api(url, params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params || {})) {
+    if (Array.isArray(v)) v.forEach((x) => q.append(k, x));
+    else if (v !== null && v !== undefined && v !== "") q.append(k, v);
+  }
+  const r = await fetch(url + "?" + q.toString());
+  const body = await r.json();
+  if (!r.ok) throw new Error(body.detail || r.statusText);
+  return body;
+}
+
+function labelColumns(meta) {
+  const cols = meta.columns.filter((c) => !c.includes("_err") && !["id", "source", "flag", "_row"].includes(c)
+    && !c.endsWith("_start") && !["fit_iter", "fit_converged"].includes(c));
+  return cols.sort((a, b) => (LABEL_ORDER.indexOf(a) + 1 || 99) - (LABEL_ORDER.indexOf(b) + 1 || 99));
+}
+
+function filterParams() {
+  const ranges = [];
+  document.querySelectorAll("#ranges .rng").forEach((el) => {
+    const lo = el.querySelector(".lo").value, hi = el.querySelector(".hi").value;
+    if (lo !== "" || hi !== "") ranges.push(`${el.dataset.col}:${lo}:${hi}`);
+  });
+  let none = 0;
+  if ($("hide-ood").checked) none |= 64;
+  if ($("hide-range").checked) none |= 128;
+  if ($("hide-dead").checked) none |= 1;
+  return { path: state.path, range: ranges, flag_none: none || null, q: $("q").value };
+}
+
+function esc(text) {
+  return String(text).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+}
+
+function fmt(v) {
+  if (v === null || v === undefined) return "–";
+  if (typeof v === "number" && !Number.isInteger(v)) return Math.abs(v) >= 100 ? v.toFixed(1) : v.toPrecision(4);
+  return esc(v);
+}
+
+async function loadCatalogue(path) {
+  state.path = path; state.offset = 0; state.sort = null;
+  status("reading " + path + " …");
+  try {
+    state.meta = await api("/api/catalogue/meta", { path });
+  } catch (e) { status(e.message, true); return; }
+  const labels = labelColumns(state.meta);
+  $("ranges").innerHTML = labels.map((c) =>
+    `<span class="rng" data-col="${esc(c)}">${esc(c)} <input class="lo" placeholder="min"> – <input class="hi" placeholder="max"></span>`).join(" ");
+  status("");
+  await refresh();
+}
+
+async function refresh() {
+  await Promise.all([loadPage(), loadPlots()]);
+}
+
+async function loadPage() {
+  const p = Object.assign(filterParams(), { offset: state.offset, limit: state.limit, sort: state.sort, descending: state.desc });
+  let page;
+  try { page = await api("/api/catalogue", p); } catch (e) { status(e.message, true); return; }
+  const labels = labelColumns(state.meta);
+  const cols = ["id", ...labels.flatMap((c) => (page.columns.includes(c + "_err") ? [c, c + "_err"] : [c])), "flag"]
+    .filter((c) => page.columns.includes(c));
+  $("stars").querySelector("thead").innerHTML = "<tr>" + cols.map((c) => {
+    const unit = page.units[c] ? ` [${page.units[c]}]` : "";
+    return `<th data-col="${esc(c)}" title="${esc(page.descriptions[c] || "")}" class="${state.sort === c ? "sorted" : ""}">${esc(c)}${esc(unit)}</th>`;
+  }).join("") + "</tr>";
+  $("stars").querySelector("tbody").innerHTML = page.rows.map((r) =>
+    `<tr data-id="${esc(r.id)}" class="${r.flag & SERIOUS ? "flagged" : ""}">` + cols.map((c) => `<td>${fmt(r[c])}</td>`).join("") + "</tr>").join("");
+  $("count").textContent = `${page.total.toLocaleString()} of ${page.n_rows.toLocaleString()} stars`;
+  $("pageinfo").textContent = `${page.total ? state.offset + 1 : 0}–${Math.min(state.offset + state.limit, page.total)}`;
+  $("prev").disabled = state.offset === 0;
+  $("next").disabled = state.offset + state.limit >= page.total;
+}
+
+async function loadPlots() {
+  const cols = state.meta.columns;
+  const p = filterParams();
+  const draw = async (div, x, y, title, reverse) => {
+    if (!cols.includes(x) || !cols.includes(y)) { $(div).innerHTML = `<p>no ${x} / ${y} in this catalogue</p>`; return; }
+    let pts;
+    try { pts = await api("/api/catalogue/points", Object.assign({}, p, { columns: [x, y], max_points: 20000 })); }
+    catch (e) { status(e.message, true); return; }
+    const many = pts[x].length > 3000;
+    const traces = [{ x: pts[x], y: pts[y], type: "scattergl", mode: "markers", name: "stars",
+      marker: { size: many ? 2 : 4, opacity: many ? 0.35 : 0.8, color: "#24384f" } }];
+    if (many) traces.unshift({ x: pts[x], y: pts[y], type: "histogram2dcontour", colorscale: "Blues",
+      showscale: false, ncontours: 12, contours: { coloring: "fill", showlines: false }, name: "density" });
+    const unit = (c) => (state.meta.units[c] ? ` [${state.meta.units[c]}]` : "");
+    Plotly.react(div, traces, {
+      uirevision: state.path,
+      title: { text: title, font: { size: 13 } }, margin: { l: 55, r: 10, t: 30, b: 40 }, dragmode: "select",
+      xaxis: { title: { text: x + unit(x) }, autorange: reverse ? "reversed" : true },
+      yaxis: { title: { text: y + unit(y) }, autorange: reverse ? "reversed" : true }, showlegend: false,
+    }, { displaylogo: false, responsive: true });
+    $(div).removeAllListeners && $(div).removeAllListeners("plotly_selected");
+    $(div).on("plotly_selected", (ev) => {
+      if (!ev || !ev.range) return;
+      const [x0, x1] = ev.range.x.slice().sort((a, b) => a - b), [y0, y1] = ev.range.y.slice().sort((a, b) => a - b);
+      setRange(x, x0, x1); setRange(y, y0, y1); state.offset = 0; refresh();
+    });
+  };
+  await Promise.all([
+    draw("kiel", "teff", "logg", "Kiel diagram (box-select to filter)", true),
+    draw("abund", "fe_h", "mg_fe", "[Mg/Fe] – [Fe/H]", false),
+  ]);
+}
+
+function setRange(col, lo, hi) {
+  const el = document.querySelector(`#ranges .rng[data-col="${col}"]`);
+  if (!el) return;
+  el.querySelector(".lo").value = lo.toPrecision(5);
+  el.querySelector(".hi").value = hi.toPrecision(5);
+}
+
+async function openStar(id) {
+  state.star = id;
+  showTab("star");
+  $("star-title").textContent = `${id} (${state.path})`;
+  let row;
+  try { row = await api("/api/catalogue/star", { path: state.path, id }); } catch (e) { status(e.message, true); return; }
+  const flags = Object.entries(state.meta.flags).filter(([, v]) => row.flag & v).map(([k]) => k);
+  $("star-row").querySelector("tbody").innerHTML = Object.entries(row).filter(([k]) => !k.startsWith("_")).map(([k, v]) => {
+    const unit = state.meta.units[k] ? ` ${state.meta.units[k]}` : "";
+    const desc = k === "flag" ? (flags.join(", ") || "no flag set") : (state.meta.descriptions[k] || "");
+    return `<tr><td>${esc(k)}</td><td>${fmt(v)}${esc(unit)}</td><td class="desc">${esc(desc)}</td></tr>`;
+  }).join("");
+  if (!row._dataset) {
+    $("star-note").textContent = "the dataset this catalogue was made from is not under the served folder: no spectrum to show";
+    Plotly.purge("spectrum");
+    return;
+  }
+  let sp;
+  try { sp = await api("/api/dataset/star", { path: row._dataset, id }); } catch (e) { status(e.message, true); return; }
+  $("star-note").textContent = `spectrum from ${row._dataset} (row ${sp.row + 1}${sp.snr ? ", S/N " + sp.snr.toFixed(0) : ""}); shaded: masked pixels; band: ±1σ from the ivar`;
+  // the ±1σ band, one filled polygon per stretch of unmasked pixels (a fill would
+  // otherwise bridge chip gaps and masked stretches)
+  const band = [];
+  let start = null;
+  for (let i = 0; i <= sp.flux.length; i++) {
+    const ok = i < sp.flux.length && sp.flux[i] !== null && sp.sigma[i] !== null;
+    if (ok && start === null) start = i;
+    if (!ok && start !== null) {
+      const idx = [...Array(i - start).keys()].map((k) => k + start);
+      if (idx.length > 1) band.push(idx);
+      start = null;
+    }
+  }
+  const bandTraces = band.length > 200 ? [] : band.map((idx, n) => ({
+    x: idx.map((i) => sp.wavelength[i]).concat(idx.slice().reverse().map((i) => sp.wavelength[i])),
+    y: idx.map((i) => sp.flux[i] + sp.sigma[i]).concat(idx.slice().reverse().map((i) => sp.flux[i] - sp.sigma[i])),
+    fill: "toself", fillcolor: "rgba(36,56,79,0.2)", line: { width: 0 }, hoverinfo: "skip",
+    name: "±1σ", legendgroup: "band", showlegend: n === 0,
+  }));
+  const masked = sp.masked.map((m) => (m ? 1.25 : null));
+  Plotly.react("spectrum", [
+    { x: sp.wavelength, y: masked, type: "bar", marker: { color: "rgba(200,60,60,0.18)" }, name: "masked", hoverinfo: "skip" },
+    ...bandTraces,
+    { x: sp.wavelength, y: sp.flux, mode: "lines", line: { color: "#24384f", width: 1 }, name: "observed" },
+  ], {
+    margin: { l: 50, r: 10, t: 10, b: 40 }, xaxis: { title: { text: "wavelength [Å]" } },
+    yaxis: { title: { text: "normalised flux" }, range: [0, 1.25] }, bargap: 0, legend: { orientation: "h" },
+  }, { displaylogo: false, responsive: true });
+}
+
+function showTab(name) {
+  $("page-catalogue").hidden = name !== "catalogue";
+  $("page-star").hidden = name !== "star";
+  $("tab-catalogue").className = name === "catalogue" ? "active" : "";
+  $("tab-star").className = name === "star" ? "active" : "";
+  if (name === "star") window.dispatchEvent(new Event("resize"));
+}
+
+async function main() {
+  $("filters").addEventListener("submit", (e) => { e.preventDefault(); state.offset = 0; refresh(); });
+  $("reset").addEventListener("click", () => { $("filters").reset(); state.offset = 0; refresh(); });
+  $("prev").addEventListener("click", () => { state.offset = Math.max(0, state.offset - state.limit); loadPage(); });
+  $("next").addEventListener("click", () => { state.offset += state.limit; loadPage(); });
+  $("stars").querySelector("thead").addEventListener("click", (e) => {
+    const col = e.target.dataset.col; if (!col) return;
+    state.desc = state.sort === col ? !state.desc : false; state.sort = col; state.offset = 0; loadPage();
+  });
+  $("stars").querySelector("tbody").addEventListener("click", (e) => {
+    const tr = e.target.closest("tr"); if (tr) openStar(tr.dataset.id);
+  });
+  $("tab-catalogue").addEventListener("click", (e) => { e.preventDefault(); showTab("catalogue"); });
+  $("tab-star").addEventListener("click", (e) => { e.preventDefault(); showTab("star"); });
+  $("catalogue").addEventListener("change", () => loadCatalogue($("catalogue").value));
+  let files;
+  try { files = await api("/api/files"); } catch (e) { status(e.message, true); return; }
+  $("catalogue").innerHTML = files.catalogues.map((c) => `<option>${esc(c)}</option>`).join("");
+  const wanted = new URLSearchParams(location.search).get("catalogue");
+  if (wanted && files.catalogues.includes(wanted)) $("catalogue").value = wanted;
+  if (files.catalogues.length) await loadCatalogue($("catalogue").value);
+  else status("no catalogue under the served folder");
+}
+
+main();
