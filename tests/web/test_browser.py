@@ -50,6 +50,23 @@ def site(tmp_path_factory):
         }
     ).replace_schema_metadata({"SLINPUT": "stars.h5"})
     pq.write_table(table, root / "cat.parquet")
+    from starlabel.models import CINNConfig, ConditionalINNRegressor
+    from starlabel.models.gandalf import GandalfConfig, LatentAutoencoder
+    from starlabel.training import TrainConfig
+
+    train = sp.replace(ivar=ivar)
+    LatentAutoencoder(
+        GandalfConfig(latent=3, encoder=(16,), decoder=(16,), max_epochs=2),
+        random_state=0,
+    ).fit(train).save(root / "ae")
+    ConditionalINNRegressor(
+        CINNConfig(
+            cond_dims=(8, 8), channels=(4, 4), kernel_size=4, pool=(4, 2),
+            stage_hidden=16, dense=(16,), hidden=16,
+            train=TrainConfig(max_epochs=2, optimizer="adam", lr=1e-3, batch_size=32),
+        ),
+        device="cpu",
+    ).fit(train).save(root / "cinn")  # fmt: skip
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -107,4 +124,42 @@ def test_filter_the_catalogue_open_a_star_see_its_spectrum(site, browser, tmp_pa
     assert first in page.inner_text("#star-title")
     assert "stars.h5" in page.inner_text("#star-note")
     page.screenshot(path=str(tmp_path / "star.png"))
+    assert errors == []
+
+
+def _edited_path(page):
+    return page.get_attribute(
+        "#model-plot .scatterlayer .trace:nth-child(3) path.js-line", "d"
+    )
+
+
+def test_move_an_editor_slider_and_open_a_posterior(site, browser):
+    url, _ = site
+    page = browser.new_page(viewport={"width": 1300, "height": 1400})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url + "/?catalogue=cat.parquet")
+    page.wait_for_selector("#stars tbody tr")
+    page.click("#stars tbody tr:nth-child(2)")
+    page.wait_for_selector("#spectrum .main-svg .scatterlayer path.js-line")
+    # the autoencoder's editor: moving the teff slider redraws the edited curve
+    page.select_option("#model", "ae")
+    page.wait_for_selector('#editor input[data-label="teff"]')
+    page.wait_for_selector("#model-plot .scatterlayer .trace:nth-child(3) path.js-line")
+    before = _edited_path(page)
+    page.locator('#editor input[data-label="teff"]').evaluate(
+        "el => { el.value = el.min; el.dispatchEvent(new Event('input')); }"
+    )
+    page.wait_for_function(
+        "before => document.querySelector("
+        "'#model-plot .scatterlayer .trace:nth-child(3) path.js-line').getAttribute('d') !== before",
+        arg=before,
+    )
+    assert _edited_path(page) != before
+    # the cINN's posterior: a corner plot of draws and the 68 % intervals in words
+    page.select_option("#model", "cinn")
+    page.click("#draw-posterior")
+    page.wait_for_selector("#posterior .scatterlayer .points path")
+    assert page.locator("#posterior .scatterlayer .points path").count() > 500
+    assert "68 %" in page.inner_text("#model-note")
     assert errors == []

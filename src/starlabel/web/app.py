@@ -17,6 +17,8 @@ from ..errors import StarlabelInputError
 from ..inference.catalogue import CATALOGUE_SUFFIXES
 from ..inference.query import CatalogueQuery, Filter
 from ..spectra.flags import Flag
+from ..spectra.io.hdf5 import DatasetReader
+from .models import ModelCache, edited, emulated, json_curve, model_info, posterior
 
 __all__ = ["create_app", "find_files"]
 
@@ -185,6 +187,73 @@ def create_app(root: Path) -> Any:
         except StarlabelInputError as exc:
             raise HTTPException(422, exc.problem) from None
 
+    models = ModelCache()
+
+    def model_at(relative: str) -> Any:
+        path = inside(relative)
+        if not (path / "model.json").is_file():
+            raise HTTPException(404, "not a model folder")
+        try:
+            return models.get(path)
+        except StarlabelInputError as exc:
+            raise HTTPException(422, exc.problem) from None
+
+    def row_of(dataset: str, star: str) -> tuple[Path, int]:
+        path = inside(dataset)
+        try:
+            return path, spectra.row(path, star)
+        except KeyError:
+            raise HTTPException(404, f"no star {star!r} in {dataset}") from None
+
+    def changes(items: list[str]) -> dict[str, float]:
+        out = {}
+        for item in items:
+            name, _, value = item.partition("=")
+            try:
+                out[name] = float(value)
+            except ValueError:
+                raise ValueError(f"set: expected NAME=VALUE, got {item!r}") from None
+        return out
+
+    @app.get("/api/model/info")
+    def model_information(path: str) -> dict[str, Any]:
+        return model_info(model_at(path))
+
+    @app.get("/api/model/emulate")
+    def model_emulate(path: str, set_: list[str] = Query([], alias="set")) -> Any:  # noqa: B008
+        try:
+            return emulated(model_at(path), changes(set_))
+        except StarlabelInputError as exc:
+            raise HTTPException(422, exc.problem) from None
+
+    @app.get("/api/model/edit")
+    def model_edit(
+        path: str,
+        dataset: str,
+        id: str,  # noqa: A002
+        set_: list[str] = Query([], alias="set"),  # noqa: B008
+    ) -> Any:
+        model = model_at(path)
+        target, row = row_of(dataset, id)
+        try:
+            return edited(model, target, row, changes(set_))
+        except StarlabelInputError as exc:
+            raise HTTPException(422, exc.problem) from None
+
+    @app.get("/api/model/posterior")
+    def model_posterior(
+        path: str,
+        dataset: str,
+        id: str,
+        n: int = Query(1000, ge=10, le=20000),  # noqa: A002
+    ) -> Any:
+        model = model_at(path)
+        target, row = row_of(dataset, id)
+        try:
+            return posterior(model, target, row, n)
+        except StarlabelInputError as exc:
+            raise HTTPException(422, exc.problem) from None
+
     static = Path(__file__).with_name("static")
 
     @app.get("/", response_class=HTMLResponse)
@@ -239,49 +308,45 @@ class _SpectraCache:
         self.rows: dict[tuple[str, int], dict[str, int]] = {}
         self.lock = threading.Lock()
 
-    def star(self, path: Path, star_id: str) -> dict[str, Any]:
-        import numpy as np
-
-        from ..spectra.io.hdf5 import DatasetReader
-
+    def row(self, path: Path, star_id: str) -> int:
+        """The row of ``star_id`` in dataset ``path`` (KeyError when absent)."""
         key = (str(path), path.stat().st_mtime_ns)
         with self.lock:
             if key not in self.rows:
                 import h5py
 
+                with DatasetReader(path):  # a starlabel dataset, or a one-line error
+                    pass
                 with h5py.File(path, "r") as f:
-                    ds = f.get("meta/id")
-                    if ds is None:
-                        raise StarlabelInputError("not a starlabel dataset", path=path)
+                    ds = f["meta/id"]
                     text = ds.dtype.kind in "OSU" or h5py.check_string_dtype(ds.dtype)
                     ids = ds.asstr()[:] if text else ds[:]
                 self.rows = {
                     key: {str(s): i for i, s in enumerate(ids)}
                 }  # one file kept
-            row = self.rows[key][star_id]
+            return self.rows[key][star_id]
+
+    def star(self, path: Path, star_id: str) -> dict[str, Any]:
+        import numpy as np
+
+        row = self.row(path, star_id)
         with DatasetReader(path) as reader:
             sp = reader.read(slice(row, row + 1))
         ivar = np.asarray(sp.ivar[0], float)
         flux = np.asarray(sp.flux[0], float)
-        wave = np.asarray(sp.wavelength_aa, float)
         good = (ivar > 0) & np.isfinite(flux)
         sigma = np.where(good, 1.0 / np.sqrt(np.where(good, ivar, 1.0)), np.nan)
-        step = np.diff(wave)
-        gaps = np.flatnonzero(step > 20 * np.median(step)) + 1  # between setups
-        wave = np.insert(wave, gaps, (wave[gaps - 1] + wave[gaps]) / 2)
-        flux, sigma = np.insert(flux, gaps, np.nan), np.insert(sigma, gaps, np.nan)
-        good = np.insert(good, gaps, True)  # a break in the curve, not a masked pixel
-
-        def clean(a):
-            return [None if not np.isfinite(v) else round(float(v), 6) for v in a]
-
+        curve = json_curve(
+            sp.wavelength_aa, np.where(good, flux, np.nan), sigma, (~good).astype(float)
+        )
+        masked = [1 if m else 0 for m in curve["curves"][2]]  # null (a gap): not masked
         return {
             "id": star_id,
             "row": row,
-            "wavelength": [round(float(w), 4) for w in wave],
-            "flux": clean(np.where(good, flux, np.nan)),
-            "sigma": clean(sigma),
-            "masked": (~good).astype(int).tolist(),
+            "wavelength": curve["wavelength"],
+            "flux": curve["curves"][0],
+            "sigma": curve["curves"][1],
+            "masked": masked,
             "labels": {
                 k: (None if not np.isfinite(v[0]) else float(v[0]))
                 for k, v in sp.labels.items()

@@ -148,6 +148,8 @@ async function openStar(id) {
   }
   let sp;
   try { sp = await api("/api/dataset/star", { path: row._dataset, id }); } catch (e) { status(e.message, true); return; }
+  state.row = row; state.spectrum = sp;
+  setTimeout(chooseModel, 0);
   $("star-note").textContent = `spectrum from ${row._dataset} (row ${sp.row + 1}${sp.snr ? ", S/N " + sp.snr.toFixed(0) : ""}); shaded: masked pixels; band: ±1σ from the ivar`;
   // the ±1σ band, one filled polygon per stretch of unmasked pixels (a fill would
   // otherwise bridge chip gaps and masked stretches)
@@ -179,6 +181,145 @@ async function openStar(id) {
   }, { displaylogo: false, responsive: true });
 }
 
+// ------------------------------------------------------------------ models
+async function chooseModel() {
+  const path = $("model").value;
+  $("editor").innerHTML = ""; $("model-note").textContent = "";
+  $("model-plot").hidden = true; $("posterior").hidden = true;
+  if (!path || !state.row || !state.row._dataset) return;
+  let info;
+  try { info = await api("/api/model/info", { path }); } catch (e) { status(e.message, true); return; }
+  state.model = { path, info };
+  if (info.can.emulate) return drawEmulated(info);
+  if (info.can.edit) return buildEditor(info);
+  if (info.can.sample) {
+    $("editor").innerHTML = '<button id="draw-posterior">draw the posterior (2000 samples)</button>';
+    $("draw-posterior").addEventListener("click", drawPosterior);
+    return;
+  }
+  $("model-note").textContent = `a ${info.kind} model: no spectrum or posterior to show`;
+}
+
+function catalogueLabels(info) {
+  const out = {};
+  info.labels.forEach((n) => { if (state.row[n] !== null && state.row[n] !== undefined) out[n] = state.row[n]; });
+  return out;
+}
+
+function modelPlot(traces, yTitle2) {
+  $("model-plot").hidden = false;
+  Plotly.react("model-plot", traces, {
+    margin: { l: 50, r: 10, t: 10, b: 40 }, grid: { rows: 2, columns: 1, roworder: "top to bottom" },
+    xaxis: { title: { text: "wavelength [Å]" }, matches: "x2" }, xaxis2: { matches: "x" },
+    yaxis: { title: { text: "normalised flux" }, domain: [0.35, 1] },
+    yaxis2: { title: { text: yTitle2 }, domain: [0, 0.28] }, legend: { orientation: "h" },
+  }, { displaylogo: false, responsive: true });
+}
+
+async function drawEmulated(info) {
+  const labels = catalogueLabels(info);
+  const set = Object.entries(labels).map(([k, v]) => `${k}=${v}`);
+  let m;
+  try { m = await api("/api/model/emulate", { path: state.model.path, set }); } catch (e) { status(e.message, true); return; }
+  const sp = state.spectrum;
+  // where the star has no data the emulator was never trained: not drawn
+  const model = m.curves[0].map((v, i) => (sp.flux[i] === null ? null : v));
+  const resid = sp.flux.map((f, i) => (f === null || model[i] === null ? null : f - model[i]));
+  $("model-note").textContent = "the emulator's spectrum at this star's catalogue labels; below: observed − model";
+  modelPlot([
+    { x: sp.wavelength, y: sp.flux, mode: "lines", line: { color: "#24384f", width: 1 }, name: "observed" },
+    { x: m.wavelength, y: model, mode: "lines", line: { color: "#d9534f", width: 1 }, name: "model" },
+    { x: sp.wavelength, y: resid, mode: "lines", line: { color: "#555", width: 1 }, name: "residual", xaxis: "x2", yaxis: "y2" },
+  ], "obs − model");
+}
+
+function buildEditor(info) {
+  const labels = catalogueLabels(info);
+  $("editor").innerHTML = info.labels.map((n) => {
+    const [lo, hi] = info.ranges[n] || [0, 1];
+    const v = labels[n] !== undefined ? labels[n] : (lo + hi) / 2;
+    const step = (hi - lo) / 200;
+    return `<label>${esc(n)} <input type="range" data-label="${esc(n)}" min="${lo}" max="${hi}" step="${step}" value="${v}">
+      <output>${fmt(v)}</output></label>`;
+  }).join("") + '<button id="editor-reset">reset</button>';
+  state.editorStart = null;
+  let timer = null;
+  $("editor").querySelectorAll("input[type=range]").forEach((el) => el.addEventListener("input", () => {
+    el.nextElementSibling.textContent = fmt(Number(el.value));
+    clearTimeout(timer); timer = setTimeout(drawEdited, 60);
+  }));
+  $("editor-reset").addEventListener("click", () => { buildEditor(info); });
+  $("model-note").textContent = "move a slider: the autoencoder redraws the spectrum with that label changed";
+  drawEdited();
+}
+
+async function drawEdited() {
+  const changes = [];
+  $("editor").querySelectorAll("input[type=range]").forEach((el) => changes.push(`${el.dataset.label}=${el.value}`));
+  let m;
+  const t0 = performance.now();
+  try {
+    m = await api("/api/model/edit", { path: state.model.path, dataset: state.row._dataset, id: state.row.id, set: changes });
+  } catch (e) { status(e.message, true); return; }
+  const [original, recon, edit] = m.curves;
+  const diff = edit.map((v, i) => (v === null || recon[i] === null ? null : v - recon[i]));
+  modelPlot([
+    { x: m.wavelength, y: original, mode: "lines", line: { color: "#999", width: 1 }, name: "observed" },
+    { x: m.wavelength, y: recon, mode: "lines", line: { color: "#24384f", width: 1 }, name: "reconstruction" },
+    { x: m.wavelength, y: edit, mode: "lines", line: { color: "#d9534f", width: 1 }, name: "edited" },
+    { x: m.wavelength, y: diff, mode: "lines", line: { color: "#d9534f", width: 1 }, name: "edited − reconstruction", xaxis: "x2", yaxis: "y2" },
+  ], "edited − recon.");
+  $("model-plot").dataset.ms = String(Math.round(performance.now() - t0));
+}
+
+async function drawPosterior() {
+  let post;
+  status("drawing the posterior …");
+  try {
+    post = await api("/api/model/posterior", { path: state.model.path, dataset: state.row._dataset, id: state.row.id, n: 2000 });
+  } catch (e) { status(e.message, true); return; }
+  status("");
+  const names = post.labels;
+  const q = (arr, p) => { const a = arr.filter((v) => v !== null).sort((x, y) => x - y); return a[Math.floor(p * (a.length - 1))]; };
+  $("model-note").textContent = names.map((n) => {
+    const s = post.samples[n];
+    return `${n}: ${fmt(q(s, 0.5))} (68 %: ${fmt(q(s, 0.16))} – ${fmt(q(s, 0.84))}; catalogue ${fmt(state.row[n])})`;
+  }).join("; ");
+  $("posterior").hidden = false;
+  corner("posterior", names, post.samples, state.row);
+}
+
+// A corner plot: histograms of each label on the diagonal, pairs below (SVG, at
+// most 1500 points a panel), the catalogue's value as a red line.
+function corner(div, names, samples, row) {
+  const n = names.length, gap = 0.03, size = (1 - gap * (n - 1)) / n;
+  const traces = [], shapes = [];
+  const layout = { margin: { l: 60, r: 10, t: 10, b: 50 }, showlegend: false, bargap: 0 };
+  const thin = (a) => a.filter((_, k) => k % Math.ceil(a.length / 1500) === 0);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j <= i; j++) {
+      const k = i * n + j + 1, ax = k === 1 ? "" : String(k);
+      layout["xaxis" + ax] = { domain: [j * (size + gap), j * (size + gap) + size], anchor: "y" + ax,
+        showticklabels: i === n - 1, title: i === n - 1 ? { text: names[j] } : undefined };
+      layout["yaxis" + ax] = { domain: [1 - (i + 1) * size - i * gap, 1 - i * (size + gap)], anchor: "x" + ax,
+        showticklabels: j === 0 && i > 0, title: j === 0 && i > 0 ? { text: names[i] } : undefined };
+      const ref = { xaxis: "x" + ax, yaxis: "y" + ax };
+      if (i === j) {
+        traces.push(Object.assign({ x: samples[names[i]], type: "histogram", nbinsx: 30, marker: { color: "#24384f" } }, ref));
+      } else {
+        traces.push(Object.assign({ x: thin(samples[names[j]]), y: thin(samples[names[i]]), type: "scatter", mode: "markers",
+          marker: { size: 2, color: "#24384f", opacity: 0.35 } }, ref));
+      }
+      const v = row && row[names[j]];
+      if (v !== null && v !== undefined) {
+        shapes.push({ type: "line", xref: "x" + ax, yref: "y" + ax + " domain", x0: v, x1: v, y0: 0, y1: 1, line: { color: "#d9534f", width: 1 } });
+      }
+    }
+  }
+  layout.shapes = shapes;
+  Plotly.react(div, traces, layout, { displaylogo: false, responsive: true });
+}
+
 function showTab(name) {
   $("page-catalogue").hidden = name !== "catalogue";
   $("page-star").hidden = name !== "star";
@@ -202,9 +343,11 @@ async function main() {
   $("tab-catalogue").addEventListener("click", (e) => { e.preventDefault(); showTab("catalogue"); });
   $("tab-star").addEventListener("click", (e) => { e.preventDefault(); showTab("star"); });
   $("catalogue").addEventListener("change", () => loadCatalogue($("catalogue").value));
+  $("model").addEventListener("change", chooseModel);
   let files;
   try { files = await api("/api/files"); } catch (e) { status(e.message, true); return; }
   $("catalogue").innerHTML = files.catalogues.map((c) => `<option>${esc(c)}</option>`).join("");
+  $("model").innerHTML = '<option value="">(none)</option>' + files.models.map((m) => `<option>${esc(m)}</option>`).join("");
   const wanted = new URLSearchParams(location.search).get("catalogue");
   if (wanted && files.catalogues.includes(wanted)) $("catalogue").value = wanted;
   if (files.catalogues.length) await loadCatalogue($("catalogue").value);
