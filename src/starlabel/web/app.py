@@ -29,7 +29,12 @@ MAX_PAGE = 1000
 def find_files(root: Path, *, limit: int = 2000) -> dict[str, list[str]]:
     """Datasets, catalogues (files and part folders) and model folders under
     ``root`` (relative paths, sorted; hidden and ``_`` entries skipped)."""
-    out: dict[str, list[str]] = {"datasets": [], "catalogues": [], "models": []}
+    out: dict[str, list[str]] = {
+        "datasets": [],
+        "catalogues": [],
+        "models": [],
+        "maps": [],
+    }
     for folder, dirs, files in os.walk(root):
         here = Path(folder)
         dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
@@ -38,6 +43,9 @@ def find_files(root: Path, *, limit: int = 2000) -> dict[str, list[str]]:
             out["models"].append(str(rel))
         if "_starlabel.json" in files and here != root:
             out["catalogues"].append(str(rel) + "/")
+        is_map = "map.safetensors" in files and "map.csv" in files
+        if is_map:
+            out["maps"].append(str(rel))
         for name in sorted(files):
             if name.startswith((".", "_")):
                 continue
@@ -47,7 +55,11 @@ def find_files(root: Path, *, limit: int = 2000) -> dict[str, list[str]]:
             suffix = Path(name).suffix.lower()
             if suffix in DATASET_SUFFIXES:
                 out["datasets"].append(str(rel / name))
-            elif suffix in CATALOGUE_SUFFIXES and not name.endswith(".rejected.csv"):
+            elif (
+                suffix in CATALOGUE_SUFFIXES
+                and not name.endswith(".rejected.csv")
+                and not (is_map and name == "map.csv")
+            ):
                 out["catalogues"].append(str(rel / name))
         if sum(len(v) for v in out.values()) >= limit:
             break
@@ -84,7 +96,7 @@ def create_app(root: Path) -> Any:
             raise HTTPException(404, "not found")
         return target
 
-    def catalogue(relative: str) -> CatalogueQuery:
+    def catalogue_query(relative: str) -> CatalogueQuery:
         path = inside(relative)
         stamp = path.stat().st_mtime_ns
         key = (str(path), stamp)
@@ -123,7 +135,7 @@ def create_app(root: Path) -> Any:
         flag_none: int = 0,
         q: str = "",
     ) -> dict[str, Any]:
-        query = catalogue(path)
+        query = catalogue_query(path)
         where = Filter(dict(_range(r) for r in range_), flag_any, flag_none, q)
         page = query.page(
             where, sort=sort, descending=descending, offset=offset, limit=limit
@@ -149,13 +161,13 @@ def create_app(root: Path) -> Any:
         q: str = "",
         max_points: int = Query(20000, ge=1, le=200000),
     ) -> dict[str, Any]:
-        query = catalogue(path)
+        query = catalogue_query(path)
         where = Filter(dict(_range(r) for r in range_), flag_any, flag_none, q)
         return query.columns_values(columns, where, max_points=max_points)
 
     @app.get("/api/catalogue/meta")
     def catalogue_meta(path: str) -> dict[str, Any]:
-        query = catalogue(path)
+        query = catalogue_query(path)
         return {
             "path": path,
             "n_rows": len(query),
@@ -168,7 +180,7 @@ def create_app(root: Path) -> Any:
 
     @app.get("/api/catalogue/star")
     def catalogue_star(path: str, id: str) -> dict[str, Any]:  # noqa: A002
-        query = catalogue(path)
+        query = catalogue_query(path)
         try:
             row = query.star(id)
         except KeyError:
@@ -213,6 +225,41 @@ def create_app(root: Path) -> Any:
                 out[name] = float(value)
             except ValueError:
                 raise ValueError(f"set: expected NAME=VALUE, got {item!r}") from None
+        return out
+
+    @app.get("/api/map")
+    def similarity_map(
+        path: str, catalogue: str | None = None, color: str | None = None
+    ) -> Any:
+        """The map's points (training and placed stars); the placed stars coloured
+        by ``color`` of ``catalogue`` (joined by id)."""
+        folder = inside(path)
+        table = CatalogueQuery(folder / "map.csv").table
+        out: dict[str, Any] = {
+            name: [
+                None if isinstance(v, float) and v != v else v
+                for v in table[name].to_pylist()
+            ]
+            for name in ("id", "set", "x", "y", "ood_score")
+            if name in table.column_names
+        }
+        if catalogue and color:
+            query = catalogue_query(catalogue)
+            if color not in query.columns:
+                raise ValueError(f"color: no column {color!r} in {catalogue}")
+            values = dict(
+                zip(
+                    query.table["id"].to_pylist(),
+                    query.table[color].to_pylist(),
+                    strict=True,
+                )
+            )
+            out["color"] = [
+                None
+                if (v := values.get(i)) is None or (isinstance(v, float) and v != v)
+                else v
+                for i in out["id"]
+            ]
         return out
 
     @app.get("/api/model/info")

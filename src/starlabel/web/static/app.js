@@ -55,6 +55,7 @@ function fmt(v) {
 
 async function loadCatalogue(path) {
   state.path = path; state.offset = 0; state.sort = null;
+  $("map-color").innerHTML = "";
   status("reading " + path + " …");
   try {
     state.meta = await api("/api/catalogue/meta", { path });
@@ -321,11 +322,43 @@ function corner(div, names, samples, row) {
 }
 
 function showTab(name) {
-  $("page-catalogue").hidden = name !== "catalogue";
-  $("page-star").hidden = name !== "star";
-  $("tab-catalogue").className = name === "catalogue" ? "active" : "";
-  $("tab-star").className = name === "star" ? "active" : "";
-  if (name === "star") window.dispatchEvent(new Event("resize"));
+  for (const tab of ["catalogue", "star", "map"]) {
+    $("page-" + tab).hidden = name !== tab;
+    $("tab-" + tab).className = name === tab ? "active" : "";
+  }
+  if (name === "map") drawMap();
+  window.dispatchEvent(new Event("resize"));
+}
+
+// ------------------------------------------------------------------ the map
+async function drawMap() {
+  const path = $("map").value;
+  if (!path) { $("map-note").textContent = "no similarity map under the served folder (starlabel map)"; return; }
+  const cols = state.meta ? labelColumns(state.meta) : [];
+  if (!$("map-color").options.length) {
+    $("map-color").innerHTML = cols.map((c) => `<option>${esc(c)}</option>`).join("");
+    if (cols.includes("ood_score")) $("map-color").value = "ood_score";
+  }
+  let m;
+  try { m = await api("/api/map", { path, catalogue: state.path, color: $("map-color").value }); }
+  catch (e) { status(e.message, true); return; }
+  const train = m.set.map((s) => s === "train");
+  const pick = (arr, want) => arr.filter((_, i) => train[i] === want);
+  const placed = { x: pick(m.x, false), y: pick(m.y, false), id: pick(m.id, false), c: m.color ? pick(m.color, false) : null };
+  Plotly.react("map-plot", [
+    { x: pick(m.x, true), y: pick(m.y, true), type: "scattergl", mode: "markers", name: "training",
+      marker: { size: 3, color: "#bbb" }, hoverinfo: "skip" },
+    { x: placed.x, y: placed.y, text: placed.id, customdata: placed.id, type: "scatter", mode: "markers",
+      name: "this catalogue", hovertemplate: "%{text}<extra></extra>",
+      marker: { size: 6, color: placed.c || "#24384f", colorscale: "Viridis", showscale: !!placed.c,
+        colorbar: { title: { text: $("map-color").value } } } },
+  ], { margin: { l: 40, r: 10, t: 10, b: 40 }, xaxis: { title: { text: "t-SNE 1" } }, yaxis: { title: { text: "t-SNE 2" } }, legend: { orientation: "h" } },
+  { displaylogo: false, responsive: true });
+  $("map-plot").removeAllListeners && $("map-plot").removeAllListeners("plotly_click");
+  $("map-plot").on("plotly_click", (ev) => {
+    const p = ev.points.find((q) => q.customdata);
+    if (p) openStar(p.customdata);
+  });
 }
 
 async function main() {
@@ -342,12 +375,16 @@ async function main() {
   });
   $("tab-catalogue").addEventListener("click", (e) => { e.preventDefault(); showTab("catalogue"); });
   $("tab-star").addEventListener("click", (e) => { e.preventDefault(); showTab("star"); });
+  $("tab-map").addEventListener("click", (e) => { e.preventDefault(); showTab("map"); });
+  $("map").addEventListener("change", drawMap);
+  $("map-color").addEventListener("change", drawMap);
   $("catalogue").addEventListener("change", () => loadCatalogue($("catalogue").value));
   $("model").addEventListener("change", chooseModel);
   let files;
   try { files = await api("/api/files"); } catch (e) { status(e.message, true); return; }
   $("catalogue").innerHTML = files.catalogues.map((c) => `<option>${esc(c)}</option>`).join("");
   $("model").innerHTML = '<option value="">(none)</option>' + files.models.map((m) => `<option>${esc(m)}</option>`).join("");
+  $("map").innerHTML = files.maps.map((m) => `<option>${esc(m)}</option>`).join("");
   const wanted = new URLSearchParams(location.search).get("catalogue");
   if (wanted && files.catalogues.includes(wanted)) $("catalogue").value = wanted;
   if (files.catalogues.length) await loadCatalogue($("catalogue").value);
