@@ -18,7 +18,16 @@ from ..inference.catalogue import CATALOGUE_SUFFIXES
 from ..inference.query import CatalogueQuery, Filter
 from ..spectra.flags import Flag
 from ..spectra.io.hdf5 import DatasetReader
-from .models import ModelCache, edited, emulated, json_curve, model_info, posterior
+from .models import (
+    ModelCache,
+    edited,
+    emulated,
+    json_curve,
+    model_info,
+    posterior,
+    saliency_of,
+    strong_lines,
+)
 
 __all__ = ["create_app", "find_files"]
 
@@ -261,6 +270,19 @@ def create_app(root: Path) -> Any:
                 for i in out["id"]
             ]
         return out
+
+    @app.get("/api/lines")
+    def lines(lo: float, hi: float, n: int = Query(60, ge=1, le=500)) -> Any:
+        return strong_lines(lo, hi, n)
+
+    @app.get("/api/model/saliency")
+    def model_saliency(path: str, dataset: str, id: str, label: str) -> Any:  # noqa: A002
+        model = model_at(path)
+        target, row = row_of(dataset, id)
+        try:
+            return saliency_of(model, target, row, label)
+        except StarlabelInputError as exc:
+            raise HTTPException(422, exc.problem) from None
 
     @app.get("/api/model/info")
     def model_information(path: str) -> dict[str, Any]:

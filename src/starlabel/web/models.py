@@ -129,3 +129,40 @@ def posterior(model: Any, dataset: Path, row: int, n: int) -> dict[str, Any]:
             for k, name in enumerate(model.label_names_)
         },
     }
+
+
+def saliency_of(model: Any, dataset: Path, row: int, label: str) -> dict[str, Any]:
+    """d(label)/d(flux) of one star: which pixels the model's ``label`` relies on."""
+    from ..diagnostics.saliency import saliency
+    from ..spectra.preprocess import dense_flux
+
+    if not hasattr(model, "label_function"):
+        raise StarlabelInputError(f"a {model.kind} model has no saliency")
+    names = list(model.label_names_)
+    if label not in names:
+        raise ValueError(f"label: {label!r} is not a label of this model {names}")
+    flux, dead = dense_flux(one_star(dataset, row))
+    if dead[0]:
+        raise StarlabelInputError("no usable pixel", path=dataset)
+    grads = saliency(model.label_function(), flux)[names.index(label), 0]
+    unit = label_spec(label).unit
+    return json_curve(model.wavelength_, grads) | {"label": label, "unit": unit}
+
+
+def strong_lines(lo: float, hi: float, n: int = 60) -> list[dict[str, Any]]:
+    """The ``n`` strongest lines of the package line list between ``lo`` and ``hi``
+    (Angstrom, air), by log gf - 5040/T * EP at 5000 K: markers for a spectrum."""
+    from ..synth.atoms import load_linelist
+
+    lines = load_linelist().in_range(lo, hi)
+    if len(lines) == 0:
+        return []
+    strength = lines.loggf - 5040.0 / 5000.0 * lines.ep
+    order = np.argsort(-strength)[:n]
+    return [
+        {
+            "wavelength": round(float(lines.wavelength[i]), 3),
+            "name": f"{lines.species[i]} {'I' * int(lines.ion[i])}",
+        }
+        for i in sorted(order, key=lambda i: lines.wavelength[i])
+    ]

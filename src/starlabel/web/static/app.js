@@ -180,17 +180,40 @@ async function openStar(id) {
     margin: { l: 50, r: 10, t: 10, b: 40 }, xaxis: { title: { text: "wavelength [Å]" } },
     yaxis: { title: { text: "normalised flux" }, range: [0, 1.25] }, bargap: 0, legend: { orientation: "h" },
   }, { displaylogo: false, responsive: true });
+  const w = sp.wavelength.filter((v) => v !== null);
+  markLines(w[0], w[w.length - 1]);
+  $("spectrum").removeAllListeners && $("spectrum").removeAllListeners("plotly_relayout");
+  $("spectrum").on("plotly_relayout", (ev) => {
+    if (ev["xaxis.range[0]"] !== undefined) markLines(ev["xaxis.range[0]"], ev["xaxis.range[1]"]);
+    else if (ev["xaxis.autorange"]) markLines(w[0], w[w.length - 1]);
+  });
+}
+
+// Line markers: the strongest lines of the package line list in the shown range.
+async function markLines(lo, hi) {
+  let lines;
+  try { lines = await api("/api/lines", { lo, hi, n: 40 }); } catch (e) { return; }
+  Plotly.relayout("spectrum", {
+    shapes: lines.map((l) => ({ type: "line", x0: l.wavelength, x1: l.wavelength, yref: "paper", y0: 0.93, y1: 1,
+      line: { color: "#888", width: 1 } })),
+    annotations: lines.map((l) => ({ x: l.wavelength, y: 1, yref: "paper", text: l.name, showarrow: false,
+      textangle: -90, font: { size: 9, color: "#666" }, yanchor: "bottom" })),
+  });
 }
 
 // ------------------------------------------------------------------ models
 async function chooseModel() {
   const path = $("model").value;
   $("editor").innerHTML = ""; $("model-note").textContent = "";
+  $("saliency-bar").hidden = true; $("saliency-plot").hidden = true;
   $("model-plot").hidden = true; $("posterior").hidden = true;
   if (!path || !state.row || !state.row._dataset) return;
   let info;
   try { info = await api("/api/model/info", { path }); } catch (e) { status(e.message, true); return; }
   state.model = { path, info };
+  $("saliency-bar").hidden = info.kind === "emulator";
+  $("saliency-plot").hidden = true;
+  $("saliency-label").innerHTML = info.labels.map((n) => `<option>${esc(n)}</option>`).join("");
   if (info.can.emulate) return drawEmulated(info);
   if (info.can.edit) return buildEditor(info);
   if (info.can.sample) {
@@ -199,6 +222,19 @@ async function chooseModel() {
     return;
   }
   $("model-note").textContent = `a ${info.kind} model: no spectrum or posterior to show`;
+}
+
+async function drawSaliency() {
+  const label = $("saliency-label").value;
+  let g;
+  try {
+    g = await api("/api/model/saliency", { path: state.model.path, dataset: state.row._dataset, id: state.row.id, label });
+  } catch (e) { status(e.message, true); return; }
+  $("saliency-plot").hidden = false;
+  $("saliency-note").textContent = `d ${label} / d flux${g.unit ? " [" + g.unit + " per unit flux]" : ""}: the pixels the model's ${label} relies on for this star`;
+  Plotly.react("saliency-plot", [{ x: g.wavelength, y: g.curves[0], mode: "lines", line: { color: "#5b3d8a", width: 1 } }], {
+    margin: { l: 60, r: 10, t: 10, b: 40 }, xaxis: { title: { text: "wavelength [Å]" } }, yaxis: { title: { text: `d ${label} / d flux` } },
+  }, { displaylogo: false, responsive: true });
 }
 
 function catalogueLabels(info) {
@@ -380,6 +416,7 @@ async function main() {
   $("map-color").addEventListener("change", drawMap);
   $("catalogue").addEventListener("change", () => loadCatalogue($("catalogue").value));
   $("model").addEventListener("change", chooseModel);
+  $("saliency-draw").addEventListener("click", drawSaliency);
   let files;
   try { files = await api("/api/files"); } catch (e) { status(e.message, true); return; }
   $("catalogue").innerHTML = files.catalogues.map((c) => `<option>${esc(c)}</option>`).join("");
