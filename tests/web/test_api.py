@@ -127,7 +127,8 @@ def test_nothing_outside_the_folder_is_served(served, tmp_path):
         == 404
     )
     listed = client.get("/api/files").json()
-    assert listed["catalogues"] == ["cat.parquet"]
+    assert "cat.parquet" in listed["catalogues"]
+    assert not [c for c in listed["catalogues"] if "link" in c or "secret" in c]
 
 
 def test_a_bad_file_or_query_is_an_error_not_a_dead_server(served):
@@ -158,3 +159,19 @@ def test_serve_binds_localhost_unless_told(served, monkeypatch):
     assert seen == {"host": "127.0.0.1", "port": 8765}
     result = CliRunner().invoke(cli_app, ["serve", str(root), "--host", "0.0.0.0"])
     assert seen["host"] == "0.0.0.0" and "warning" in result.output
+
+
+def test_a_huge_text_catalogue_is_refused_with_a_reason(served, monkeypatch):
+    import starlabel.web.app as web
+
+    root, _ = served
+    (root / "big.csv").write_text(
+        "id,teff\n" + "".join(f"s{i},5000\n" for i in range(2000))
+    )
+    monkeypatch.setattr(web, "MAX_TEXT", 1000)  # bytes: the file above is larger
+    client = TestClient(create_app(root))
+    r = client.get("/api/catalogue", params={"path": "big.csv"})
+    assert r.status_code == 413 and "Parquet" in r.json()["detail"]
+    assert (
+        client.get("/api/catalogue", params={"path": "cat.parquet"}).status_code == 200
+    )

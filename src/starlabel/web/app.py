@@ -33,6 +33,8 @@ __all__ = ["create_app", "find_files"]
 
 DATASET_SUFFIXES = (".h5", ".hdf5")
 MAX_PAGE = 1000
+#: FITS and CSV catalogues are read whole; larger ones are refused (Parquet is not).
+MAX_TEXT = 1 << 30
 
 
 def find_files(root: Path, *, limit: int = 2000) -> dict[str, list[str]]:
@@ -107,6 +109,16 @@ def create_app(root: Path) -> Any:
 
     def catalogue_query(relative: str) -> CatalogueQuery:
         path = inside(relative)
+        if (
+            path.is_file()
+            and path.suffix.lower() != ".parquet"
+            and path.stat().st_size > MAX_TEXT
+        ):
+            raise HTTPException(
+                413,
+                f"{relative} is {path.stat().st_size / 2**30:.1f} GiB: too large to read whole "
+                "here; write it as Parquet (predict -o cat.parquet), which is read by column",
+            )
         stamp = path.stat().st_mtime_ns
         key = (str(path), stamp)
         with lock:

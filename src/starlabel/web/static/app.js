@@ -388,6 +388,11 @@ async function drawMap() {
       name: "this catalogue", hovertemplate: "%{text}<extra></extra>",
       marker: { size: 6, color: placed.c || "#24384f", colorscale: "Viridis", showscale: !!placed.c,
         colorbar: { title: { text: $("map-color").value } } } },
+    ...(() => {  // the star open on the Star page, if it is in the map
+      const k = state.star ? m.id.indexOf(state.star) : -1;
+      return k < 0 ? [] : [{ x: [m.x[k]], y: [m.y[k]], type: "scatter", mode: "markers", name: state.star,
+        marker: { size: 16, symbol: "star", color: "#d9534f", line: { color: "#fff", width: 1 } }, hoverinfo: "name" }];
+    })(),
   ], { margin: { l: 40, r: 10, t: 10, b: 40 }, xaxis: { title: { text: "t-SNE 1" } }, yaxis: { title: { text: "t-SNE 2" } }, legend: { orientation: "h" } },
   { displaylogo: false, responsive: true });
   $("map-plot").removeAllListeners && $("map-plot").removeAllListeners("plotly_click");
