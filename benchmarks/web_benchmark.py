@@ -70,11 +70,11 @@ def main() -> None:
                     "/api/catalogue/points",
                     base | {"columns": ["teff", "logg"], "range": ["fe_h:-1:0"]},
                 ),
-                "star by id (first call builds the index)": (
+                "star by id": (
                     "/api/catalogue/star",
                     base | {"id": f"star{n // 2:07d}"},
                 ),
-                "star by id again": (
+                "another star by id": (
                     "/api/catalogue/star",
                     base | {"id": f"star{n // 3:07d}"},
                 ),

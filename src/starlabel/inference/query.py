@@ -70,7 +70,6 @@ class CatalogueQuery:
             for k, v in (self.table.schema.metadata or {}).items()
             if not k.startswith((b"pandas", b"starlabel_"))
         }
-        self._row_of: dict[str, int] | None = None
 
     @property
     def columns(self) -> list[str]:
@@ -168,10 +167,11 @@ class CatalogueQuery:
         Raises:
             KeyError: no such star.
         """
-        if self._row_of is None:
-            ids = self.table["id"].to_pylist()
-            self._row_of = {str(s): i for i, s in enumerate(ids)}
-        i = self._row_of[star_id]
+        import pyarrow.compute as pc
+
+        i = pc.index(self.table["id"], star_id).as_py()  # a scan in Arrow: no index kept
+        if i < 0:
+            raise KeyError(star_id)
         row = self.table.slice(i, 1).to_pylist()[0]
         row["_row"] = i
         return {
