@@ -123,16 +123,18 @@ def create_app(root: Path) -> Any:
         key = (str(path), stamp)
         with lock:
             if key not in cache:
-                try:
-                    query = CatalogueQuery(path)
-                except StarlabelInputError as exc:
-                    raise HTTPException(422, exc.problem) from None
+                query = CatalogueQuery(path)  # a bad file: 422 (handler above)
                 for old in [k for k in cache if k[0] == key[0]]:
                     del cache[old]
                 if len(cache) >= 4:  # a few catalogues in memory at most
                     cache.pop(next(iter(cache)))
                 cache[key] = query
             return cache[key]
+
+    @app.exception_handler(StarlabelInputError)
+    async def bad_file(request: Any, exc: StarlabelInputError) -> Any:
+        """A file that cannot be read: 422 with the reason; the server stays up."""
+        return JSONResponse(status_code=422, content={"detail": exc.problem})
 
     @app.exception_handler(ValueError)
     async def bad_request(request: Any, exc: ValueError) -> Any:
@@ -217,8 +219,6 @@ def create_app(root: Path) -> Any:
             return spectra.star(target, id)
         except KeyError:
             raise HTTPException(404, f"no star {id!r} in {path}") from None
-        except StarlabelInputError as exc:
-            raise HTTPException(422, exc.problem) from None
 
     models = ModelCache()
 
@@ -226,10 +226,7 @@ def create_app(root: Path) -> Any:
         path = inside(relative)
         if not (path / "model.json").is_file():
             raise HTTPException(404, "not a model folder")
-        try:
-            return models.get(path)
-        except StarlabelInputError as exc:
-            raise HTTPException(422, exc.problem) from None
+        return models.get(path)
 
     def row_of(dataset: str, star: str) -> tuple[Path, int]:
         path = inside(dataset)
@@ -291,10 +288,7 @@ def create_app(root: Path) -> Any:
     def model_saliency(path: str, dataset: str, id: str, label: str) -> Any:  # noqa: A002
         model = model_at(path)
         target, row = row_of(dataset, id)
-        try:
-            return saliency_of(model, target, row, label)
-        except StarlabelInputError as exc:
-            raise HTTPException(422, exc.problem) from None
+        return saliency_of(model, target, row, label)
 
     @app.get("/api/model/info")
     def model_information(path: str) -> dict[str, Any]:
@@ -302,10 +296,7 @@ def create_app(root: Path) -> Any:
 
     @app.get("/api/model/emulate")
     def model_emulate(path: str, set_: list[str] = Query([], alias="set")) -> Any:  # noqa: B008
-        try:
-            return emulated(model_at(path), changes(set_))
-        except StarlabelInputError as exc:
-            raise HTTPException(422, exc.problem) from None
+        return emulated(model_at(path), changes(set_))
 
     @app.get("/api/model/edit")
     def model_edit(
@@ -316,10 +307,7 @@ def create_app(root: Path) -> Any:
     ) -> Any:
         model = model_at(path)
         target, row = row_of(dataset, id)
-        try:
-            return edited(model, target, row, changes(set_))
-        except StarlabelInputError as exc:
-            raise HTTPException(422, exc.problem) from None
+        return edited(model, target, row, changes(set_))
 
     @app.get("/api/model/posterior")
     def model_posterior(
@@ -330,10 +318,7 @@ def create_app(root: Path) -> Any:
     ) -> Any:
         model = model_at(path)
         target, row = row_of(dataset, id)
-        try:
-            return posterior(model, target, row, n)
-        except StarlabelInputError as exc:
-            raise HTTPException(422, exc.problem) from None
+        return posterior(model, target, row, n)
 
     static = Path(__file__).with_name("static")
 
