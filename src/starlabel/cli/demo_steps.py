@@ -4,6 +4,7 @@ demo's files) and prints what it did."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -238,7 +239,7 @@ def demo_map(
         load(out / "model-cnn"),
         paths["test"],
         catalogue,
-        ood_score=ood_scorer(out / "map" / "map.safetensors"),
+        ood_score=functools.partial(ood_scorer, out / "map" / "map.safetensors"),
         overwrite=True,
     )
     inner = result.inner
