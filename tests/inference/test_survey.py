@@ -192,10 +192,8 @@ def _crash_after(model, n_batches):
     return predict
 
 
-def test_a_changed_model_or_input_discards_the_staged_parts(model, tmp_path):
-    data = survey_file(tmp_path / "d.h5", 200, 1, "s")
-    out = tmp_path / "cat.parquet"
-    opts = model.predict_options(batch_size=40)
+def _crash_in_chunk_4(model, data, out, opts):
+    """A run of 40-row chunks that crashes after its third chunk."""
     with pytest.raises(Crash):
         predict_survey(
             model,
@@ -205,6 +203,13 @@ def test_a_changed_model_or_input_discards_the_staged_parts(model, tmp_path):
             chunk_size=40,
             predict=_crash_after(model, 3),
         )
+
+
+def test_a_changed_model_or_input_discards_the_staged_parts(model, tmp_path):
+    data = survey_file(tmp_path / "d.h5", 200, 1, "s")
+    out = tmp_path / "cat.parquet"
+    opts = model.predict_options(batch_size=40)
+    _crash_in_chunk_4(model, data, out, opts)
     parts = tmp_path / "cat.parquet.parts"
     assert len(list(parts.glob("part-*"))) == 3 and not out.exists()
     other = tiny_cnn(seed=7, epochs=2)  # another model: none of the parts may stay
@@ -215,15 +220,7 @@ def test_a_changed_model_or_input_discards_the_staged_parts(model, tmp_path):
     assert_same_catalogue(read_catalogue_table(out), read_catalogue_table(fresh))
     # a changed input file: its staged parts are not reused
     out2 = tmp_path / "cat2.parquet"
-    with pytest.raises(Crash):
-        predict_survey(
-            model,
-            [data],
-            out2,
-            options=opts,
-            chunk_size=40,
-            predict=_crash_after(model, 3),
-        )
+    _crash_in_chunk_4(model, data, out2, opts)
     time.sleep(0.01)
     survey_file(data, 200, 9, "s", overwrite=True)  # same ids, other spectra
     counts = predict_survey(model, [data], out2, options=opts, chunk_size=40)

@@ -175,3 +175,34 @@ def test_a_huge_text_catalogue_is_refused_with_a_reason(served, monkeypatch):
     assert (
         client.get("/api/catalogue", params={"path": "cat.parquet"}).status_code == 200
     )
+
+
+def test_a_runs_parts_are_one_catalogue_and_text_columns_do_not_range(tmp_path):
+    """A folder output is listed once (not part by part); the parts of a finished
+    run beside its catalogue file are not listed; a range on the id is a 400."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from starlabel.inference.parts import MANIFEST
+
+    for folder in ("survey", "cat.parquet.parts"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / MANIFEST).write_text(json.dumps({}))
+        for k in range(3):
+            pq.write_table(
+                pa.table({"id": [f"s{k}"], "teff": [5000.0 + k]}),
+                tmp_path / folder / f"part-x-{k:010d}.parquet",
+            )
+    pq.write_table(
+        pa.table({"id": ["a", "b"], "teff": [float("inf"), 4000.0]}),
+        tmp_path / "cat.parquet",
+    )
+    client = TestClient(create_app(tmp_path))
+    listed = client.get("/api/files").json()["catalogues"]
+    assert listed == ["cat.parquet", "survey/"]
+    r = client.get("/api/catalogue", params={"path": "cat.parquet", "range": "id:1:2"})
+    assert r.status_code == 400 and "not a numeric column" in r.json()["detail"]
+    r = client.get("/api/catalogue", params={"path": "cat.parquet"})
+    assert r.status_code == 200 and r.json()["rows"][0]["teff"] is None  # inf

@@ -93,12 +93,18 @@ def browser():
         b.close()
 
 
-def test_filter_the_catalogue_open_a_star_see_its_spectrum(site, browser, tmp_path):
-    url, table = site
-    page = browser.new_page(viewport={"width": 1300, "height": 850})
+def open_catalogue(browser, url, height):
+    """A page on the served catalogue, and the list its JavaScript errors go to."""
+    page = browser.new_page(viewport={"width": 1300, "height": height})
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(url + "/?catalogue=cat.parquet")
+    return page, errors
+
+
+def test_filter_the_catalogue_open_a_star_see_its_spectrum(site, browser, tmp_path):
+    url, table = site
+    page, errors = open_catalogue(browser, url, height=850)
     page.wait_for_selector("#stars tbody tr")
     assert page.inner_text("#count").startswith("40 of 40")
     page.wait_for_selector("#kiel .main-svg")
@@ -135,10 +141,7 @@ def _edited_path(page):
 
 def test_move_an_editor_slider_and_open_a_posterior(site, browser):
     url, _ = site
-    page = browser.new_page(viewport={"width": 1300, "height": 1400})
-    errors = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(url + "/?catalogue=cat.parquet")
+    page, errors = open_catalogue(browser, url, height=1400)
     page.wait_for_selector("#stars tbody tr")
     page.click("#stars tbody tr:nth-child(2)")
     page.wait_for_selector("#spectrum .main-svg .scatterlayer path.js-line")

@@ -24,6 +24,7 @@ from . import (
     split,
     synth,
     train,
+    tune,
 )
 from ._app import app, err_console, guarded
 
@@ -35,6 +36,7 @@ COMMANDS = [
     ("info", info.info, {}),
     ("split", split.split, {}),
     ("train", train.train, train.SETTINGS),
+    ("tune", tune.tune, {}),
     ("predict", predict.predict, {}),
     ("evaluate", evaluate.evaluate, {}),
     ("refine", refine.refine, {}),

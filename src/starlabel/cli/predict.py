@@ -145,7 +145,12 @@ def predict(
     import functools
 
     from ..diagnostics.mapping import ood_scorer
-    from ..inference import expand_inputs, predict_survey
+    from ..inference import (
+        expand_inputs,
+        has_unfinished_run,
+        parts_folder,
+        predict_survey,
+    )
     from ..models import load
 
     if workers < 0:
@@ -155,11 +160,10 @@ def predict(
     single = len(data) == 1 and Path(data[0]).suffix and not Path(data[0]).is_dir()
     single = bool(single) and not any(c in data[0] for c in "*?[")
     inputs = expand_inputs(data)
-    parts = (
-        output if output.suffix == "" or output.is_dir() else Path(f"{output}.parts")
-    )
-    if resume and not (parts / "_starlabel.json").exists():
-        raise ValueError(f"--resume: no interrupted run to finish ({parts} holds none)")
+    if resume and not has_unfinished_run(output):
+        raise ValueError(
+            f"--resume: no interrupted run to finish ({parts_folder(output)} holds none)"
+        )
 
     model = load(model_dir)
     options = model.predict_options(

@@ -33,6 +33,9 @@ def report(
             "--fits", help="Best-fit spectra from `starlabel refine --show` (PNG)."
         ),
     ] = None,
+    tune_dir: Annotated[
+        Path | None, typer.Option("--tune", help="`starlabel tune` folder.")
+    ] = None,
     title: Annotated[str, typer.Option("--title")] = "starlabel report",
     overwrite: Annotated[bool, Overwrite] = False,
 ) -> None:
@@ -48,6 +51,7 @@ def report(
         explain_dir=explain_dir,
         map_dir=map_dir,
         fits=fits,
+        tune_dir=tune_dir,
         title=title,
     )
     console.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")

@@ -23,7 +23,7 @@ def serve(
         ),
     ] = "127.0.0.1",
 ) -> None:
-    """Serve a folder read-only to a local web app (catalogue API; pages to come)."""
+    """Serve a folder read-only to a local web app (catalogue, star, spectrum editor, posterior and map pages)."""
     try:
         import uvicorn
 

@@ -56,6 +56,7 @@ def write_report(
     explain_dir: PathLike | None = None,
     map_dir: PathLike | None = None,
     fits: PathLike | None = None,
+    tune_dir: PathLike | None = None,
     title: str = "starlabel report",
 ) -> Path:
     """Write the report for ``catalogues`` compared with the reference dataset
@@ -323,6 +324,8 @@ def write_report(
     sections.append(_fits_section(fits))
     sections.append(_explain_section(explain_dir))
     sections.append(_map_section(map_dir))
+    if tune_dir is not None:
+        sections.append(_tune_section(tune_dir))
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as tmp:
@@ -375,6 +378,51 @@ def _explain_section(explain_dir: PathLike | None) -> Section:
     with open(d / "saliency_lines.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
     return Section("Saliency", caption, images, html_table(rows[0], rows[1:]))
+
+
+def _tune_section(tune_dir: PathLike) -> Section:
+    """``starlabel tune`` output: the summary, the plots and the ten best trials."""
+    d = Path(tune_dir)
+    if not (d / "trials.csv").exists():
+        return Section("Hyperparameter search", f"No `starlabel tune` output in {d}.")
+    with open(d / "trials.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    done = sorted(
+        (r for r in rows if r.get("state") == "COMPLETE" and r.get("value")),
+        key=lambda r: float(r["value"]),
+    )[:10]
+    params = [c for c in (rows[0] if rows else {}) if c.startswith("params_")]
+    header = ["trial", "value", "epochs", *(p.removeprefix("params_") for p in params)]
+    table = [
+        [r["number"], f"{float(r['value']):.5g}", r.get("epochs", "")]
+        + [_short(r[p]) for p in params]
+        for r in done
+    ]
+    summary = (
+        (d / "summary.txt").read_text(encoding="utf-8")
+        if (d / "summary.txt").exists()
+        else ""
+    )
+    images = [
+        file_png(d / n)
+        for n in ("history.png", "importances.png", "parallel.png")
+        if (d / n).exists()
+    ]
+    return Section(
+        "Hyperparameter search",
+        "Optuna's search over the model's hyperparameters (`starlabel tune`): the objective of each trial "
+        "(lower is better), which parameters mattered, and the ten best trials; `best.toml` in the same "
+        "folder trains the best one.",
+        images,
+        f"<pre>{html.escape(summary)}</pre>" + html_table(header, table),
+    )
+
+
+def _short(text: str) -> str:
+    try:
+        return f"{float(text):.4g}"
+    except ValueError:
+        return text
 
 
 def _map_section(map_dir: PathLike | None) -> Section:

@@ -4,12 +4,20 @@ catalogue writer."""
 
 from .catalogue import read_catalogue_table, write_catalogue
 from .refine import refine_file
-from .runner import DEFAULT_CHUNK, expand_inputs, predict_survey
+from .runner import (
+    DEFAULT_CHUNK,
+    expand_inputs,
+    has_unfinished_run,
+    parts_folder,
+    predict_survey,
+)
 from .stream import predict_file
 
 __all__ = [
     "DEFAULT_CHUNK",
     "expand_inputs",
+    "has_unfinished_run",
+    "parts_folder",
     "predict_file",
     "predict_survey",
     "read_catalogue_table",

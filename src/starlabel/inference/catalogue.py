@@ -270,9 +270,9 @@ def read_catalogue_table(path: PathLike) -> Table:
     if not path.exists():
         raise StarlabelInputError("no such file", path=path)
     if path.is_dir():
-        if (path / "_starlabel.json").exists():
-            from .parts import read_parts_table
+        from .parts import MANIFEST, read_parts_table
 
+        if (path / MANIFEST).exists():
             return read_parts_table(path)
         raise StarlabelInputError("is a directory, not a catalogue file", path=path)
     fmt = catalogue_format(path)

@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import StarlabelInputError
 from .chunks import ChunkJob, ChunkResult, run_job
 
-__all__ = ["dask_client", "dask_map", "run_on_dask", "worker_memory"]
+__all__ = ["dask_client", "dask_map", "run_on_dask"]
 
 
 def _import():
@@ -60,6 +60,11 @@ def dask_client(
         cluster.close()
 
 
+def _default_window(client: Any) -> int:
+    """Tasks in flight: two per worker thread (one running, one queued)."""
+    return 2 * (sum(client.nthreads().values()) or 1)
+
+
 def run_on_dask(
     client: Any, jobs: Iterable[ChunkJob], *, window: int | None = None
 ) -> Iterator[ChunkResult]:
@@ -69,9 +74,7 @@ def run_on_dask(
     the driver holds only that many results however many chunks there are.
     """
     distributed = _import()
-    if window is None:
-        threads = sum(client.nthreads().values()) or 1
-        window = 2 * threads
+    window = window or _default_window(client)
     it = iter(jobs)
     pending = distributed.as_completed()
     for job in it:
@@ -97,8 +100,7 @@ def dask_map(client: Any, fn: Any, items: Iterable[Any], *, window: int | None =
     ``window`` in flight (default: two per worker thread)."""
     import collections
 
-    if window is None:
-        window = 2 * (sum(client.nthreads().values()) or 1)
+    window = window or _default_window(client)
     queue: collections.deque = collections.deque()
     for item in items:
         queue.append(client.submit(fn, item, pure=False))
@@ -110,14 +112,3 @@ def dask_map(client: Any, fn: Any, items: Iterable[Any], *, window: int | None =
         future = queue.popleft()
         yield future.result()
         future.release()
-
-
-def worker_memory(client: Any) -> dict[str, float]:
-    """Peak resident memory (MiB) of each worker process."""
-    return {k: v / 2**20 for k, v in client.run(_peak_rss).items()}
-
-
-def _peak_rss() -> int:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -17,7 +17,17 @@ import numpy as np
 from .._typing import PathLike
 from ..errors import StarlabelInputError
 
-__all__ = ["CatalogueQuery", "Filter", "Page"]
+__all__ = ["CatalogueQuery", "Filter", "Page", "json_value"]
+
+
+def json_value(v: Any) -> Any:
+    """``v`` for JSON: a NaN or infinite float becomes ``None`` (JSON has neither).
+
+    Example:
+        >>> json_value(float("nan")), json_value(float("-inf")), json_value(2.5), json_value("a")
+        (None, None, 2.5, 'a')
+    """
+    return None if isinstance(v, float) and not math.isfinite(v) else v
 
 
 @dataclass(frozen=True)
@@ -87,6 +97,8 @@ class CatalogueQuery:
             if name not in self.table.column_names:
                 raise ValueError(f"filter: no column {name!r} in {self.path.name}")
             col = self.table[name]
+            if not (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)):
+                raise ValueError(f"filter: {name!r} is not a numeric column")
             if lo is not None:
                 mask = pc.and_kleene(mask, pc.greater_equal(col, lo))
             if hi is not None:
@@ -157,8 +169,7 @@ class CatalogueQuery:
         for r, i in zip(part, chosen, strict=True):
             r["_row"] = int(i)
             for k, v in r.items():
-                if isinstance(v, float) and not math.isfinite(v):
-                    r[k] = None  # JSON has no NaN
+                r[k] = json_value(v)
         return Page(len(rows), offset, self.columns, part)
 
     def star(self, star_id: str) -> dict[str, Any]:
@@ -169,15 +180,14 @@ class CatalogueQuery:
         """
         import pyarrow.compute as pc
 
-        i = pc.index(self.table["id"], star_id).as_py()  # a scan in Arrow: no index kept
+        i = pc.index(
+            self.table["id"], star_id
+        ).as_py()  # a scan in Arrow: no index kept
         if i < 0:
             raise KeyError(star_id)
         row = self.table.slice(i, 1).to_pylist()[0]
         row["_row"] = i
-        return {
-            k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-            for k, v in row.items()
-        }
+        return {k: json_value(v) for k, v in row.items()}
 
     def columns_values(
         self, names: list[str], where: Filter | None = None, *, max_points: int = 20000
@@ -191,10 +201,7 @@ class CatalogueQuery:
             if name not in self.table.column_names:
                 raise ValueError(f"no column {name!r} in {self.path.name}")
             values = self.table[name].take(rows).to_numpy(zero_copy_only=False)
-            out[name] = [
-                None if isinstance(v, float) and not math.isfinite(v) else v
-                for v in values.tolist()
-            ]
+            out[name] = [json_value(v) for v in values.tolist()]
         return out
 
 

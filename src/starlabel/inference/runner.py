@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import glob
 import json
-import os
 import secrets
 import tempfile
 import time
@@ -33,6 +32,7 @@ from .catalogue import CATALOGUE_SUFFIXES, catalogue_format, write_catalogue_str
 from .chunks import ChunkJob, ChunkResult, label_chunk, worker_name
 from .labelling import add_counts, catalogue_meta
 from .parts import (
+    MANIFEST,
     Chunk,
     InputFile,
     PartStore,
@@ -42,7 +42,13 @@ from .parts import (
     plan_chunks,
 )
 
-__all__ = ["DEFAULT_CHUNK", "expand_inputs", "predict_survey"]
+__all__ = [
+    "DEFAULT_CHUNK",
+    "expand_inputs",
+    "has_unfinished_run",
+    "parts_folder",
+    "predict_survey",
+]
 
 #: Rows per part: resume granularity, unit of work of a worker, and what the driver
 #: holds of a result at a time (the model reads ``batch_size`` spectra at once).
@@ -137,6 +143,26 @@ class _Log:
             self.fh.close()
 
 
+def parts_folder(output: PathLike) -> Path:
+    """Where the parts of a run into ``output`` go: the folder itself for a folder
+    output (a name without extension, or an existing folder), else
+    ``OUTPUT.parts/`` beside the catalogue file.
+
+    Example:
+        >>> parts_folder("cat.fits").name, parts_folder("catalogue").name
+        ('cat.fits.parts', 'catalogue')
+    """
+    output = Path(output)
+    if output.is_dir() or not output.suffix:
+        return output
+    return output.with_name(output.name + ".parts")
+
+
+def has_unfinished_run(output: PathLike) -> bool:
+    """Whether a run into ``output`` left parts to resume (its manifest exists)."""
+    return (parts_folder(output) / MANIFEST).is_file()
+
+
 def predict_survey(
     model: Any,
     inputs: Sequence[PathLike],
@@ -163,8 +189,8 @@ def predict_survey(
         inputs: dataset files (already expanded, see :func:`expand_inputs`), in
             catalogue order.
         output: a catalogue file (.fits, .csv, .parquet; its parts go to
-            ``OUTPUT.parts/``) or a folder (path ending in ``/`` or an existing
-            folder: the parts are the catalogue, a Parquet dataset).
+            ``OUTPUT.parts/``) or a folder (a name without extension or an
+            existing folder: the parts are the catalogue, a Parquet dataset).
         options: the model's predict options.
         chunk_size: rows per part (default :data:`DEFAULT_CHUNK`; a resumed run
             keeps the size its parts were made with).
@@ -181,8 +207,8 @@ def predict_survey(
             catalogue file (always kept in a folder output).
         keep_parts: keep ``OUTPUT.parts/`` after writing a catalogue file (a later
             run with more files then labels only those).
-        progress: called with (spectra done, total spectra), first with what earlier
-            runs did.
+        progress: called with (spectra just finished, total spectra) after each
+            chunk; the first call counts what earlier runs did.
         log: JSON-lines file: one record per chunk (rows, seconds, worker).
         overwrite: replace an existing catalogue of other inputs, model or options.
 
@@ -195,7 +221,8 @@ def predict_survey(
     """
     t_start = time.perf_counter()
     output = Path(output)
-    folder = str(output).endswith(os.sep) or output.is_dir() or not output.suffix
+    store_dir = parts_folder(output)
+    folder = store_dir == output
     if not folder:
         check_output(output, overwrite=True, suffixes=CATALOGUE_SUFFIXES)
     if options is None:
@@ -206,7 +233,6 @@ def predict_survey(
         )
     paths = [Path(p) for p in inputs]
     described = _describe_inputs(model, paths)
-    store_dir = output if folder else output.with_name(output.name + ".parts")
     with tempfile.TemporaryDirectory(prefix="starlabel-model-") as saved:
         model.save(Path(saved) / "model")
         model_fp = directory_fingerprint(Path(saved) / "model")
@@ -523,9 +549,10 @@ def _write_output(
     source_column: bool,
 ) -> None:
     """Write the catalogue file from the parts. Its token goes into the manifest as
-    ``pending`` first and is confirmed after: a crash between the two still lets the
-    next run recognise the file as ours (CSV, which holds no metadata, is recognised
-    by its size and time, recorded after)."""
+    ``pending`` first and is confirmed after: a FITS or Parquet file (which carries
+    the token in its metadata) is still recognised as ours after a crash between the
+    two. A CSV holds no metadata: it is recognised by its size and time, recorded
+    after, so a crash in that moment leaves a file the next run asks --overwrite for."""
     token = secrets.token_hex(8)
     store.write_manifest(
         dict(manifest) | {"output": (manifest.get("output") or {}) | {"pending": token}}

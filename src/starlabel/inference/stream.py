@@ -46,7 +46,7 @@ def predict_file(
         output: catalogue (.fits, .csv or .parquet); an existing file is replaced
             only with ``overwrite``.
         options: the model's predict options (``model.predict_options(...)``).
-        progress: called with (spectra done, total).
+        progress: called with (spectra just finished, total) after each chunk.
         ood_score: a picklable factory of ``ood_score(batch) -> (n,)`` of a
             similarity map; adds a ``map_ood_score`` column, and a score above 1
             sets ``OUT_OF_DISTRIBUTION`` (as the model's own ``ood_score`` does).

@@ -192,6 +192,12 @@ class SpectralModel(BaseEstimator):
     uncertainty_parts: ClassVar[Mapping[str, str]] = {}
     #: what the validation loss in ``model.json`` measures.
     loss_name: ClassVar[str] = ""
+    #: ``starlabel tune``: config field (dotted path) -> range
+    #: (``models.space``), the config fields every trial sets, and the default
+    #: objective (``loss``: the validation loss; ``scatter``: the labels' scatter).
+    search_space: ClassVar[Mapping[str, Any]] = {}
+    search_fixed: ClassVar[Mapping[str, Any]] = {}
+    search_metric: ClassVar[str] = "loss"
 
     def __init__(
         self,
@@ -345,6 +351,10 @@ class SpectralModel(BaseEstimator):
         )
 
     def _save_parts(self) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        raise NotImplementedError
+
+    def validation_loss(self) -> float:
+        """The fitted model's validation loss (``loss_name``; ``starlabel tune``)."""
         raise NotImplementedError
 
     def summary(self) -> dict[str, str]:

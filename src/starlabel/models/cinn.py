@@ -52,6 +52,7 @@ from ._shared import (
 from .base import LabelPrediction
 from .options import TRAIN_FLAGS, PredictOptions
 from .posterior import precision_summary
+from .space import FloatRange, IntRange, Param
 
 __all__ = [
     "CINN_PRESETS",
@@ -170,6 +171,18 @@ CINN_PRESETS: dict[str, CINNConfig] = {
 }
 
 
+#: ``starlabel tune``: the conditioning network's space of Candebat et al. 2024
+#: (Optuna TPE over 100 models): output channels 2^2-2^8 and max-pool 1-4 per block,
+#: kernel 2^2-2^8, dense widths 2^2-2^8; and the learning rate. (The paper's stride
+#: 1-2 has no counterpart: our conditioning convolutions have stride 1.)
+CINN_SEARCH_SPACE: dict[str, Param] = {
+    "channels": IntRange(4, 256, log=True),
+    "kernel_size": IntRange(4, 256, log=True),
+    "pool": IntRange(1, 4),
+    "dense": IntRange(4, 256, log=True),
+    "train.lr": FloatRange(1e-4, 3e-3, log=True),
+}
+
 #: precision-mode totals (``CINNPredictOptions.total``) and what each is.
 TOTALS = {
     "posterior": "the internal part alone: the posterior width of the spectrum as "
@@ -253,6 +266,8 @@ class ConditionalINNRegressor(SpectralModel):
     options_class = CINNPredictOptions
     presets = CINN_PRESETS
     default_preset = "default"
+    search_space = CINN_SEARCH_SPACE
+    search_fixed = {"n_members": 1}
     flag_fields = {
         "ensemble": "n_members",
         **TRAIN_FLAGS,
@@ -593,6 +608,11 @@ class ConditionalINNRegressor(SpectralModel):
         }
         files = {"cinn.safetensors": self.module_.state_dict()}
         return manifest, files, {"members": getattr(self, "history_", [])}
+
+    def validation_loss(self) -> float:
+        """Best validation loss of the kept seed."""
+        self._check_fitted()
+        return float(self.best_valid_loss_)
 
     def _summary(self) -> dict[str, str]:
         return {

@@ -45,6 +45,7 @@ from ._shared import (
 )
 from .base import LabelPrediction
 from .options import TRAIN_FLAGS, PredictOptions
+from .space import Choice, FloatRange, IntRange, Param
 
 __all__ = [
     "CNNConfig",
@@ -221,6 +222,19 @@ PRESETS: dict[str, EnsembleConfig] = {
 }
 
 
+#: ``starlabel tune``: the network's sizes, dropout and the optimiser's step and batch
+#: (each convolution's channels and pooling and each dense width drawn on its own).
+CNN_SEARCH_SPACE: dict[str, Param] = {
+    "cnn.channels": IntRange(2, 64, log=True),
+    "cnn.kernel_size": IntRange(4, 64, log=True),
+    "cnn.pool": IntRange(1, 4),
+    "cnn.dense": IntRange(8, 256, log=True),
+    "cnn.dropout": FloatRange(0.0, 0.4),
+    "train.lr": FloatRange(1e-4, 1e-2, log=True),
+    "train.batch_size": Choice((16, 32, 64, 128)),
+}
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class CNNPredictOptions(PredictOptions):
     """Options of :meth:`DeepEnsembleRegressor.predict` (``batch_size`` only)."""
@@ -285,6 +299,10 @@ class DeepEnsembleRegressor(SpectralModel):
     options_class = CNNPredictOptions
     presets = PRESETS
     default_preset = "default"
+    search_space = CNN_SEARCH_SPACE
+    #: a trial trains one member: the ensemble is for the error bars, the network's
+    #: sizes are chosen on one (``best.toml`` keeps the base config's members)
+    search_fixed = {"n_members": 1, "n_keep": 1}
     flag_fields = {
         "ensemble": "n_members",
         "keep": "n_keep",
@@ -666,6 +684,11 @@ class DeepEnsembleRegressor(SpectralModel):
             ],
         }
         return manifest, files, {"members": self.history_}
+
+    def validation_loss(self) -> float:
+        """Mean best validation loss of the kept members."""
+        self._check_fitted()
+        return float(np.mean(self.member_losses_))
 
     def _summary(self) -> dict[str, str]:
         losses = ", ".join(f"{x:.4f}" for x in self.member_losses_)

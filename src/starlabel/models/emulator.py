@@ -479,6 +479,11 @@ class SpectrumEmulator(SpectralModel):
             {"emulator": self.history_},
         )
 
+    def validation_loss(self) -> float:
+        """Best validation loss."""
+        self._check_fitted()
+        return float(self.valid_loss_)
+
     def _summary(self) -> dict[str, str]:
         e = self.error_per_pixel()
         return {

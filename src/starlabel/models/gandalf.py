@@ -43,12 +43,13 @@ from ..nn import Standardizer
 from ..nn.autoencoder import LabelAutoencoder, mlp
 from ..spectra.container import Spectra
 from ..spectra.preprocess import dense_flux
-from ..training import History
+from ..training import History, report_epoch
 from ._shared import ProgressBar, SpectralModel, check_grid, device_of, load_state
 from .base import LabelPrediction
 from .latent import DenseRegressor, fit_dense_regressor, r2_per_label
 from .options import PredictOptions
 from .persist import load_tensors
+from .space import FloatRange, IntRange, Param
 
 __all__ = [
     "GANDALF_PRESETS",
@@ -149,6 +150,17 @@ GANDALF_PRESETS: dict[str, GandalfConfig] = {
 }
 
 
+#: ``starlabel tune``: latent size, widths, the strength lambda of the conditioned
+#: labels and the learning rate.
+GANDALF_SEARCH_SPACE: dict[str, Param] = {
+    "latent": IntRange(4, 64, log=True),
+    "encoder": IntRange(32, 1024, log=True),
+    "decoder": IntRange(32, 1024, log=True),
+    "strength": FloatRange(0.01, 1.0, log=True),
+    "lr": FloatRange(1e-4, 1e-2, log=True),
+}
+
+
 @dataclass(frozen=True)
 class EditedSpectrum:
     """A star's spectrum, its reconstruction and its regeneration with new labels.
@@ -198,6 +210,10 @@ class LatentAutoencoder(SpectralModel):
     options_class = GandalfPredictOptions
     presets = GANDALF_PRESETS
     default_preset = "santovena2025"
+    search_space = GANDALF_SEARCH_SPACE
+    #: its validation loss is the reconstruction alone, which lambda trades away:
+    #: a search on it would switch lambda off
+    search_metric = "scatter"
     flag_fields = {
         "latent": "latent",
         "disentangle": "disentangle",
@@ -558,13 +574,19 @@ class LatentAutoencoder(SpectralModel):
         }
         return manifest, files, {"epochs": self.history_}
 
+    def validation_loss(self) -> float:
+        """Reconstruction MSE on the validation stars after the last epoch."""
+        self._check_fitted()
+        mse = self.history_[-1]["valid_mse"] if self.history_ else self.valid_mse_
+        return float("nan") if mse is None else float(mse)
+
     def _summary(self) -> dict[str, str]:
         cfg = self._config
         lam = ", ".join(f"{k} {v:+g}" for k, v in cfg.lambdas.items()) or "none"
         r2 = ", ".join(f"{k} {v:.2f}" for k, v in self.latent_r2_.items())
         out = {"latent": f"{cfg.latent} dimensions; lambda {lam}", "R^2 from z": r2}
-        mse = self.history_[-1]["valid_mse"] if self.history_ else self.valid_mse_
-        if mse is not None:
+        mse = self.validation_loss()
+        if np.isfinite(mse):
             out["validation loss"] = f"{mse:.4f} ({self.loss_name})"
         return out
 
@@ -688,6 +710,7 @@ def _train(
             "seconds": time.perf_counter() - t0,
         }
         history.append(row)
+        report_epoch(epoch, v_rec)
         if progress is not None:
             progress.member(0)(
                 epoch, History(train_loss=[row["train_mse"]], valid_loss=[v_rec])

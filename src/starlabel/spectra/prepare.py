@@ -328,7 +328,6 @@ def _finish_batch(
     return sp
 
 
-RawSource = Callable[[list[Rejected] | None], Iterator[RawSpectrum]]
 #: An ordered map over work units: ``mapper(fn, units) -> iterator of fn(unit)`` in
 #: the order of ``units`` (the builtin ``map``, or a pool of processes).
 Mapper = Callable[[Callable[[Any], Any], list[Any]], Iterator[Any]]

@@ -14,7 +14,9 @@ import copy
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -22,13 +24,47 @@ import torch
 
 from .._config import config_from_dict, config_to_dict
 
-__all__ = ["TrainConfig", "History", "fit_loop"]
+__all__ = ["TrainConfig", "History", "fit_loop", "epoch_hook", "report_epoch"]
 
 log = logging.getLogger(__name__)
 Batch = Sequence[torch.Tensor]
 LossFn = Callable[
     [torch.nn.Module, Batch], "torch.Tensor | tuple[torch.Tensor, torch.Tensor]"
 ]
+
+
+#: called after each epoch of any training loop with (epoch, validation loss);
+#: set by :func:`epoch_hook` (``starlabel tune`` reports to its pruner through it)
+_EPOCH_HOOK: ContextVar[Callable[[int, float], None] | None] = ContextVar(
+    "starlabel_epoch_hook", default=None
+)
+
+
+@contextmanager
+def epoch_hook(hook: Callable[[int, float], None]) -> Iterator[None]:
+    """Call ``hook(epoch, validation_loss)`` after every epoch trained inside the
+    block (an exception it raises, e.g. a pruned trial, ends the training).
+
+    Example:
+        >>> seen = []
+        >>> with epoch_hook(lambda e, v: seen.append((e, v))):
+        ...     report_epoch(0, 1.5)
+        >>> report_epoch(1, 1.0)  # outside: nobody listens
+        >>> seen
+        [(0, 1.5)]
+    """
+    token = _EPOCH_HOOK.set(hook)
+    try:
+        yield
+    finally:
+        _EPOCH_HOOK.reset(token)
+
+
+def report_epoch(epoch: int, valid_loss: float) -> None:
+    """Tell the :func:`epoch_hook` of the current block (if any) about an epoch."""
+    hook = _EPOCH_HOOK.get()
+    if hook is not None:
+        hook(epoch, valid_loss)
 
 
 def _reduce(out) -> tuple[torch.Tensor, torch.Tensor]:
@@ -246,6 +282,7 @@ def fit_loop(
                 plateau = 0
         if progress is not None:
             progress(epoch, history)
+        report_epoch(epoch, current)
         if since_best >= config.patience:
             history.stopped = f"early stop: no improvement for {config.patience} epochs"
             break

@@ -15,7 +15,8 @@ from typing import Any
 
 from ..errors import StarlabelInputError
 from ..inference.catalogue import CATALOGUE_SUFFIXES
-from ..inference.query import CatalogueQuery, Filter
+from ..inference.parts import MANIFEST
+from ..inference.query import CatalogueQuery, Filter, json_value
 from ..spectra.flags import Flag
 from ..spectra.io.hdf5 import DatasetReader
 from .models import (
@@ -52,8 +53,14 @@ def find_files(root: Path, *, limit: int = 2000) -> dict[str, list[str]]:
         rel = here.relative_to(root)
         if "model.json" in files:
             out["models"].append(str(rel))
-        if "_starlabel.json" in files and here != root:
-            out["catalogues"].append(str(rel) + "/")
+        if MANIFEST in files and here != root:
+            # a run's parts: the folder is one catalogue (a folder output, or the
+            # parts of a run not finished yet), its part files are not listed
+            done = here.name.endswith(".parts") and here.with_suffix("").is_file()
+            if not done:
+                out["catalogues"].append(str(rel) + "/")
+            dirs[:] = []
+            continue
         is_map = "map.safetensors" in files and "map.csv" in files
         if is_map:
             out["maps"].append(str(rel))
@@ -123,7 +130,7 @@ def create_app(root: Path) -> Any:
         key = (str(path), stamp)
         with lock:
             if key not in cache:
-                query = CatalogueQuery(path)  # a bad file: 422 (handler above)
+                query = CatalogueQuery(path)  # a bad file: 422 (handler below)
                 for old in [k for k in cache if k[0] == key[0]]:
                     del cache[old]
                 if len(cache) >= 4:  # a few catalogues in memory at most
@@ -251,13 +258,9 @@ def create_app(root: Path) -> Any:
     ) -> Any:
         """The map's points (training and placed stars); the placed stars coloured
         by ``color`` of ``catalogue`` (joined by id)."""
-        folder = inside(path)
-        table = CatalogueQuery(folder / "map.csv").table
+        table = CatalogueQuery(inside(f"{path}/map.csv")).table  # links out: 404
         out: dict[str, Any] = {
-            name: [
-                None if isinstance(v, float) and v != v else v
-                for v in table[name].to_pylist()
-            ]
+            name: [json_value(v) for v in table[name].to_pylist()]
             for name in ("id", "set", "x", "y", "ood_score")
             if name in table.column_names
         }
@@ -272,12 +275,7 @@ def create_app(root: Path) -> Any:
                     strict=True,
                 )
             )
-            out["color"] = [
-                None
-                if (v := values.get(i)) is None or (isinstance(v, float) and v != v)
-                else v
-                for i in out["id"]
-            ]
+            out["color"] = [json_value(values.get(i)) for i in out["id"]]
         return out
 
     @app.get("/api/lines")
