@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import astropy.units as u
@@ -59,3 +60,10 @@ def gaussian_line_spectra(n: int = 16, n_pixels: int = 256, seed: int = 0) -> Sp
 @pytest.fixture
 def small_spectra() -> Spectra:
     return gaussian_line_spectra()
+
+
+def cli_process(*args) -> list[str]:
+    """The argv that runs ``starlabel ARGS`` in a fresh Python process (for
+    subprocess tests: kill -9, several processes at once)."""
+    code = "import sys; from starlabel.cli.main import main; sys.argv[0]='starlabel'; main()"
+    return [sys.executable, "-c", code, *map(str, args)]

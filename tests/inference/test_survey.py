@@ -5,7 +5,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import tracemalloc
 
@@ -18,7 +17,7 @@ from starlabel.models import CNNConfig, DeepEnsembleRegressor, EnsembleConfig
 from starlabel.spectra import write_dataset
 from starlabel.training import TrainConfig
 
-from ..conftest import gaussian_line_spectra
+from ..conftest import cli_process, gaussian_line_spectra
 
 N_PIX = 64
 
@@ -85,18 +84,13 @@ def test_a_catalogue_from_many_chunks_equals_one_from_one_chunk(model, tmp_path)
         assert "calibrated" in header[f"TCOMM{k}"] and header["NAXIS2"] == 230
 
 
-def _cli(*args):
-    code = "import sys; from starlabel.cli.main import main; sys.argv[0]='starlabel'; main()"
-    return [sys.executable, "-c", code, *map(str, args)]
-
-
 def test_kill_9_mid_run_then_rerun_gives_the_uninterrupted_catalogue(model, tmp_path):
     model.save(tmp_path / "m")
     data = survey_file(tmp_path / "d.h5", 3000, 2, "s")
     common = ["--chunk-size", 25, "--batch-size", 25, "-q"]
     out = tmp_path / "cat.parquet"
     proc = subprocess.Popen(
-        _cli("predict", tmp_path / "m", data, "-o", out, *common),
+        cli_process("predict", tmp_path / "m", data, "-o", out, *common),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -112,7 +106,7 @@ def test_kill_9_mid_run_then_rerun_gives_the_uninterrupted_catalogue(model, tmp_
     done_before = len(list(parts.glob("part-*.parquet")))
     assert not out.exists() and 12 <= done_before < 120
     resumed = subprocess.run(
-        _cli(
+        cli_process(
             "predict",
             tmp_path / "m",
             data,
@@ -132,7 +126,7 @@ def test_kill_9_mid_run_then_rerun_gives_the_uninterrupted_catalogue(model, tmp_
     # for the same process set-up (thread count, kernels picked on earlier calls)
     fresh = tmp_path / "fresh.parquet"
     subprocess.run(
-        _cli("predict", tmp_path / "m", data, "-o", fresh, *common), check=True
+        cli_process("predict", tmp_path / "m", data, "-o", fresh, *common), check=True
     )
     a, b = read_catalogue_table(out), read_catalogue_table(fresh)
     assert b["id"].tolist() == [f"s{i}" for i in range(3000)]

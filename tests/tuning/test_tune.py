@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import os
 import subprocess
-import sys
 import tomllib
 
 import pytest
@@ -17,7 +16,7 @@ from starlabel.models import build_estimator, read_run_config
 from starlabel.models.space import Choice, FloatRange, IntRange, draw_config
 from starlabel.spectra import write_dataset
 
-from ..conftest import gaussian_line_spectra
+from ..conftest import cli_process, gaussian_line_spectra
 
 pytest.importorskip("optuna")
 runner = CliRunner()
@@ -136,16 +135,11 @@ def test_best_toml_trains_the_best_trials_configuration(survey, tmp_path):
     assert written["config"]["train"]["lr"] == cfg.train.lr
 
 
-def _cli(*args):
-    code = "import sys; from starlabel.cli.main import main; sys.argv[0]='starlabel'; main()"
-    return [sys.executable, "-c", code, *map(str, args)]
-
-
 def test_two_processes_on_one_sqlite_file_both_contribute(survey, tmp_path):
     db = f"sqlite:///{tmp_path / 'shared.db'}"
     procs = [
         subprocess.Popen(
-            _cli(
+            cli_process(
                 *_args(
                     survey, tmp_path / f"out{i}", "--trials", 6, "--storage", db, "-q"
                 )
