@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from typer.core import TyperGroup
 
 from ..errors import NotBuiltError, StarlabelInputError
@@ -50,6 +51,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts are plain: "starlabel[dask]" stays whole
 )
 console = Console()
 err_console = Console(stderr=True)
@@ -59,7 +61,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def _fail(message: str, code: int) -> None:
     err_console.print(
-        f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True
+        f"[bold red]error:[/] {escape(message)}",
+        markup=True,
+        highlight=False,
+        soft_wrap=True,
     )
     raise typer.Exit(code)
 
@@ -87,7 +92,7 @@ def guarded(fn: F) -> F:
 def warn(message: str) -> None:
     """One warning line on stderr."""
     err_console.print(
-        f"[bold yellow]warning:[/] {message}",
+        f"[bold yellow]warning:[/] {escape(message)}",
         markup=True,
         highlight=False,
         soft_wrap=True,

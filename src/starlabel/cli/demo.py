@@ -142,5 +142,6 @@ def demo(
     console.print(f"everything is in {out}/")
     console.print(
         f"look at it in the web app: starlabel serve {out}/  (then open "
-        "http://127.0.0.1:8765/; needs pip install 'starlabel[web]')"
+        "http://127.0.0.1:8765/; needs pip install 'starlabel[web]')",
+        markup=False,
     )
