@@ -129,11 +129,18 @@ def test_rejected_spectra_are_listed_beside_the_output(toy_files, tmp_path):
     assert listing[0] == "source,star,reason" and "broken.fits" in listing[1]
 
 
-def test_prepare_with_two_dask_workers_writes_the_same_dataset(toy_files, tmp_path):
-    """Files read and prepared in worker processes: the same spectra, in the same
-    order, the same skipped files (one broken file among them)."""
+@pytest.mark.parametrize("per_task", [1, 5])
+def test_prepare_with_two_dask_workers_writes_the_same_dataset(
+    toy_files, tmp_path, monkeypatch, per_task
+):
+    """Files read and prepared in worker processes, one or several per task: the
+    same spectra, in the same order, the same skipped files (one broken file)."""
     pytest.importorskip("distributed")
     import h5py
+
+    import starlabel.spectra.prepare as prepare_module
+
+    monkeypatch.setattr(prepare_module, "files_per_task", lambda n: per_task)
 
     raw_dir, cat = toy_files
     files = sorted(raw_dir.glob("*_HR*.fits"))
