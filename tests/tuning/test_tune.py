@@ -276,3 +276,22 @@ def test_a_folder_of_other_files_is_not_written_into(survey, tmp_path):
     r = runner.invoke(app, _args(survey, out, "--trials", 1))
     assert r.exit_code == 2 and "--overwrite" in r.output
     assert sorted(os.listdir(out)) == ["notes.txt"]
+
+
+@pytest.mark.parametrize("kind", ["cnn", "cinn", "gandalf", "emulator"])
+def test_every_declared_space_names_real_fields_and_builds(kind):
+    """Each model's search space, at its low and its high ends, is a valid config."""
+    from starlabel.models.registry import model_class
+    from starlabel.models.space import Choice
+
+    cls = model_class(kind)
+    base = cls.configure().to_dict() | dict(cls.search_fixed)
+    for end in ("low", "high"):
+
+        def draw(name, p, end=end):
+            if isinstance(p, Choice):
+                return p.values[0 if end == "low" else -1]
+            return getattr(p, end)
+
+        config = cls.config_class.from_dict(draw_config(base, cls.search_space, draw))
+        assert config.to_dict() != base or not cls.search_space

@@ -46,6 +46,7 @@ from .base import LabelPrediction
 from .labelfit import FitSettings, LabelFit, best_candidates, levenberg_marquardt
 from .options import TRAIN_FLAGS, PredictOptions
 from .persist import load_tensors
+from .space import Choice, FloatRange, IntRange, Param
 
 __all__ = [
     "EMULATOR_PRESETS",
@@ -117,6 +118,14 @@ class EmulatorConfig:
     def from_dict(cls, d: dict[str, Any]) -> EmulatorConfig:
         return config_from_dict(cls, d, nested={"train": TrainConfig})
 
+
+#: ``starlabel tune``: the hidden widths (each layer on its own), the learning rate
+#: and the batch size.
+EMULATOR_SEARCH_SPACE: dict[str, Param] = {
+    "hidden": IntRange(64, 1024, log=True),
+    "train.lr": FloatRange(1e-4, 1e-2, log=True),
+    "train.batch_size": Choice((64, 128, 256)),
+}
 
 EMULATOR_PRESETS: dict[str, EmulatorConfig] = {
     # 2 x 300 SiLU (The Payne's size), Adam with a plateau schedule.
@@ -224,6 +233,7 @@ class SpectrumEmulator(SpectralModel):
     config_class = EmulatorConfig
     options_class = EmulatorPredictOptions
     presets = EMULATOR_PRESETS
+    search_space = EMULATOR_SEARCH_SPACE
     default_preset = "default"
     flag_fields = {**TRAIN_FLAGS, "hidden": "hidden"}
     uncertainty_parts = {
