@@ -46,7 +46,7 @@ def tune(
     ] = None,
     model: Annotated[
         ModelKind | None,
-        typer.Option("--model", help="cnn (default), cinn or gandalf."),
+        typer.Option("--model", help="cnn (default), cinn, gandalf or emulator."),
     ] = None,
     labels: Annotated[
         list[str], typer.Option("--labels", help="Labels to learn (default: all).")
