@@ -262,7 +262,7 @@ def prepare_part(args) -> None:
         t0 = time.perf_counter()
         subprocess.run(  # noqa: S603 (our own command line)
             cli("prepare", str(raw / "*_HR*.fits"), "--format", "ges", "--grid",
-                "giraffe-hr10-hr21", "--workers", workers, "-q", "-o", out),
+                "giraffe-hr10-hr21", "--workers", workers, "-q", "--overwrite", "-o", out),
             check=True,
         )  # fmt: skip
         walls[workers] = time.perf_counter() - t0
