@@ -24,6 +24,7 @@ adds trials. A trial killed with its process is marked failed by the next proces
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import math
@@ -184,11 +185,10 @@ def _suggest(trial: Any, name: str, param: Param) -> Any:
     return trial.suggest_int(name, param.low, param.high, log=param.log)
 
 
-def _data(source: PathLike | Spectra, what: str) -> tuple[Spectra, str]:
+def _data(source: PathLike | Spectra) -> tuple[Spectra, str]:
+    """The spectra and a key of their content (the study records it)."""
     if isinstance(source, Spectra):
         ids = "\n".join(map(str, source.ids.tolist())).encode()
-        import hashlib
-
         key = f"{source.n_spectra}x{source.n_pixels}:{hashlib.sha256(ids).hexdigest()[:16]}"
         return source, key
     return read_dataset(source), dataset_fingerprint(source)
@@ -305,12 +305,12 @@ def tune(
     base = base_est._config.to_dict()
     space = read_space(space_file, cls.search_space, base)
     _check_folder(output, overwrite)
-    train_sp, train_key = _data(train, "train")
+    train_sp, train_key = _data(train)
     if valid is None:
         train_sp, valid_sp = train_sp.split((0.8, 0.2), seed=seed)
         valid_key = "split 0.2"
     else:
-        valid_sp, valid_key = _data(valid, "valid")
+        valid_sp, valid_key = _data(valid)
     if metric == "crlb":
         names = base_est.labels or valid_sp.label_names
         missing = [n for n in names if n not in valid_sp.labels_crlb]
