@@ -13,7 +13,13 @@ from typer.testing import CliRunner
 
 from starlabel.cli.main import app
 from starlabel.models import build_estimator, read_run_config
-from starlabel.models.space import Choice, FloatRange, IntRange, draw_config
+from starlabel.models.space import (
+    Choice,
+    FloatRange,
+    IntRange,
+    base_values,
+    draw_config,
+)
 from starlabel.spectra import write_dataset
 
 from ..conftest import cli_process, gaussian_line_spectra
@@ -73,6 +79,16 @@ def test_four_trials_then_a_rerun_continues_the_study(survey, tmp_path):
     first = _trials(out)
     assert len(first) == 4 and {t["state"] for t in first} <= {"COMPLETE", "PRUNED"}
     assert "trial 3:" in r.output and "best" in r.output
+    # trial 0 is the base configuration (base.toml's channels and dense, its lr)
+    base_lr = build_estimator(run=read_run_config(survey / "base.toml")).config.train.lr
+    assert (
+        first[0]["params_cnn.channels.0"],
+        first[0]["params_cnn.channels.1"],
+        first[0]["params_cnn.dense.0"],
+        float(first[0]["params_train.lr"]),
+    ) == ("4", "4", "16", base_lr)
+    assert first[0]["base"] == "True" and not any(t["base"] for t in first[1:])
+    assert "base configuration: trial 0" in (out / "summary.txt").read_text()
     for png in ("history.png", "importances.png", "parallel.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
     # the same command reaches 4 already: nothing runs; a larger target adds trials
@@ -267,6 +283,17 @@ def test_draw_config_against_a_hand_written_one():
     }
     assert base["cnn"]["channels"] == [8, 6]  # the base is not changed
     assert drawn["cnn.channels.1"] == IntRange(2, 16)
+    # the base as a point of the space; outside a range or a choice: none
+    assert base_values(base, space) is None  # kernel 20 is not a choice
+    space["cnn.kernel_size"] = Choice((5, 20))
+    assert base_values(base, space) == {
+        "cnn.channels.0": 8,
+        "cnn.channels.1": 6,
+        "train.lr": 1e-3,
+        "cnn.kernel_size": 20,
+    }
+    assert base_values(base, {"cnn.channels": IntRange(7, 16)}) is None  # 6 < 7
+    assert base_values(base, {"cnn.kernel_size": Choice((20.0,))}) is None  # float
 
 
 def test_a_folder_of_other_files_is_not_written_into(survey, tmp_path):

@@ -158,6 +158,8 @@ def tune(
         f"{result.best_number}: {result.metric} = {result.best_value:.5g}",
         highlight=False,
     )
+    if result.base:
+        console.print(result.base, highlight=False)
     console.print(
         f"wrote {output}/best.toml: starlabel train DATA --config {output}/best.toml -o MODEL"
     )

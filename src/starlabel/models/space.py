@@ -20,6 +20,7 @@ __all__ = [
     "FloatRange",
     "IntRange",
     "Param",
+    "base_values",
     "draw_config",
     "param_from_toml",
     "param_names",
@@ -127,6 +128,42 @@ def draw_config(
         names = param_names(path, out)
         values = [draw(name, param) for name in names]
         node[key] = values if isinstance(node[key], list | tuple) else values[0]
+    return out
+
+
+def _contains(param: Param, value: Any) -> bool:
+    if isinstance(param, Choice):
+        return any(value == v and type(value) is type(v) for v in param.values)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if isinstance(param, IntRange) and not float(value).is_integer():
+        return False
+    return param.low <= value <= param.high
+
+
+def base_values(
+    base: dict[str, Any], space: Mapping[str, Param]
+) -> dict[str, Any] | None:
+    """The values the config dict ``base`` has for every name a search over
+    ``space`` draws, or ``None`` where one of them lies outside its range (the
+    base is then not a point of the space).
+
+    Example:
+        >>> base_values({"lr": 0.001, "net": {"widths": [8, 16]}},
+        ...             {"net.widths": IntRange(4, 64), "lr": FloatRange(1e-4, 1e-2)})
+        {'net.widths.0': 8, 'net.widths.1': 16, 'lr': 0.001}
+        >>> base_values({"lr": 0.1}, {"lr": FloatRange(1e-4, 1e-2)}) is None
+        True
+    """
+    out: dict[str, Any] = {}
+    for path, param in space.items():
+        node, key = _field(base, path, where="search space")
+        value = node[key]
+        values = list(value) if isinstance(value, list | tuple) else [value]
+        for name, v in zip(param_names(path, base), values, strict=True):
+            if not _contains(param, v):
+                return None
+            out[name] = v
     return out
 
 

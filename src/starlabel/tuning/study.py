@@ -44,7 +44,7 @@ from .._config import to_toml
 from .._typing import PathLike
 from ..errors import StarlabelInputError
 from ..models.runs import build_estimator
-from ..models.space import Param, draw_config, param_from_toml
+from ..models.space import Param, base_values, draw_config, param_from_toml
 from ..spectra import Spectra
 from ..spectra.io.hdf5 import dataset_fingerprint, read_dataset
 from ..training import epoch_hook
@@ -74,6 +74,8 @@ class TuneResult:
         pruned_epochs_saved: epochs the pruned trials did not train, counted against
             the median length of the complete ones; ``seconds_saved`` the same in
             time (their median seconds per epoch).
+        base: how the base configuration (the study's first trial, where it lies
+            inside the space) did, in words; empty where it was not a trial.
     """
 
     study: str
@@ -89,6 +91,7 @@ class TuneResult:
     files: dict[str, Path] = field(default_factory=dict)
     pruned_epochs_saved: float = 0.0
     seconds_saved: float = 0.0
+    base: str = ""
 
 
 def _optuna():
@@ -349,11 +352,17 @@ def tune(
         "data": f"{train_key} | {valid_key}",
     }
     _check_study(study, attrs, name, url)
+    fixed = dict(cls.search_fixed)
+    if not study.trials:
+        # the base configuration is the first trial: the search then says whether
+        # it beat what the user had (skipped where the base lies outside the space)
+        start = base_values(base | fixed, space)
+        if start is not None:
+            study.enqueue_trial(start, user_attrs={"base": True}, skip_if_exists=True)
     counted = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     done = len(study.get_trials(deepcopy=False, states=counted))
     todo = max(trials - done, 0)
     worker = f"{socket.gethostname()}:{os.getpid()}"
-    fixed = dict(cls.search_fixed)
 
     def objective(trial: Any) -> float:
         config = draw_config(base | fixed, space, lambda n, p: _suggest(trial, n, p))
@@ -535,10 +544,28 @@ def _finish(
         files=files,
         pruned_epochs_saved=epochs_saved,
         seconds_saved=seconds_saved,
+        base=_base_line(study, metric),
     )
     _write_summary(result, output / "summary.txt")
     files["summary"] = output / "summary.txt"
     return result
+
+
+def _base_line(study: Any, metric: str) -> str:
+    """How the base configuration's trial did, in words ("" where none ran)."""
+    for t in study.trials:
+        if not t.user_attrs.get("base"):
+            continue
+        state = t.state.name.lower()
+        if state == "complete" and t.value is not None:
+            return f"base configuration: trial {t.number}, {metric} = {t.value:.6g}"
+        if state == "pruned":
+            return (
+                f"base configuration: trial {t.number}, pruned after "
+                f"{t.user_attrs.get('epochs', 0)} epochs"
+            )
+        return f"base configuration: trial {t.number}, {state}"
+    return ""
 
 
 def _pruning_savings(complete: list, pruned: list) -> tuple[float, float]:
@@ -565,6 +592,7 @@ def _write_summary(result: TuneResult, path: Path) -> None:
         f"{result.n_failed} failed",
         f"best: trial {result.best_number}, {result.metric} = {result.best_value:.6g}",
         *(f"  {k} = {v}" for k, v in sorted(result.best_params.items())),
+        *([result.base] if result.base else []),
         f"pruning saved ~{result.pruned_epochs_saved:.0f} epochs "
         f"(~{result.seconds_saved / 60:.1f} min) against the median complete trial",
     ]
