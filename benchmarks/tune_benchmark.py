@@ -66,6 +66,7 @@ def search(kind: str, args, cache: Path) -> Path:
         timeout=args.timeout,
         max_epochs=args.max_epochs,
         pruner=args.pruner,
+        trial_timeout=args.trial_timeout,
         on_trial=show,
     )
     wall = time.perf_counter() - t0
@@ -211,6 +212,12 @@ def main() -> None:
     ap.add_argument("--max-epochs", type=int, default=8, help="per trial")
     ap.add_argument(
         "--pruner", choices=["median", "hyperband", "none"], default="hyperband"
+    )
+    ap.add_argument(
+        "--trial-timeout",
+        type=float,
+        default=None,
+        help="seconds: prune a trial that trains longer",
     )
     ap.add_argument("--members", type=int, default=2, help="cnn final ensembles")
     ap.add_argument("--search-only", action="store_true")

@@ -272,3 +272,10 @@ def test_cli_train_predict_edit(tmp_path):
         ],
     )
     assert bad.exit_code == 2 and "--model gandalf" in bad.output
+
+
+def test_the_autoencoder_loop_honours_a_training_deadline():
+    from starlabel.training import TrainingDeadline, deadline
+
+    with deadline(0.0), pytest.raises(TrainingDeadline):
+        _fit()

@@ -65,3 +65,30 @@ def test_loop_is_reproducible_with_a_seed():
         return torch.cat([p.detach().ravel() for p in net.parameters()])
 
     torch.testing.assert_close(run(), run(), rtol=0, atol=0)
+
+
+def test_a_deadline_stops_training_inside_its_first_epoch():
+    import time
+
+    import pytest
+
+    from starlabel.training import TrainingDeadline, deadline
+
+    x, y = torch.randn(64, 4), torch.randn(64, 1)
+    net = torch.nn.Linear(4, 1)
+    seen = []
+
+    def slow_loss(module, batch):
+        seen.append(len(batch[0]))
+        time.sleep(0.02)
+        return ((module(batch[0]) - batch[1]) ** 2).squeeze(1)
+
+    cfg = TrainConfig(optimizer="adam", lr=0.01, batch_size=4, max_epochs=3, patience=5)
+    gen = torch.Generator().manual_seed(0)
+    with deadline(None):  # no limit: every batch of every epoch
+        fit_loop(net, slow_loss, [x, y], None, cfg, generator=gen)
+    assert len(seen) == 3 * 16
+    seen.clear()
+    with deadline(0.2), pytest.raises(TrainingDeadline, match="0.2 s"):
+        fit_loop(net, slow_loss, [x, y], None, cfg, generator=gen)
+    assert 1 <= len(seen) < 16  # stopped inside the first epoch (16 batches)

@@ -177,6 +177,29 @@ def test_two_processes_on_one_sqlite_file_both_contribute(survey, tmp_path):
     assert len({r["number"] for r in rows}) == len(rows)
 
 
+def test_a_trial_over_its_time_limit_is_pruned(survey, tmp_path):
+    """--trial-timeout 0: every trial is stopped before its first mini-batch,
+    recorded as pruned with the reason, and no best configuration exists."""
+    from starlabel.errors import StarlabelInputError
+    from starlabel.tuning import tune
+
+    with pytest.raises(StarlabelInputError, match="no trial completed yet"):
+        tune(
+            survey / "train.h5",
+            survey / "valid.h5",
+            tmp_path / "t",
+            run=read_run_config(survey / "base.toml"),
+            space_file=survey / "space.toml",
+            trials=2,
+            trial_timeout=0.0,
+        )
+    rows = _trials(tmp_path / "t")
+    assert [r["state"] for r in rows] == ["PRUNED", "PRUNED"]
+    assert all("over --trial-timeout 0 s" in r["error"] for r in rows)
+    assert all(int(float(r["epochs"])) == 0 for r in rows)
+    assert not (tmp_path / "t" / "best.toml").exists()
+
+
 def test_a_bad_trial_is_pruned_before_its_last_epoch(survey, tmp_path):
     """Learning rates of 1e-7 (learns nothing) or 1e-2 (learns): once four trials are
     in, a 1e-7 trial is worse than the median at its 4th epoch and stopped."""

@@ -15,7 +15,7 @@ from .train import ModelKind
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 
 
-def parse_duration(text: str) -> float:
+def parse_duration(text: str, option: str = "--timeout") -> float:
     """Seconds in ``90``, ``90s``, ``30m``, ``2h`` or ``1d``.
 
     Example:
@@ -24,7 +24,7 @@ def parse_duration(text: str) -> float:
     """
     m = _DURATION.match(text)
     if not m:
-        raise ValueError(f"--timeout: expected e.g. 90s, 30m or 2h, got {text!r}")
+        raise ValueError(f"{option}: expected e.g. 90s, 30m or 2h, got {text!r}")
     return (
         float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
     )
@@ -68,6 +68,14 @@ def tune(
     timeout: Annotated[
         str | None,
         typer.Option("--timeout", help="No new trial after this long: 90s, 30m, 2h."),
+    ] = None,
+    trial_timeout: Annotated[
+        str | None,
+        typer.Option(
+            "--trial-timeout",
+            help="Prune a trial that trains longer than this (10m): caps what an "
+            "expensive corner of the space costs.",
+        ),
     ] = None,
     storage: Annotated[
         str | None,
@@ -141,6 +149,9 @@ def tune(
         labels=labels or None,
         trials=trials,
         timeout=parse_duration(timeout) if timeout else None,
+        trial_timeout=(
+            parse_duration(trial_timeout, "--trial-timeout") if trial_timeout else None
+        ),
         storage=storage,
         study_name=study,
         metric=metric,

@@ -43,7 +43,7 @@ from ..nn import Standardizer
 from ..nn.autoencoder import LabelAutoencoder, mlp
 from ..spectra.container import Spectra
 from ..spectra.preprocess import dense_flux
-from ..training import History, report_epoch
+from ..training import History, check_deadline, report_epoch
 from ._shared import ProgressBar, SpectralModel, check_grid, device_of, load_state
 from .base import LabelPrediction
 from .latent import DenseRegressor, fit_dense_regressor, r2_per_label
@@ -673,6 +673,7 @@ def _train(
         for idx in torch.split(
             torch.randperm(xt.shape[0], generator=gen), cfg.batch_size
         ):
+            check_deadline()
             x, y, b = xt[idx], yt[idx], bt[idx]
             if opt_d is not None:
                 with torch.no_grad():

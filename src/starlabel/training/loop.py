@@ -24,7 +24,16 @@ import torch
 
 from .._config import config_from_dict, config_to_dict
 
-__all__ = ["TrainConfig", "History", "fit_loop", "epoch_hook", "report_epoch"]
+__all__ = [
+    "TrainConfig",
+    "History",
+    "TrainingDeadline",
+    "check_deadline",
+    "deadline",
+    "fit_loop",
+    "epoch_hook",
+    "report_epoch",
+]
 
 log = logging.getLogger(__name__)
 Batch = Sequence[torch.Tensor]
@@ -65,6 +74,47 @@ def report_epoch(epoch: int, valid_loss: float) -> None:
     hook = _EPOCH_HOOK.get()
     if hook is not None:
         hook(epoch, valid_loss)
+
+
+#: (``time.perf_counter()`` value after which training stops, the limit in seconds)
+_DEADLINE: ContextVar[tuple[float, float] | None] = ContextVar(
+    "starlabel_deadline", default=None
+)
+
+
+class TrainingDeadline(Exception):
+    """Training ran past the :func:`deadline` of its block."""
+
+
+@contextmanager
+def deadline(seconds: float | None) -> Iterator[None]:
+    """Stop any training inside the block once ``seconds`` have passed: the next
+    mini-batch raises :class:`TrainingDeadline` (``None``: no limit). ``starlabel
+    tune --trial-timeout`` bounds a trial with it, also inside its first epoch.
+
+    Example:
+        >>> with deadline(0.0):
+        ...     check_deadline()
+        Traceback (most recent call last):
+        ...
+        starlabel.training.loop.TrainingDeadline: training ran past its time limit (0 s)
+        >>> with deadline(None):
+        ...     check_deadline()  # no limit
+    """
+    limit = None if seconds is None else (time.perf_counter() + seconds, seconds)
+    token = _DEADLINE.set(limit)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def check_deadline() -> None:
+    """Raise :class:`TrainingDeadline` when the current :func:`deadline` has passed
+    (the training loops call it before every mini-batch)."""
+    limit = _DEADLINE.get()
+    if limit is not None and time.perf_counter() >= limit[0]:
+        raise TrainingDeadline(f"training ran past its time limit ({limit[1]:g} s)")
 
 
 def _reduce(out) -> tuple[torch.Tensor, torch.Tensor]:
@@ -242,6 +292,7 @@ def fit_loop(
         module.train()
         total, count = 0.0, 0
         for idx in _batches(n, config.batch_size, generator):
+            check_deadline()
             batch = [t[idx] for t in train]
             value, weight = _reduce(loss_fn(module, batch))
             if float(weight) == 0:

@@ -47,7 +47,7 @@ from ..models.runs import build_estimator
 from ..models.space import Param, base_values, draw_config, param_from_toml
 from ..spectra import Spectra
 from ..spectra.io.hdf5 import dataset_fingerprint, read_dataset
-from ..training import epoch_hook
+from ..training import TrainingDeadline, deadline, epoch_hook
 
 __all__ = ["METRICS", "TuneResult", "open_storage", "read_space", "score", "tune"]
 
@@ -258,6 +258,7 @@ def tune(
     metric: str | None = None,
     pruner: str = "median",
     space_file: PathLike | None = None,
+    trial_timeout: float | None = None,
     seed: int = 0,
     sampler_seed: int | None = None,
     device: str = "auto",
@@ -282,6 +283,9 @@ def tune(
         metric: ``loss``, ``scatter`` or ``crlb`` (default: the model's).
         pruner: ``median``, ``hyperband`` or ``none``.
         space_file: a search-space TOML (:func:`read_space`).
+        trial_timeout: seconds a trial may train; one that runs longer (checked
+            before every mini-batch) is pruned, so an expensive corner of the space
+            costs at most this much. ``None``: no limit.
         seed: each trial's training seed.
         sampler_seed: seeds the sampler (default: one per process, so that
             processes on one study draw different trials).
@@ -369,6 +373,7 @@ def tune(
         trial.set_user_attr("config", json.dumps(config))
         trial.set_user_attr("worker", worker)
         epochs = {"n": 0}
+        trial.set_user_attr("epochs", 0)
 
         def hook(epoch: int, loss: float) -> None:
             trial.report(loss, epochs["n"])
@@ -386,8 +391,16 @@ def tune(
                 random_state=seed,
                 **_extra(base_est),
             )
-            with epoch_hook(hook), _quiet_models():
-                est.fit(train_sp, valid_sp)
+            try:
+                with epoch_hook(hook), deadline(trial_timeout), _quiet_models():
+                    est.fit(train_sp, valid_sp)
+            except TrainingDeadline:
+                trial.set_user_attr(
+                    "error", f"over --trial-timeout {trial_timeout:g} s: pruned"
+                )
+                raise optuna.TrialPruned(
+                    f"over the time limit after {epochs['n']} epochs"
+                ) from None
             if est.fit_warnings_:
                 trial.set_user_attr("warnings", "; ".join(est.fit_warnings_)[:300])
             return score(est, valid_sp, metric)
