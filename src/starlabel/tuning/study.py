@@ -357,6 +357,7 @@ def tune(
     }
     _check_study(study, attrs, name, url)
     fixed = dict(cls.search_fixed)
+    ran_before = len(study.trials)  # before the base trial is enqueued: it runs now
     if not study.trials:
         # the base configuration is the first trial: the search then says whether
         # it beat what the user had (skipped where the base lies outside the space)
@@ -421,7 +422,6 @@ def tune(
         optuna.study.MaxTrialsCallback(trials, states=counted),
         after,
     ]
-    ran_before = len(study.trials)
     if todo:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
