@@ -14,6 +14,8 @@
     python benchmarks/tune_benchmark.py                         # the sizes, hours
     python benchmarks/tune_benchmark.py --models cnn \
         --default-model cnn=benchmarks/.cache/emu-model-cnn-8000-None   # reuse a default
+    python benchmarks/tune_benchmark.py --models cinn \
+        --space cinn=benchmarks/cinn_space_cpu.toml --trial-timeout 300   # CPU-sized space
     python benchmarks/tune_benchmark.py --n-search 400 100 --n-final 800 200 200 \
         --cnn-trials 4 --cinn-trials 3 --max-epochs 3 --timeout 600   # a functional run
 
@@ -38,7 +40,11 @@ from starlabel.tuning import tune
 
 
 def study_dir(kind: str, args, cache: Path) -> Path:
-    return cache / f"tune-{kind}-{args.n_search[0]}-e{args.max_epochs}-{args.pruner}"
+    space = args.space.get(kind)
+    tag = f"-{space.stem}" if space else ""
+    return (
+        cache / f"tune-{kind}-{args.n_search[0]}-e{args.max_epochs}-{args.pruner}{tag}"
+    )
 
 
 def search(kind: str, args, cache: Path) -> Path:
@@ -67,6 +73,7 @@ def search(kind: str, args, cache: Path) -> Path:
         max_epochs=args.max_epochs,
         pruner=args.pruner,
         trial_timeout=args.trial_timeout,
+        space_file=args.space.get(kind),
         on_trial=show,
     )
     wall = time.perf_counter() - t0
@@ -234,9 +241,18 @@ def main() -> None:
         help="a saved default-preset model trained on the final sets (e.g. "
         "cnn=.cache/emu-model-cnn-8000-None) instead of training it again",
     )
+    ap.add_argument(
+        "--space",
+        nargs="+",
+        default=[],
+        metavar="KIND=FILE",
+        help="a search-space file for one model (e.g. cinn=cinn_space_cpu.toml); "
+        "its study gets a folder of its own",
+    )
     args = ap.parse_args()
-    args.default_model = dict(
-        (k, Path(v)) for k, v in (x.split("=", 1) for x in args.default_model)
+    args.default_model, args.space = (
+        dict((k, Path(v)) for k, v in (x.split("=", 1) for x in pairs))
+        for pairs in (args.default_model, args.space)
     )
     args.cache.mkdir(parents=True, exist_ok=True)
     print_peak()

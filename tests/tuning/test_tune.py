@@ -345,3 +345,24 @@ def test_every_declared_space_names_real_fields_and_builds(kind):
 
         config = cls.config_class.from_dict(draw_config(base, cls.search_space, draw))
         assert config.to_dict() != base or not cls.search_space
+
+
+def test_a_trial_whose_process_died_says_so_in_the_csv(tmp_path):
+    import optuna
+
+    from starlabel.tuning.study import STOPPED, _write_trials
+
+    study = optuna.create_study()
+    done = study.ask()
+    study.tell(done, 1.0)
+    reasoned = study.ask()
+    reasoned.set_user_attr("error", "too deep for 128 pixels")
+    study.tell(reasoned, state=optuna.trial.TrialState.FAIL)
+    died = study.ask()  # what the heartbeat leaves of a killed process's trial
+    study.tell(died, state=optuna.trial.TrialState.FAIL)
+    _write_trials(study, tmp_path / "trials.csv")
+    rows = {int(r["number"]): r for r in _trials(tmp_path)}
+    assert [rows[i]["state"] for i in range(3)] == ["COMPLETE", "FAIL", "FAIL"]
+    assert rows[0]["error"] == ""
+    assert rows[1]["error"] == "too deep for 128 pixels"
+    assert rows[2]["error"] == STOPPED

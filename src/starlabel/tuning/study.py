@@ -482,6 +482,10 @@ def _trial_line(study: Any, trial: Any, total: int) -> dict[str, Any]:
     }
 
 
+#: ``trials.csv``'s reason for a trial whose process ended without reporting one
+STOPPED = "its process stopped during the trial (killed or crashed; no heartbeat)"
+
+
 def _write_trials(study: Any, path: Path) -> None:
     """All trials as CSV: number, state, value, epochs, seconds, worker, error and
     one column per drawn parameter."""
@@ -492,6 +496,10 @@ def _write_trials(study: Any, path: Path) -> None:
     if "duration" in frame:
         frame["duration"] = frame["duration"].dt.total_seconds()
     frame.columns = [c.removeprefix("user_attrs_") for c in frame.columns]
+    frame["error"] = frame["error"].fillna("") if "error" in frame else ""
+    # a failed trial without a reason of ours: its process ended mid-trial (killed,
+    # out of memory, a lost machine) and the heartbeat marked it failed
+    frame.loc[(frame["state"] == "FAIL") & (frame["error"] == ""), "error"] = STOPPED
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False)
 
