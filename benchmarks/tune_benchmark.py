@@ -163,6 +163,8 @@ def final(kind: str, best: Path, args, cache: Path) -> None:
             tuned,
         ),
     }
+    if args.tuned_only:
+        del runs["default preset"]
     stds: dict[str, list[float]] = {}
     for name, (path, run) in runs.items():
         print(f"\n{kind} {name}: {path.name}", flush=True)
@@ -199,6 +201,8 @@ def final(kind: str, best: Path, args, cache: Path) -> None:
             )
             print(f"  {label:6s} {m.std:9.4g} {m.sigma_over_crlb:9.2f}")
             stds[name].append(m.std)
+    if args.tuned_only:
+        return
     a, b = (np.array(v) for v in stds.values())
     better = [lab for lab, x, y in zip(LABELS, a, b, strict=True) if y < x]
     print(
@@ -240,6 +244,12 @@ def main() -> None:
         metavar="KIND=DIR",
         help="a saved default-preset model trained on the final sets (e.g. "
         "cnn=.cache/emu-model-cnn-8000-None) instead of training it again",
+    )
+    ap.add_argument(
+        "--tuned-only",
+        action="store_true",
+        help="train and score only the tuned configuration (compare it with a "
+        "default preset's figures from an earlier run)",
     )
     ap.add_argument(
         "--space",
