@@ -11,13 +11,13 @@ import pytest
 
 from starlabel._atomic import (
     LEGACY_STALE_SECONDS,
-    atomic_dir,
     atomic_group,
     atomic_path,
     check_output,
     check_output_dir,
     current_umask,
 )
+from starlabel._staging import atomic_dir
 from starlabel.errors import StarlabelInputError
 
 

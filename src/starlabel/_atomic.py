@@ -27,6 +27,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import socket
 import stat
 import threading
@@ -34,16 +35,18 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from ._owned import check_output, check_output_dir
 from ._typing import PathLike
 from .errors import StarlabelInputError
 
 __all__ = [
     "atomic_path",
-    "atomic_dir",
     "atomic_group",
+    "crash_point",
     "AtomicFile",
     "check_output",
     "check_output_dir",
+    "make_temp_dir",
     "current_umask",
     "remove_stale_temporaries",
     "LEGACY_STALE_SECONDS",
@@ -78,6 +81,31 @@ def current_umask() -> int:
 
 def _file_mode() -> int:
     return 0o666 & ~current_umask()
+
+
+# ------------------------------------------------------------ crash points
+CRASH_ENV = "STARLABEL_CRASH_AT"
+_CRASH_COUNTS: dict[str, int] = {}
+
+
+def crash_point(name: str) -> None:
+    """Kill this process with SIGKILL here when the environment asks for it.
+
+    For the kill tests: ``STARLABEL_CRASH_AT=NAME[:K]`` kills the process the K-th
+    time (default 1) it passes the point ``NAME``. The points are ``begin`` (a
+    temporary file or stage folder was just made), ``commit`` (an output is
+    complete in its temporary place, about to be moved) and ``between`` (midway
+    through putting a multi-part output in place). Unset, this does nothing.
+    """
+    want = os.environ.get(CRASH_ENV)
+    if not want:
+        return
+    point, _, count = want.partition(":")
+    if point != name:
+        return
+    _CRASH_COUNTS[name] = _CRASH_COUNTS.get(name, 0) + 1
+    if _CRASH_COUNTS[name] >= int(count or 1):
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 # ------------------------------------------------------------ temp names
@@ -161,101 +189,6 @@ def remove_stale_temporaries(
     return removed
 
 
-# ------------------------------------------------------------------ checks
-def _nearest_existing(path: Path) -> Path:
-    p = path
-    while not p.exists() and p != p.parent:
-        p = p.parent
-    return p
-
-
-def _suffix_ok(path: Path, suffixes: Sequence[str]) -> bool:
-    name = path.name.lower()
-    return any(name.endswith(s.lower()) for s in suffixes)
-
-
-def _check_parent(path: Path) -> None:
-    parent = path.parent if str(path.parent) else Path(".")
-    base = _nearest_existing(parent.absolute())
-    if not base.is_dir():
-        raise StarlabelInputError(
-            f"cannot write here: {base} is not a directory", path=path
-        )
-    if not os.access(base, os.W_OK | os.X_OK):
-        raise StarlabelInputError(
-            f"cannot write here: folder {base} is not writable", path=path
-        )
-
-
-def check_output(
-    path: PathLike, *, overwrite: bool, suffixes: Sequence[str] | None = None
-) -> Path:
-    """Check that a file may be written at ``path``, before any work is done.
-
-    Args:
-        path: the file to write.
-        overwrite: an existing file may be replaced (the user passed ``--overwrite``).
-        suffixes: accepted endings (case-insensitive), e.g. :data:`DATASET_SUFFIXES`.
-
-    Returns:
-        ``path`` as a :class:`Path`.
-
-    Raises:
-        StarlabelInputError: the path is an existing directory (or another
-            non-file), has the wrong suffix, lies in a folder that is not a
-            directory or not writable, or exists and ``overwrite`` is False.
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise StarlabelInputError(
-            "is a directory; give a file name to write", path=path
-        )
-    if suffixes and not _suffix_ok(path, suffixes):
-        want = " or ".join(suffixes)
-        got = path.suffix or "no extension"
-        raise StarlabelInputError(
-            f"the file name must end in {want} (got {got!r})", path=path
-        )
-    _check_parent(path)
-    if path.exists() or path.is_symlink():
-        if not path.is_file():
-            raise StarlabelInputError(
-                "exists and is not a regular file; choose another name", path=path
-            )
-        if not overwrite:
-            raise StarlabelInputError(
-                "exists; pass --overwrite to replace it", path=path
-            )
-    return path
-
-
-def check_output_dir(path: PathLike, *, overwrite: bool) -> Path:
-    """Check that a folder of outputs may be written at ``path``.
-
-    A missing folder is fine (it is made); an existing one must be a directory, and
-    empty unless ``overwrite`` (files of the same names are then replaced).
-
-    Raises:
-        StarlabelInputError: the path is a file, its parent is not writable, or the
-            folder holds files and ``overwrite`` is False.
-    """
-    path = Path(path)
-    if path.exists() or path.is_symlink():
-        if not path.is_dir():
-            raise StarlabelInputError(
-                "exists and is not a directory; give a folder to write into", path=path
-            )
-        if not overwrite and any(path.iterdir()):
-            raise StarlabelInputError(
-                "folder is not empty; pass --overwrite to write into it", path=path
-            )
-        if not os.access(path, os.W_OK | os.X_OK):
-            raise StarlabelInputError("folder is not writable", path=path)
-    else:
-        _check_parent(path)
-    return path
-
-
 # ------------------------------------------------------------ atomic file
 class AtomicFile:
     """A temporary file beside ``target`` that :meth:`commit` renames onto it.
@@ -285,11 +218,13 @@ class AtomicFile:
             break
         self.tmp = tmp
         self.done = False
+        crash_point("begin")
 
     def commit(self) -> Path:
         """Move the temporary file onto the target (mode ``0o666 & ~umask``)."""
         if self.done:
             return self.target
+        crash_point("commit")
         try:
             mode = _file_mode()
             with contextlib.suppress(FileNotFoundError):
@@ -377,6 +312,8 @@ def atomic_group(
     placed: list[Path] = []
     try:
         for h in handles:
+            if placed:
+                crash_point("between")
             placed.append(h.commit())
     except BaseException:
         for h in handles:
@@ -387,36 +324,20 @@ def atomic_group(
         raise
 
 
-@contextlib.contextmanager
-def atomic_dir(path: PathLike) -> Iterator[Path]:
-    """Yield a new temporary directory beside ``path``; rename it onto ``path`` on success.
-
-    The directory is made with mode ``0o777 & ~umask``. ``path`` must not exist
-    when the block ends (:class:`StarlabelInputError` otherwise, and the temporary
-    directory is removed). The block may instead move the temporary directory into
-    place itself (for example to swap it for an old one): if it no longer exists at
-    the end, nothing more is done. On an exception it is removed with its contents.
-    """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(target)
+def make_temp_dir(target: PathLike) -> Path:
+    """A new empty folder beside ``target`` under a temporary name of ours (mode
+    ``0o777 & ~umask``)."""
+    target = Path(target)
     while True:
         tmp = _temp_name(target, "tmpdir")
         try:
             os.mkdir(tmp, 0o777)
         except FileExistsError:
             continue
-        break
-    try:
-        yield tmp
-        if tmp.exists():
-            if target.exists() or target.is_symlink():
-                raise StarlabelInputError(
-                    "exists; not replaced (pass --overwrite)", path=target
-                )
-            os.rename(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            if tmp.is_dir() and not tmp.is_symlink():
-                shutil.rmtree(tmp)
-        raise
+        crash_point("begin")
+        return tmp
+
+
+def temp_name(target: PathLike, kind: str = "tmpdir") -> Path:
+    """A temporary name of ours beside ``target`` (not created)."""
+    return _temp_name(Path(target), kind)

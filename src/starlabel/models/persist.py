@@ -34,7 +34,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from .._atomic import atomic_dir, check_output_dir, current_umask
+from .._atomic import check_output_dir, current_umask
+from .._staging import atomic_dir
 from .._typing import PathLike
 from ..errors import StarlabelInputError
 

@@ -1,0 +1,414 @@
+"""Which outputs starlabel wrote: the one ownership rule for ``--overwrite``.
+
+An existing output path is replaced only when starlabel wrote it and the user asked
+(``--overwrite``); anything else there is never replaced or deleted, with the flag or
+without. starlabel recognises its own results by a marker inside them:
+
+* HDF5 (datasets): root attribute ``format`` beginning ``starlabel`` or ``creator``;
+* FITS (catalogues, raw spectra): a ``CREATOR = 'starlabel ...'`` card (or the
+  ``SLRUN`` card of catalogues of earlier versions) in the first header;
+* Parquet: schema metadata ``creator`` (or ``starlabel_*`` / ``SLRUN`` keys);
+* CSV and other text: a first line ``# starlabel ...``; HTML: a
+  ``<meta name="generator" content="starlabel ...">``; JSON: a ``format`` or
+  ``creator`` beginning ``starlabel``;
+* PNG: a ``Software`` text chunk beginning ``starlabel``;
+* safetensors: ``format`` or ``creator`` in the header's metadata;
+* folders: a marker file (:data:`FOLDER_MARKER`, a model's ``model.json``, a tune
+  folder's or a catalogue folder's manifest, the demo's marker).
+
+The file's content decides, never its name: a user's text file called ``x.h5`` is
+not ours. :func:`check_output` and :func:`check_output_dir` apply the rule before a
+command does any work.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import struct
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ._typing import PathLike
+from .errors import StarlabelInputError
+
+__all__ = [
+    "FOLDER_MARKER",
+    "FOLDER_MARKERS",
+    "check_output",
+    "check_output_dir",
+    "creator",
+    "folder_files",
+    "is_ours",
+    "text_marker",
+    "write_folder_marker",
+]
+
+FOLDER_MARKER = "_starlabel_output.json"
+# Files whose presence (with a starlabel format inside) marks a folder as ours.
+FOLDER_MARKERS = (
+    FOLDER_MARKER,
+    "model.json",
+    "_starlabel_tune.json",
+    "_starlabel.json",
+    ".starlabel-demo",
+)
+_HEAD = 8192
+
+
+def creator() -> str:
+    """``starlabel <version>``: the value of every marker."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"starlabel {version('starlabel')}"
+    except PackageNotFoundError:
+        return "starlabel"
+
+
+def text_marker() -> str:
+    """The first line of a text output (CSV, TOML, plain text)."""
+    return f"# written by {creator()}"
+
+
+def _ours(value: Any) -> bool:
+    return isinstance(value, str) and value.lower().startswith("starlabel")
+
+
+# ---------------------------------------------------------------- sniffers
+def _hdf5(path: Path) -> bool:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as h5:
+            return _ours(_str(h5.attrs.get("format"))) or _ours(
+                _str(h5.attrs.get("creator"))
+            )
+    except (OSError, ValueError):
+        return False
+
+
+def _str(value: Any) -> Any:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def _fits(head: bytes) -> bool:
+    """The primary header's cards (80-character records, up to ``END``)."""
+    for i in range(0, len(head) - 79, 80):
+        card = head[i : i + 80].decode("ascii", "replace")
+        key = card[:8].strip()
+        if key == "END":
+            return False
+        if key == "SLRUN":
+            return True
+        if key == "CREATOR" and "=" in card[8:10]:
+            value = card[10:].split("/")[0].strip().strip("'").strip()
+            if _ours(value):
+                return True
+    return False
+
+
+def _fits_full(path: Path, head: bytes) -> bool:
+    if _fits(head):
+        return True
+    try:  # a long primary header: read it properly
+        from astropy.io import fits
+
+        header = fits.getheader(path, 0)
+    except (OSError, ValueError, IndexError):
+        return False
+    return "SLRUN" in header or _ours(header.get("CREATOR"))
+
+
+def _parquet(path: Path) -> bool:
+    try:
+        import pyarrow.parquet as pq
+
+        meta = pq.read_schema(path).metadata or {}
+    except Exception:  # noqa: BLE001 (any unreadable file: not ours)
+        return False
+    for key, value in meta.items():
+        k = key.decode("utf-8", "replace")
+        if k.startswith("starlabel_") or k == "SLRUN":
+            return True
+        if k == "creator" and _ours(value.decode("utf-8", "replace")):
+            return True
+    return False
+
+
+def _png(head: bytes, path: Path) -> bool:
+    data = head if len(head) < _HEAD else path.read_bytes()[: 1 << 20]
+    i = 8
+    while i + 8 <= len(data):
+        (length,) = struct.unpack(">I", data[i : i + 4])
+        kind = data[i + 4 : i + 8]
+        body = data[i + 8 : i + 8 + length]
+        if kind in (b"tEXt", b"iTXt"):
+            keyword, _, rest = body.partition(b"\x00")
+            if keyword == b"Software":
+                text = rest if kind == b"tEXt" else rest.split(b"\x00", 3)[-1]
+                return _ours(text.lstrip(b"\x00").decode("latin-1"))
+        if kind in (b"IDAT", b"IEND"):
+            return False
+        i += 12 + length
+    return False
+
+
+def _safetensors(head: bytes) -> bool:
+    (n,) = struct.unpack("<Q", head[:8])
+    if n > 1 << 24:
+        return False
+    try:
+        header = json.loads(head[8 : 8 + n].decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return False
+    meta = header.get("__metadata__") or {} if isinstance(header, dict) else {}
+    return _ours(meta.get("format")) or _ours(meta.get("creator"))
+
+
+def _text(head: bytes) -> bool:
+    text = head.decode("utf-8", "replace").lstrip("\ufeff")
+    first = text.lstrip().split("\n", 1)[0]
+    if re.match(r"#\s*(written by\s+)?starlabel\b", first, re.IGNORECASE):
+        return True
+    if re.search(
+        r"<meta\s+name=[\"']generator[\"']\s+content=[\"']starlabel", text, re.I
+    ):
+        return True
+    if first.startswith("{"):
+        try:
+            obj = json.loads(first) if len(text) >= _HEAD else json.loads(text)
+        except ValueError:
+            try:
+                obj = json.loads(first)
+            except ValueError:
+                return False
+        if isinstance(obj, dict):
+            return _ours(obj.get("format")) or _ours(obj.get("creator"))
+    return False
+
+
+def _file_is_ours(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(_HEAD)
+    except OSError:
+        return False
+    if head.startswith(b"\x89HDF\r\n\x1a\n"):
+        return _hdf5(path)
+    if head.startswith(b"SIMPLE  ="):
+        return _fits_full(path, head)
+    if head.startswith(b"PAR1"):
+        return _parquet(path)
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return _png(head, path)
+    if len(head) > 9 and head[8:9] == b"{" and head[:8] != b"# writte":
+        if _safetensors(head):
+            return True
+    return _text(head)
+
+
+def _folder_is_ours(path: Path) -> bool:
+    for name in FOLDER_MARKERS:
+        marker = path / name
+        if not marker.is_file() or marker.is_symlink():
+            continue
+        if name == ".starlabel-demo":
+            return True
+        try:
+            obj = json.loads(marker.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(obj, dict) and (
+            _ours(obj.get("format")) or _ours(obj.get("creator")) or "run" in obj
+        ):
+            return True
+    return False
+
+
+def is_ours(path: PathLike) -> bool:
+    """True when ``path`` (a file or a folder) carries starlabel's marker.
+
+    A symbolic link is never ours (replacing it would write through it).
+    """
+    path = Path(path)
+    if path.is_symlink():
+        return False
+    if path.is_dir():
+        return _folder_is_ours(path)
+    if path.is_file():
+        return _file_is_ours(path)
+    return False
+
+
+# ------------------------------------------------------------ folder marker
+def folder_files(path: PathLike) -> set[str]:
+    """Names (relative, ``/``-separated) of the files the marker of folder
+    ``path`` says starlabel wrote, the marker itself included."""
+    path = Path(path)
+    try:
+        obj = json.loads((path / FOLDER_MARKER).read_text(encoding="utf-8"))
+        files = obj.get("files", []) if isinstance(obj, dict) else []
+    except (OSError, ValueError):
+        files = []
+    return {f for f in files if isinstance(f, str)} | {FOLDER_MARKER}
+
+
+def write_folder_marker(folder: PathLike, command: str) -> Path:
+    """Write :data:`FOLDER_MARKER` into ``folder`` listing every file there now.
+
+    Written last, into a staged folder, it also says the folder is complete.
+    """
+    folder = Path(folder)
+    files = sorted(
+        p.relative_to(folder).as_posix()
+        for p in folder.rglob("*")
+        if p.is_file() and p.name != FOLDER_MARKER
+    )
+    record = {
+        "format": "starlabel-output",
+        "creator": creator(),
+        "command": command,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "files": files,
+    }
+    target = folder / FOLDER_MARKER
+    tmp = target.with_name(f".{FOLDER_MARKER}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, target)
+    return target
+
+
+# ------------------------------------------------------------------ checks
+def _nearest_existing(path: Path) -> Path:
+    p = path
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def _suffix_ok(path: Path, suffixes: Sequence[str]) -> bool:
+    name = path.name.lower()
+    return any(name.endswith(s.lower()) for s in suffixes)
+
+
+def check_parent(path: Path) -> None:
+    """The folder that will hold ``path`` exists (or can be made) and is writable."""
+    parent = path.parent if str(path.parent) else Path(".")
+    base = _nearest_existing(parent.absolute())
+    if not base.is_dir():
+        raise StarlabelInputError(
+            f"cannot write here: {base} is not a directory", path=path
+        )
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise StarlabelInputError(
+            f"cannot write here: folder {base} is not writable", path=path
+        )
+
+
+NOT_OURS = (
+    "exists and was not written by starlabel (it carries no starlabel marker); "
+    "starlabel never replaces it, --overwrite or not: choose another name"
+)
+
+
+def check_output(
+    path: PathLike, *, overwrite: bool, suffixes: Sequence[str] | None = None
+) -> Path:
+    """Check that a file may be written at ``path``, before any work is done.
+
+    Args:
+        path: the file to write.
+        overwrite: an earlier result of starlabel at ``path`` may be replaced (the
+            user passed ``--overwrite``).
+        suffixes: accepted endings (case-insensitive), e.g. ``(".h5", ".hdf5")``.
+
+    Returns:
+        ``path`` as a :class:`Path`.
+
+    Raises:
+        StarlabelInputError: the path is an existing directory (or another
+            non-file), has the wrong suffix, lies in a folder that is not a
+            directory or not writable, exists and starlabel did not write it, or
+            exists (ours) and ``overwrite`` is False.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise StarlabelInputError(
+            "is a directory; give a file name to write", path=path
+        )
+    if suffixes and not _suffix_ok(path, suffixes):
+        want = " or ".join(suffixes)
+        got = path.suffix or "no extension"
+        raise StarlabelInputError(
+            f"the file name must end in {want} (got {got!r})", path=path
+        )
+    check_parent(path)
+    if path.exists() or path.is_symlink():
+        if path.is_symlink() or not path.is_file():
+            raise StarlabelInputError(
+                "exists and is not a regular file; choose another name", path=path
+            )
+        if not is_ours(path):
+            raise StarlabelInputError(NOT_OURS, path=path)
+        if not overwrite:
+            raise StarlabelInputError(
+                "exists (an earlier result of starlabel); pass --overwrite to "
+                "replace it",
+                path=path,
+            )
+    return path
+
+
+def check_output_dir(path: PathLike, *, overwrite: bool) -> Path:
+    """Check that a folder of outputs may be written at ``path``.
+
+    A missing or empty folder is fine. A folder with files must be ours
+    (:func:`is_ours`), ``overwrite`` must be set, and it may hold no file that
+    starlabel did not write there (it would be lost with the old result).
+
+    Raises:
+        StarlabelInputError: one line saying why, naming the folder.
+    """
+    path = Path(path)
+    if path.exists() or path.is_symlink():
+        if path.is_symlink() or not path.is_dir():
+            raise StarlabelInputError(
+                "exists and is not a directory; give a folder to write into", path=path
+            )
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise StarlabelInputError("folder is not writable", path=path)
+        if not any(path.iterdir()):
+            return path
+        if not is_ours(path):
+            raise StarlabelInputError(
+                "folder holds files and was not written by starlabel (no "
+                f"{FOLDER_MARKER}); starlabel never writes into it, --overwrite or "
+                "not: choose another -o",
+                path=path,
+            )
+        if not overwrite:
+            raise StarlabelInputError(
+                "holds an earlier result of starlabel; pass --overwrite to replace it",
+                path=path,
+            )
+        if (path / FOLDER_MARKER).is_file():
+            own = folder_files(path)
+            foreign = sorted(
+                p.relative_to(path).as_posix()
+                for p in path.rglob("*")
+                if p.is_file() and p.relative_to(path).as_posix() not in own
+            )
+            if foreign:
+                raise StarlabelInputError(
+                    f"holds files starlabel did not write ({', '.join(foreign[:5])}); "
+                    "they would be lost with the old result: move them away or "
+                    "choose another -o",
+                    path=path,
+                )
+    else:
+        check_parent(path)
+    return path
