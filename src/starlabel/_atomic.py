@@ -93,9 +93,12 @@ def crash_point(name: str) -> None:
 
     For the kill tests: ``STARLABEL_CRASH_AT=NAME[:K]`` kills the process the K-th
     time (default 1) it passes the point ``NAME``. The points are ``begin`` (a
-    temporary file or stage folder was just made), ``commit`` (an output is
-    complete in its temporary place, about to be moved) and ``between`` (midway
-    through putting a multi-part output in place). Unset, this does nothing.
+    temporary file was just made), ``commit`` (a file is complete in its
+    temporary place, about to be moved), ``stage`` (a staged output folder was
+    just made), ``staged`` (it is complete, marker written, about to be moved) and
+    ``between`` (midway through putting a multi-part output in place: between two
+    files of a group, or between moving an old folder out and the new one in).
+    Unset, this does nothing.
     """
     want = os.environ.get(CRASH_ENV)
     if not want:
@@ -334,7 +337,6 @@ def make_temp_dir(target: PathLike) -> Path:
             os.mkdir(tmp, 0o777)
         except FileExistsError:
             continue
-        crash_point("begin")
         return tmp
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "check_output",
     "check_output_dir",
     "creator",
+    "folder_command",
     "folder_files",
     "is_ours",
     "text_marker",
@@ -205,9 +206,8 @@ def _file_is_ours(path: Path) -> bool:
         return _parquet(path)
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
         return _png(head, path)
-    if len(head) > 9 and head[8:9] == b"{" and head[:8] != b"# writte":
-        if _safetensors(head):
-            return True
+    if len(head) > 9 and head[8:9] == b"{" and _safetensors(head):
+        return True
     return _text(head)
 
 
@@ -363,52 +363,80 @@ def check_output(
     return path
 
 
-def check_output_dir(path: PathLike, *, overwrite: bool) -> Path:
+def folder_command(path: PathLike) -> str | None:
+    """The command recorded in the folder marker of ``path`` (None: no marker)."""
+    try:
+        obj = json.loads((Path(path) / FOLDER_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(obj, dict) or not _ours(obj.get("format")):
+        return None
+    return str(obj.get("command", ""))
+
+
+def check_output_dir(
+    path: PathLike, *, overwrite: bool, command: str | None = None
+) -> Path:
     """Check that a folder of outputs may be written at ``path``.
 
-    A missing or empty folder is fine. A folder with files must be ours
-    (:func:`is_ours`), ``overwrite`` must be set, and it may hold no file that
-    starlabel did not write there (it would be lost with the old result).
+    A missing or empty folder is fine. A folder with files must be an earlier
+    output folder of starlabel (its :data:`FOLDER_MARKER`; of the same
+    ``command`` when given), ``overwrite`` must be set, and it may hold no file
+    that starlabel did not write there (it would be lost with the old result).
+    starlabel's other folders (a model, a tune study, a catalogue folder, the
+    demo) are never replaced by another command.
 
     Raises:
         StarlabelInputError: one line saying why, naming the folder.
     """
     path = Path(path)
-    if path.exists() or path.is_symlink():
-        if path.is_symlink() or not path.is_dir():
-            raise StarlabelInputError(
-                "exists and is not a directory; give a folder to write into", path=path
-            )
-        if not os.access(path, os.W_OK | os.X_OK):
-            raise StarlabelInputError("folder is not writable", path=path)
-        if not any(path.iterdir()):
-            return path
-        if not is_ours(path):
-            raise StarlabelInputError(
-                "folder holds files and was not written by starlabel (no "
-                f"{FOLDER_MARKER}); starlabel never writes into it, --overwrite or "
-                "not: choose another -o",
-                path=path,
-            )
-        if not overwrite:
-            raise StarlabelInputError(
-                "holds an earlier result of starlabel; pass --overwrite to replace it",
-                path=path,
-            )
-        if (path / FOLDER_MARKER).is_file():
-            own = folder_files(path)
-            foreign = sorted(
-                p.relative_to(path).as_posix()
-                for p in path.rglob("*")
-                if p.is_file() and p.relative_to(path).as_posix() not in own
-            )
-            if foreign:
-                raise StarlabelInputError(
-                    f"holds files starlabel did not write ({', '.join(foreign[:5])}); "
-                    "they would be lost with the old result: move them away or "
-                    "choose another -o",
-                    path=path,
-                )
-    else:
+    if not (path.exists() or path.is_symlink()):
         check_parent(path)
+        return path
+    if path.is_symlink() or not path.is_dir():
+        raise StarlabelInputError(
+            "exists and is not a directory; give a folder to write into", path=path
+        )
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise StarlabelInputError("folder is not writable", path=path)
+    if not any(path.iterdir()):
+        return path
+    found = folder_command(path)
+    if found is None:
+        if is_ours(path):
+            raise StarlabelInputError(
+                "holds another kind of starlabel result (a model, tune study, "
+                "catalogue folder or demo); it is not replaced: choose another -o",
+                path=path,
+            )
+        raise StarlabelInputError(
+            "folder holds files and was not written by starlabel (no "
+            f"{FOLDER_MARKER}); starlabel never writes into it, --overwrite or "
+            "not: choose another -o",
+            path=path,
+        )
+    if command is not None and found != command:
+        raise StarlabelInputError(
+            f"holds the output of `starlabel {found}`, not of `starlabel {command}`; "
+            "it is not replaced: choose another -o",
+            path=path,
+        )
+    if not overwrite:
+        raise StarlabelInputError(
+            "holds an earlier result of starlabel; pass --overwrite to replace it",
+            path=path,
+        )
+    own = folder_files(path)
+    foreign = sorted(
+        p.relative_to(path).as_posix()
+        for p in path.rglob("*")
+        if p.is_file() and p.relative_to(path).as_posix() not in own
+    )
+    if foreign:
+        raise StarlabelInputError(
+            f"holds files starlabel did not write ({', '.join(foreign[:5])}); "
+            "they would be lost with the old result: move them away or choose "
+            "another -o",
+            path=path,
+        )
     return path

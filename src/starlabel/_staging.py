@@ -112,9 +112,10 @@ def staged_dir(path: PathLike, *, command: str) -> Iterator[Path]:
     remove_stale_temporaries(target)
     stage = make_temp_dir(target)
     try:
+        crash_point("stage")
         yield stage
         write_folder_marker(stage, command)
-        crash_point("commit")
+        crash_point("staged")
         _swap_into_place(stage, target)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -113,7 +113,7 @@ def synth(
         return
     check_output(output, overwrite=overwrite, suffixes=DATASET_SUFFIXES)
     if raw is not None:
-        check_output_dir(raw, overwrite=overwrite)
+        check_output_dir(raw, overwrite=overwrite, command="synth --raw")
     lo_hi = _parse_snr(snr)
     ids = None
     if labels_from is not None:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from .._atomic import atomic_path, check_output_dir
+from .._staging import staged_dir
 from ..spectra.labels import label_spec
 from .saliency import Peak, line_peaks, own_element_fraction, saliency
 
@@ -49,15 +50,13 @@ def explain(
 ) -> ExplainResult:
     """Saliency of ``model`` on up to ``n_stars`` spectra (random, seeded); writes
     ``saliency.csv`` (profiles), ``saliency_lines.csv`` (peaks and lines) and one
-    ``saliency_<label>.png`` per label into ``out_dir``, which must be new or empty
-    unless ``overwrite``."""
+    ``saliency_<label>.png`` per label into ``out_dir``, which must be new, empty,
+    or (with ``overwrite``) an earlier output of starlabel; the folder appears
+    complete or not at all."""
     from ..spectra.preprocess import dense_flux
     from ..synth.atoms import load_linelist
-    from .plots.saliency import plot_saliency
-
     model.check_grid(spectra)
-    out = check_output_dir(out_dir, overwrite=overwrite)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_output_dir(out_dir, overwrite=overwrite, command="explain")
     flux, dead = dense_flux(spectra)
     rows = np.flatnonzero(~dead)
     rng = np.random.default_rng(seed)
@@ -74,19 +73,31 @@ def explain(
         )
         res.peaks[name] = peaks
         res.own_fraction[name] = own_element_fraction(name, peaks, wl, lines, tolerance)
+    with staged_dir(out, command="explain") as stage:
+        files = _write_files(stage, res, median)
+    res.files = [out / f.relative_to(stage) for f in files]
+    return res
+
+
+def _write_files(out: Path, res: ExplainResult, median: np.ndarray) -> list[Path]:
+    """The figures and tables of ``res`` in folder ``out``."""
+    from .plots.saliency import plot_saliency
+
+    wl, names, files = res.wavelength, res.labels, []
+    for k, name in enumerate(names):
         fig, _ = plot_saliency(
             wl,
             median,
             res.absolute[k],
             res.signed[k],
-            peaks,
+            res.peaks[name],
             name,
             label_spec(name).unit,
         )
         path = out / f"saliency_{name}.png"
         with atomic_path(path) as tmp:
             fig.savefig(tmp, dpi=90, format="png")
-        res.files.append(path)
+        files.append(path)
     import matplotlib.pyplot as plt
 
     plt.close("all")
@@ -136,5 +147,4 @@ def explain(
                 ]
             )
     _write_text(out / "saliency_lines.csv", buf.getvalue())
-    res.files += [out / "saliency.csv", out / "saliency_lines.csv"]
-    return res
+    return [*files, out / "saliency.csv", out / "saliency_lines.csv"]

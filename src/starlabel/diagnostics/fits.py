@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 
-from .._atomic import atomic_path
 from .._typing import PathLike
 from ..errors import StarlabelInputError
 from ..spectra.container import Spectra
@@ -142,8 +141,8 @@ def write_star_fits(
     import matplotlib.pyplot as plt
 
     fig = plot_star_fits(best_fit_spectra(emulator, spectra, catalogue, ids))
-    out = Path(path)
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, dpi=90, format="png")
+    from .plots._save import save_png
+
+    out = save_png(fig, path, dpi=90)
     plt.close(fig)
     return out

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .._atomic import atomic_group, check_output
+from .._atomic import check_output_dir
+from .._staging import staged_dir
 from .._typing import PathLike
 from ..errors import StarlabelInputError
 from ..spectra.container import Spectra
@@ -82,8 +83,8 @@ def build_map(
     """Fit a similarity map on ``train`` and place ``data`` into it.
 
     Every input is checked before anything is computed or written (the data must
-    be on the training grid; the outputs must not exist unless ``overwrite``), and
-    the four files appear together or not at all.
+    be on the training grid; ``out_dir`` must be new, empty, or with ``overwrite``
+    an earlier map of starlabel), and the folder appears complete or not at all.
 
     Args:
         train: training spectra; a random ``max_train`` of them (seeded) define
@@ -100,12 +101,8 @@ def build_map(
     """
     from .plots.latent import plot_similarity_map
 
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise StarlabelInputError("exists and is not a folder", path=out)
+    out = check_output_dir(out_dir, overwrite=overwrite, command="map")
     targets = [out / name for name in MAP_FILES]
-    for target in targets:
-        check_output(target, overwrite=overwrite)
     if data is not None and (
         data.n_pixels != train.n_pixels
         or not np.allclose(data.wavelength_aa, train.wavelength_aa, rtol=0, atol=1e-4)
@@ -167,8 +164,8 @@ def build_map(
         smap.embedding, xy, inner, colour=c, colour_label=colour
     )
     text = map_summary(train.n_spectra, inner, score)
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_group(targets) as tmps:
+    with staged_dir(out, command="map") as stage:
+        tmps = [stage / name for name in MAP_FILES]
         smap.save(tmps[0], atomic=False)
         fig.savefig(tmps[1], dpi=90, format="png")
         tmps[2].write_text(buf.getvalue(), encoding="utf-8")

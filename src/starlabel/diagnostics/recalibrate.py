@@ -24,6 +24,7 @@ import numpy as np
 from astropy.table import Table
 
 from .._atomic import atomic_path, check_output_dir
+from .._staging import staged_dir
 from .._typing import PathLike
 from ..errors import StarlabelInputError
 from ..models import load
@@ -125,7 +126,8 @@ def calibrate_model_dir(
             (the earlier one moves to ``calibration_history``).
         reference: dataset with trusted labels, or (with ``pairs``) the spectra of
             the repeat observations.
-        out_dir: report folder (new or empty unless ``overwrite``).
+        out_dir: report folder: new, empty, or (``overwrite``) an earlier report
+            of starlabel; it appears complete or not at all.
         pairs: CSV of id pairs (see :func:`read_pairs`): calibrate on prediction
             differences, which need no labels.
         options: the model's predict options.
@@ -134,7 +136,7 @@ def calibrate_model_dir(
     model_dir = Path(model_dir)
     if not is_model_dir(model_dir):
         raise StarlabelInputError("not a starlabel model directory", path=model_dir)
-    out = check_output_dir(out_dir, overwrite=overwrite)
+    out = check_output_dir(out_dir, overwrite=overwrite, command="calibrate")
     model = load(model_dir)
     options = options if options is not None else model.predict_options()
     key = model._calibration_key(options)
@@ -213,17 +215,19 @@ def calibrate_model_dir(
             coverage_gaussian(res[:, None], s_new[:, None], zero[:, None])[:, 0]
         )
         names.append(name)
-    _write_calibration(model_dir, key, new)
-    files = _write_report(
-        out,
-        key,
-        rows,
-        np.stack(before, 1),
-        np.stack(after, 1),
-        names,
-        pairs is not None,
-        reference,
-    )
+    with staged_dir(out, command="calibrate") as stage:
+        _write_report(
+            stage,
+            key,
+            rows,
+            np.stack(before, 1),
+            np.stack(after, 1),
+            names,
+            pairs is not None,
+            reference,
+        )
+        _write_calibration(model_dir, key, new)  # the report is complete by then
+    files = tuple(out / f for f in REPORT_FILES)
     return CalibrationResult(key, new, rows, files, n)
 
 
@@ -271,7 +275,6 @@ def _write_report(
 ) -> tuple[Path, ...]:
     from .plots.evaluation import plot_reliability
 
-    out.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
     writer.writeheader()

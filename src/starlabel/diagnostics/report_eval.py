@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from .._atomic import atomic_path, check_output_dir
+from .._staging import staged_dir
 from .._typing import PathLike
 from ..errors import StarlabelInputError
 from ..inference.catalogue import read_catalogue_table
@@ -85,8 +86,9 @@ def write_evaluation(
     where the catalogue has it: the reliability diagram before and after the
     calibration) to ``out_dir``. With a posterior ``model`` (a
     :class:`~starlabel.models.PosteriorEstimator`), also ``sbc_ranks.png`` and ``coverage_posterior.png`` from
-    ``n_draws`` posterior draws of each reference spectrum. ``out_dir`` must be new
-    or empty unless ``overwrite``.
+    ``n_draws`` posterior draws of each reference spectrum. ``out_dir`` must be new,
+    empty, or (with ``overwrite``) an earlier output of starlabel evaluate; the
+    folder appears complete or not at all (:func:`starlabel._staging.staged_dir`).
 
     Returns:
         an :class:`Evaluation`.
@@ -94,7 +96,7 @@ def write_evaluation(
     Raises:
         StarlabelInputError: no star of the catalogue is in the truth file.
     """
-    out = check_output_dir(out_dir, overwrite=overwrite)
+    out = check_output_dir(out_dir, overwrite=overwrite, command="evaluate")
     table = read_catalogue_table(catalogue)
     ref = read_dataset(truth)
     try:
@@ -107,62 +109,63 @@ def write_evaluation(
         ) from exc
     found = rows >= 0
     metrics = evaluate(table, ref)
-    out.mkdir(parents=True, exist_ok=True)
-    files = []
-    files.append(_write_csv(out / "metrics.csv", [m.as_dict() for m in metrics]))
-    bins = binned_calibration(table, ref)
-    if bins:
-        files.append(
-            _write_csv(out / "calibration_bins.csv", [b.as_dict() for b in bins])
+    with staged_dir(out, command="evaluate") as stage:
+        files = []
+        files.append(_write_csv(stage / "metrics.csv", [m.as_dict() for m in metrics]))
+        bins = binned_calibration(table, ref)
+        if bins:
+            files.append(
+                _write_csv(stage / "calibration_bins.csv", [b.as_dict() for b in bins])
+            )
+
+        refs = [ref.labels[m.name][rows[found]] for m in metrics]
+        preds = [np.asarray(table[m.name], dtype=float)[found] for m in metrics]
+        fig, _ = plot_one_to_one(refs, preds, metrics)
+        files.append(_save(fig, stage / "one_to_one.png"))
+        snr = (
+            ref.meta["snr"][rows[found]].astype(float)
+            if "snr" in ref.meta
+            else ref[rows[found]].snr()
         )
+        sig = [
+            np.asarray(table[f"{m.name}_err"], dtype=float)[found]
+            if f"{m.name}_err" in table.colnames
+            else None
+            for m in metrics
+        ]
+        fig, _ = plot_residuals_vs_snr(
+            snr, [p - r for p, r in zip(preds, refs, strict=True)], sig, metrics
+        )
+        files.append(_save(fig, stage / "residuals_vs_snr.png"))
+        names = [m.name for m in metrics]
+        value = np.stack(preds, axis=1)
+        truth_values = np.stack(refs, axis=1)
+        sigma = np.stack(
+            [sg if sg is not None else np.full(value.shape[0], np.nan) for sg in sig],
+            axis=1,
+        )
+        if np.isfinite(sigma).any():
+            cov = coverage_gaussian(value, sigma, truth_values)
+            raw_cols = [f"{n}_err_raw" for n in names]
+            if all(c in table.colnames for c in raw_cols):
+                raw = np.stack(
+                    [np.asarray(table[c], dtype=float)[found] for c in raw_cols], axis=1
+                )
+                before = coverage_gaussian(value, raw, truth_values)
+                before[:, ~np.isfinite(raw).any(axis=0)] = np.nan  # no raw error
+                fig, _ = plot_reliability(LEVELS, before, cov, names)
+            else:
+                fig, _ = plot_coverage(
+                    LEVELS, cov, names, title="coverage of value +- z err"
+                )
+            files.append(_save(fig, stage / "coverage.png"))
+        if isinstance(model, PosteriorEstimator):
+            # the stars of the catalogue only (the reference may hold the training set too)
+            files += _posterior_calibration(model, ref[rows[found]], stage, n_draws, seed)
+        import matplotlib.pyplot as plt
 
-    refs = [ref.labels[m.name][rows[found]] for m in metrics]
-    preds = [np.asarray(table[m.name], dtype=float)[found] for m in metrics]
-    fig, _ = plot_one_to_one(refs, preds, metrics)
-    files.append(_save(fig, out / "one_to_one.png"))
-    snr = (
-        ref.meta["snr"][rows[found]].astype(float)
-        if "snr" in ref.meta
-        else ref[rows[found]].snr()
-    )
-    sig = [
-        np.asarray(table[f"{m.name}_err"], dtype=float)[found]
-        if f"{m.name}_err" in table.colnames
-        else None
-        for m in metrics
-    ]
-    fig, _ = plot_residuals_vs_snr(
-        snr, [p - r for p, r in zip(preds, refs, strict=True)], sig, metrics
-    )
-    files.append(_save(fig, out / "residuals_vs_snr.png"))
-    names = [m.name for m in metrics]
-    value = np.stack(preds, axis=1)
-    truth_values = np.stack(refs, axis=1)
-    sigma = np.stack(
-        [sg if sg is not None else np.full(value.shape[0], np.nan) for sg in sig],
-        axis=1,
-    )
-    if np.isfinite(sigma).any():
-        cov = coverage_gaussian(value, sigma, truth_values)
-        raw_cols = [f"{n}_err_raw" for n in names]
-        if all(c in table.colnames for c in raw_cols):
-            raw = np.stack(
-                [np.asarray(table[c], dtype=float)[found] for c in raw_cols], axis=1
-            )
-            before = coverage_gaussian(value, raw, truth_values)
-            before[:, ~np.isfinite(raw).any(axis=0)] = np.nan  # no raw error
-            fig, _ = plot_reliability(LEVELS, before, cov, names)
-        else:
-            fig, _ = plot_coverage(
-                LEVELS, cov, names, title="coverage of value +- z err"
-            )
-        files.append(_save(fig, out / "coverage.png"))
-    if isinstance(model, PosteriorEstimator):
-        # the stars of the catalogue only (the reference may hold the training set too)
-        files += _posterior_calibration(model, ref[rows[found]], out, n_draws, seed)
-    import matplotlib.pyplot as plt
-
-    plt.close("all")
+        plt.close("all")
+    files = [out / f.relative_to(stage) for f in files]
     return Evaluation(metrics, bins, files, truth_note(table, truth, int(found.sum())))
 
 
@@ -177,9 +180,9 @@ def _write_csv(path: Path, rows: list[dict]) -> Path:
 
 
 def _save(fig: Any, path: Path) -> Path:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    return path
+    from .plots._save import save_png
+
+    return save_png(fig, path, dpi=100)
 
 
 def _posterior_calibration(

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from .._owned import creator
+
 __all__ = ["Section", "file_png", "html_page", "html_table", "png"]
 
 
@@ -74,6 +76,6 @@ def html_page(title: str, sections: Sequence[Section]) -> str:
         )
         body += f'<section id="s{i}"><h2>{html.escape(s.title)}</h2><p class="cap">{html.escape(s.caption)}</p>{imgs}{s.html}</section>'
     return (
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><meta name='generator' content='{html.escape(creator())}'><title>{html.escape(title)}</title>"
         f"<style>{style}</style></head><body><h1>{html.escape(title)}</h1><ol>{toc}</ol>{body}</body></html>"
     )

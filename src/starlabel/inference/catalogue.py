@@ -5,9 +5,11 @@ and, where the model provides them, ``<name>_err_int`` and ``<name>_err_ext``;
 ``flag`` (bit mask, see ``starlabel.spectra.Flag``). Units go in the column
 metadata, and what each column means in its description (FITS ``TUNIT`` and
 ``TCOMMn``, Parquet field metadata ``unit`` and ``description``; the table's
-metadata, e.g. the model and input fingerprints, in the FITS header and the
-Parquet schema metadata; CSV keeps none of them). Written
-atomically.
+metadata, e.g. the model and input fingerprints, in the FITS header, the Parquet
+schema metadata and CSV comment lines ``# KEY = value`` above the header row).
+Every catalogue says starlabel wrote it (:mod:`starlabel._owned`: FITS card
+``CREATOR``, Parquet metadata ``creator``, a first CSV line ``# written by
+starlabel ...``). Written atomically.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 from astropy.table import Table
 
 from .._atomic import atomic_path, check_output
+from .._owned import creator, text_marker
 from .._typing import PathLike
 from ..errors import StarlabelInputError
 
@@ -35,6 +38,7 @@ __all__ = [
     "table_to_arrow",
     "arrow_to_table",
     "write_catalogue_stream",
+    "read_csv_meta",
 ]
 
 _FORMATS = {
@@ -143,16 +147,62 @@ def write_catalogue(table: Table, path: PathLike, *, overwrite: bool = False) ->
         if fmt == "fits":
             from astropy.io import fits
 
-            fits.HDUList([fits.PrimaryHDU(), _fits_hdu(table)]).writeto(
+            fits.HDUList([_primary_hdu(), _fits_hdu(table)]).writeto(
                 tmp, overwrite=True
             )
         elif fmt == "csv":
-            table.write(tmp, format="ascii.csv", overwrite=True)
+            buf = io.StringIO()
+            table.write(buf, format="ascii.csv")
+            with open(tmp, "w", encoding="utf-8", newline="") as fh:
+                fh.write(_csv_header(table.meta) + buf.getvalue())
         else:
             import pyarrow.parquet as pq
 
-            pq.write_table(table_to_arrow(table), tmp)
+            arrow = table_to_arrow(table)
+            meta = dict(arrow.schema.metadata or {}) | {b"creator": creator().encode()}
+            pq.write_table(arrow.replace_schema_metadata(meta), tmp)
     return path
+
+
+def _primary_hdu():
+    """An empty primary HDU saying starlabel wrote the file."""
+    from astropy.io import fits
+
+    primary = fits.PrimaryHDU()
+    primary.header["CREATOR"] = (creator(), "program that wrote this file")
+    return primary
+
+
+def _csv_header(meta) -> str:
+    """The comment lines above a CSV catalogue's header row: the marker, then the
+    table metadata as ``# KEY = value`` (strings on one line each)."""
+    lines = [text_marker()]
+    for key, value in (meta or {}).items():
+        if key in ("comments", "COMMENT") or isinstance(value, (list, dict)):
+            continue
+        lines.append(f"# {key} = {' '.join(str(value).split())}")
+    return "\n".join(lines) + "\n"
+
+
+def read_csv_meta(path: PathLike) -> dict[str, str]:
+    """The ``# KEY = value`` metadata above a CSV catalogue's header row."""
+    lines = []
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            if not line.startswith("#"):
+                break
+            lines.append(line[1:].strip())
+    return _csv_meta(lines)
+
+
+def _csv_meta(comments) -> dict[str, str]:
+    """The metadata of a CSV catalogue from its comment lines (see :func:`_csv_header`)."""
+    meta = {}
+    for line in comments or []:
+        key, sep, value = str(line).partition(" = ")
+        if sep and key.strip() and " " not in key.strip():
+            meta[key.strip()] = value.strip()
+    return meta
 
 
 def write_catalogue_stream(
@@ -190,6 +240,7 @@ def write_catalogue_stream(
                     if writer is None:
                         schema = piece.schema.with_metadata(
                             {str(k): str(v) for k, v in meta.items()}
+                            | {"creator": creator()}
                         )
                         writer = pq.ParquetWriter(tmp, schema)
                     writer.write_table(piece.cast(schema))
@@ -199,6 +250,7 @@ def write_catalogue_stream(
                     writer.close()
         elif fmt == "csv":
             with open(tmp, "w", encoding="utf-8", newline="") as fh:
+                fh.write(_csv_header(meta))
                 for piece in parts():
                     buf = io.StringIO()
                     arrow_to_table(piece).write(buf, format="ascii.csv")
@@ -221,7 +273,7 @@ def _write_fits_stream(parts, tmp: Path, meta: dict[str, str], pa) -> int:
             if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
                 longest = pc.max(pc.utf8_length(column)).as_py() or 1
                 widths[field.name] = max(widths.get(field.name, 1), longest)
-    stream, primary = None, fits.PrimaryHDU()
+    stream, primary = None, _primary_hdu()
     try:
         for piece in parts():
             table = arrow_to_table(piece)
@@ -233,7 +285,7 @@ def _write_fits_stream(parts, tmp: Path, meta: dict[str, str], pa) -> int:
                 primary.writeto(tmp, overwrite=True)  # the temporary file we own
                 stream = fits.StreamingHDU(str(tmp), header)  # a Path loses its folder
             buf = io.BytesIO()
-            fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(buf)
+            fits.HDUList([_primary_hdu(), hdu]).writeto(buf)
             start = len(primary.header.tostring()) + len(hdu.header.tostring())
             raw = buf.getbuffer()[start : start + hdu.header["NAXIS1"] * piece.num_rows]
             stream.write(np.frombuffer(raw, dtype=np.uint8))
@@ -303,7 +355,8 @@ def read_catalogue_table(path: PathLike) -> Table:
                     table[name].unit = "dex"
         elif fmt == "csv":
             check_csv_rows(path, require_final_newline=True)
-            table = Table.read(path, format="ascii.csv")
+            table = Table.read(path, format="ascii.csv", comment="#")
+            table.meta = _csv_meta(table.meta.get("comments"))
         else:
             import pyarrow.parquet as pq
 

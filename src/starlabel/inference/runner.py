@@ -109,7 +109,7 @@ def _describe_inputs(model: Any, paths: list[Path]) -> list[InputFile]:
 
 def _output_token(path: Path) -> str | None:
     """The run token stored in a catalogue file we wrote (FITS card, Parquet
-    metadata), or for CSV its size and mtime."""
+    metadata, CSV comment line; a CSV of an earlier version: its size and mtime)."""
     try:
         fmt = catalogue_format(path)
         if fmt == "fits":
@@ -121,7 +121,11 @@ def _output_token(path: Path) -> str | None:
 
             meta = pq.read_schema(path).metadata or {}
             return meta.get(b"SLRUN", b"").decode() or None
-        st = path.stat()
+        from .catalogue import read_csv_meta
+
+        if read_csv_meta(path).get("SLRUN"):
+            return read_csv_meta(path)["SLRUN"]
+        st = path.stat()  # a CSV of an earlier version: no metadata
         return f"csv:{st.st_size}:{st.st_mtime_ns}"
     except (OSError, ValueError, KeyError, IndexError):
         return None
@@ -551,8 +555,7 @@ def _write_output(
     """Write the catalogue file from the parts. Its token goes into the manifest as
     ``pending`` first and is confirmed after: a FITS or Parquet file (which carries
     the token in its metadata) is still recognised as ours after a crash between the
-    two. A CSV holds no metadata: it is recognised by its size and time, recorded
-    after, so a crash in that moment leaves a file the next run asks --overwrite for."""
+    two."""
     token = secrets.token_hex(8)
     store.write_manifest(
         dict(manifest) | {"output": (manifest.get("output") or {}) | {"pending": token}}
@@ -562,11 +565,8 @@ def _write_output(
         for piece in iter_ordered(store, chunks):
             yield piece if source_column else piece.drop_columns(["source"])
 
-    fmt = catalogue_format(output)
-    meta = dict(meta) | ({"SLRUN": token} if fmt != "csv" else {})
+    meta = dict(meta) | {"SLRUN": token}
     write_catalogue_stream(pieces, output, meta=meta, overwrite=True)
-    if fmt == "csv":
-        token = _output_token(output)
     store.write_manifest(
         dict(manifest) | {"output": {"name": output.name, "token": token}}
     )

@@ -21,6 +21,7 @@ import torch
 from astropy.table import Table
 
 from .._atomic import atomic_path, check_output_dir
+from .._staging import staged_dir
 from ..spectra.grids import named_grid
 from ..spectra.io.eso import write_eso_spectrum
 from ..spectra.preprocess import doppler_factor, resample
@@ -94,18 +95,48 @@ def write_raw_observations(
     the same seed.
 
     Args:
-        overwrite: write into an existing non-empty folder, replacing files of the
-            same names (without it such a folder is refused before any work).
+        overwrite: replace an earlier folder of raw observations of starlabel
+            (a folder starlabel did not write is never replaced). The folder
+            appears complete or not at all.
 
     Returns:
         (spectrum files, catalogue path, truth dataset path).
 
     Raises:
-        StarlabelInputError: ``out_dir`` is a file, or a non-empty folder without
-            ``overwrite``.
+        StarlabelInputError: ``out_dir`` is a file, a folder starlabel did not
+            write, or an earlier one without ``overwrite``.
     """
-    out = check_output_dir(out_dir, overwrite=overwrite)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_output_dir(out_dir, overwrite=overwrite, command="synth --raw")
+    with staged_dir(out, command="synth --raw") as stage:
+        files, catalogue, truth = _observe_into(
+            stage,
+            population,
+            setup=setup,
+            seed=seed,
+            continuum=continuum,
+            rv_err=rv_err,
+            ids=ids,
+            batch_size=batch_size,
+            truth_crlb=truth_crlb,
+            progress=progress,
+        )
+    return [out / f.name for f in files], out / catalogue.name, out / truth.name
+
+
+def _observe_into(
+    out: Path,
+    population: Population,
+    *,
+    setup: str,
+    seed: int,
+    continuum: bool,
+    rv_err: float,
+    ids: np.ndarray | None,
+    batch_size: int,
+    truth_crlb: bool,
+    progress: Callable[[int], None] | None,
+) -> tuple[list[Path], Path, Path]:
+    """The body of :func:`write_raw_observations`, writing into folder ``out``."""
     rng = np.random.default_rng(seed + 104729)
     n = len(population)
     ids = ids if ids is not None else synth_ids(n, seed)
@@ -182,6 +213,6 @@ def write_raw_observations(
             seed=seed,
             progress=progress,
         ),
-        overwrite=True,  # inside our own output folder, checked above
+        overwrite=True,  # inside our own staged folder
     )
     return files, catalogue, truth

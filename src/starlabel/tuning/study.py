@@ -29,6 +29,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import socket
 import time
 import warnings
@@ -39,7 +40,13 @@ from typing import Any
 
 import numpy as np
 
-from .._atomic import atomic_path, check_output_dir
+from .._atomic import (
+    atomic_path,
+    check_output_dir,
+    crash_point,
+    make_temp_dir,
+    remove_stale_temporaries,
+)
 from .._config import to_toml
 from .._typing import PathLike
 from ..errors import StarlabelInputError
@@ -59,6 +66,7 @@ METRICS = {
 }
 PRUNERS = ("median", "hyperband", "none")
 MARKER = "_starlabel_tune.json"
+SUMMARY = "summary.txt"
 
 
 @dataclass(frozen=True)
@@ -220,7 +228,7 @@ def _check_folder(output: Path, overwrite: bool) -> None:
     """A tune folder is ours (marker), new, empty, or --overwrite was given."""
     if (output / MARKER).is_file():
         return
-    check_output_dir(output, overwrite=overwrite)
+    check_output_dir(output, overwrite=overwrite, command="tune")
 
 
 def _check_study(study: Any, attrs: dict[str, Any], name: str, url: str) -> None:
@@ -515,6 +523,52 @@ def _finish(
     name: str,
     ran: int,
 ) -> TuneResult:
+    """Write the summary files (trials.csv, best.toml, plots, summary.txt) into a
+    stage folder inside ``output``, then move them in with ``summary.txt`` last:
+    a folder whose ``summary.txt`` is there holds a complete, consistent set."""
+    remove_stale_temporaries(output / SUMMARY)
+    stage = make_temp_dir(output / SUMMARY)
+    try:
+        result = _write_summaries(
+            study, stage, base, fixed, base_est, metric, url, name, ran
+        )
+    except StarlabelInputError:
+        _publish(stage, output)  # trials.csv says why no trial completed
+        raise
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    _publish(stage, output)
+    result.files.update({k: output / v.name for k, v in result.files.items()})
+    return result
+
+
+def _publish(stage: Path, output: Path) -> None:
+    """Move the files of ``stage`` into ``output``; ``summary.txt`` is removed
+    first and moved in last (see :func:`_finish`)."""
+    names = sorted(p.name for p in stage.iterdir())
+    (output / SUMMARY).unlink(missing_ok=True)
+    for k, n in enumerate(x for x in names if x != SUMMARY):
+        if k:
+            crash_point("between")
+        os.replace(stage / n, output / n)
+    if SUMMARY in names:
+        crash_point("between")
+        os.replace(stage / SUMMARY, output / SUMMARY)
+    shutil.rmtree(stage, ignore_errors=True)
+
+
+def _write_summaries(
+    study: Any,
+    output: Path,
+    base: dict[str, Any],
+    fixed: dict[str, Any],
+    base_est: Any,
+    metric: str,
+    url: str,
+    name: str,
+    ran: int,
+) -> TuneResult:
     from optuna.trial import TrialState
 
     states = [t.state for t in study.trials]
@@ -567,8 +621,8 @@ def _finish(
         seconds_saved=seconds_saved,
         base=_base_line(study, metric),
     )
-    _write_summary(result, output / "summary.txt")
-    files["summary"] = output / "summary.txt"
+    _write_summary(result, output / SUMMARY)
+    files["summary"] = output / SUMMARY
     return result
 
 

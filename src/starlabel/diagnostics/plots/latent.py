@@ -187,10 +187,9 @@ def write_edited_spectrum(edit: Any, path: Any, *, dpi: int = 100) -> Any:
 
     import matplotlib.pyplot as plt
 
-    from ..._atomic import atomic_path
+    from ._save import save_png
 
     fig, _ = plot_edited_spectrum(edit)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, format="png")
+    save_png(fig, path, dpi=dpi)
     plt.close(fig)
     return Path(path)

@@ -125,7 +125,6 @@ def draw_example_stars(setup: str, path: PathLike) -> Path:
     and a cool giant over ``setup`` with the named lines, written as PNG."""
     import torch
 
-    from ..._atomic import atomic_path
     from ...synth.atoms import load_linelist
     from ...synth.physics import SpectrumGenerator
 
@@ -151,8 +150,9 @@ def draw_example_stars(setup: str, path: PathLike) -> Path:
         f"starlabel synthetic spectra, {setup} (R per segment {gen.setup.resolution})",
         y=1.0,
     )
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png", bbox_inches="tight")
+    from ._save import save_png
+
+    save_png(fig, path, dpi=110, bbox_inches="tight")
     import matplotlib.pyplot as plt
 
     plt.close(fig)

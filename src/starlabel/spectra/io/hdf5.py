@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import secrets
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,13 @@ import astropy.units as u
 import h5py
 import numpy as np
 
-from ..._atomic import DATASET_SUFFIXES, AtomicFile, check_output
+from ..._atomic import (
+    DATASET_SUFFIXES,
+    AtomicFile,
+    check_output,
+    crash_point,
+    remove_stale_temporaries,
+)
 from ..._typing import PathLike
 from ...errors import StarlabelInputError
 from ..container import Spectra
@@ -98,6 +105,7 @@ class DatasetWriter:
         template: a ``Spectra`` (for example the first batch) fixing the grid, the
             label, extra and meta columns, the units and the file attributes.
         overwrite: replace an existing file (else :class:`StarlabelInputError`).
+        attrs: further file attributes (strings), e.g. the group of a split.
 
     Raises:
         StarlabelInputError: bad output path (:func:`starlabel._atomic.check_output`).
@@ -113,7 +121,12 @@ class DatasetWriter:
     """
 
     def __init__(
-        self, path: PathLike, template: Spectra, *, overwrite: bool = False
+        self,
+        path: PathLike,
+        template: Spectra,
+        *,
+        overwrite: bool = False,
+        attrs: dict[str, str] | None = None,
     ) -> None:
         self.path = check_output(path, overwrite=overwrite, suffixes=DATASET_SUFFIXES)
         self._template = template
@@ -136,6 +149,8 @@ class DatasetWriter:
         for key, value in template.attrs.items():
             if key not in _RESERVED_ATTRS:
                 f.attrs[key] = _attr_value(value)
+        for key, value in (attrs or {}).items():
+            f.attrs[key] = value
         f.create_dataset("wavelength", data=template.wavelength_aa.astype(np.float64))
         p = template.n_pixels
         rows = _chunk_rows(p)
@@ -587,7 +602,10 @@ def split_dataset(
     :meth:`Spectra.split` with the same seed. All files appear together or none:
     every target is checked first, all parts are written to temporary files, and
     they are renamed only when all are complete (a rename failing midway removes
-    the parts this call had already put in place).
+    the parts this call had already put in place). Each part records its split
+    (attributes ``split_group``, ``split_files``): the parts of a split killed
+    while its files were moved into place are replaced by the next run without
+    ``--overwrite``.
 
     Args:
         overwrite: replace existing part files.
@@ -607,8 +625,18 @@ def split_dataset(
         )
     names = SPLIT_NAMES[len(fractions)]
     outputs = split_outputs(prefix, len(fractions))
+    unfinished = _unfinished_split(outputs)
     for target in outputs.values():
-        check_output(target, overwrite=overwrite, suffixes=DATASET_SUFFIXES)
+        remove_stale_temporaries(target)
+        check_output(
+            target,
+            overwrite=overwrite or target in unfinished,
+            suffixes=DATASET_SUFFIXES,
+        )
+    group = {
+        "split_group": secrets.token_hex(8),
+        "split_files": json.dumps(sorted(p.name for p in outputs.values())),
+    }
     with DatasetReader(path) as reader:
         if Path(path).resolve() in {o.resolve() for o in outputs.values()}:
             raise StarlabelInputError(
@@ -643,12 +671,17 @@ def split_dataset(
                         continue
                     if name not in writers:
                         writers[name] = DatasetWriter(
-                            outputs[name], batch, overwrite=overwrite
+                            outputs[name],
+                            batch,
+                            overwrite=overwrite or outputs[name] in unfinished,
+                            attrs=group,
                         )
                     writers[name].append(batch[sel])
             for w in writers.values():
                 w.finish()
-            for name in names:
+            for k, name in enumerate(names):
+                if k:
+                    crash_point("between")
                 placed.append(writers[name].commit())
         except BaseException:
             for w in writers.values():
@@ -657,3 +690,24 @@ def split_dataset(
                 done.unlink(missing_ok=True)
             raise
     return {name: (outputs[name], int(counts[k])) for k, name in enumerate(names)}
+
+
+def _unfinished_split(outputs: dict[str, Path]) -> set[Path]:
+    """Parts of an earlier split of ours whose group is incomplete (a part missing
+    or of another split: a run killed while moving its files into place). They
+    are replaced without ``--overwrite``; a complete earlier split is not."""
+    groups: dict[Path, str | None] = {}
+    for target in outputs.values():
+        groups[target] = None
+        if not target.is_file() or target.is_symlink():
+            continue
+        try:
+            with h5py.File(target, "r") as h5:
+                if h5.attrs.get("format") == FORMAT:
+                    groups[target] = str(h5.attrs.get("split_group", "")) or None
+        except (OSError, ValueError):
+            pass
+    tokens = {g for g in groups.values() if g is not None}
+    if not tokens or (len(tokens) == 1 and all(groups.values())):
+        return set()
+    return {t for t, g in groups.items() if g is not None}
