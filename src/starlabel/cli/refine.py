@@ -85,8 +85,10 @@ def run_refine(
     if len(show) > 6:
         raise ValueError(f"--show: at most 6 stars, got {len(show)}")
     figure = output.with_name(output.stem + "-fits.png")
-    if show and figure.exists() and not overwrite:
-        raise ValueError(f"{figure} exists; pass --overwrite to replace it")
+    if show:
+        from .._owned import check_output
+
+        check_output(figure, overwrite=overwrite, suffixes=(".png",))
     if show:  # unknown ids are refused before hours of fitting
         import h5py
 
