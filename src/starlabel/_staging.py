@@ -63,9 +63,7 @@ def _exchange(a: Path, b: Path) -> bool:
     except (OSError, AttributeError):
         return False
     at_fdcwd, rename_exchange = -100, 2
-    rc = renameat2(
-        at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange
-    )
+    rc = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
     return rc == 0
 
 

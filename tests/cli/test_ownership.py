@@ -126,8 +126,20 @@ CASES = [
         [],
     ),
     ("map folder", _folder, "u", lambda f: ["map", f["train"], _d(f)], []),
-    ("report html", _html, "u.html", lambda f: ["report", f["cat"], "--truth", _d(f)], []),
-    ("report html text", _text, "u.html", lambda f: ["report", f["cat"], "--truth", _d(f)], []),
+    (
+        "report html",
+        _html,
+        "u.html",
+        lambda f: ["report", f["cat"], "--truth", _d(f)],
+        [],
+    ),
+    (
+        "report html text",
+        _text,
+        "u.html",
+        lambda f: ["report", f["cat"], "--truth", _d(f)],
+        [],
+    ),
     (
         "edit png",
         _png,

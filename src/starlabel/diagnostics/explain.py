@@ -55,6 +55,7 @@ def explain(
     complete or not at all."""
     from ..spectra.preprocess import dense_flux
     from ..synth.atoms import load_linelist
+
     model.check_grid(spectra)
     out = check_output_dir(out_dir, overwrite=overwrite, command="explain")
     flux, dead = dense_flux(spectra)

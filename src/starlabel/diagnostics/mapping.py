@@ -19,6 +19,7 @@ from .._typing import PathLike
 from ..errors import StarlabelInputError
 from ..spectra.container import Spectra
 from ..spectra.preprocess import dense_flux
+from .plots._save import save_png
 from .similarity import SimilarityMap
 
 __all__ = ["MAP_FILES", "MapResult", "build_map", "map_summary", "ood_scorer"]
@@ -165,11 +166,11 @@ def build_map(
     )
     text = map_summary(train.n_spectra, inner, score)
     with staged_dir(out, command="map") as stage:
-        tmps = [stage / name for name in MAP_FILES]
-        smap.save(tmps[0], atomic=False)
-        fig.savefig(tmps[1], dpi=90, format="png")
-        tmps[2].write_text(buf.getvalue(), encoding="utf-8")
-        tmps[3].write_text(text, encoding="utf-8")
+        files = [stage / name for name in MAP_FILES]
+        save_png(fig, files[1], dpi=90)
+        smap.save(files[0])
+        files[2].write_text(buf.getvalue(), encoding="utf-8")
+        files[3].write_text(text, encoding="utf-8")
     import matplotlib.pyplot as plt
 
     plt.close(fig)

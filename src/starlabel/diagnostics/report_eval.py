@@ -161,7 +161,9 @@ def write_evaluation(
             files.append(_save(fig, stage / "coverage.png"))
         if isinstance(model, PosteriorEstimator):
             # the stars of the catalogue only (the reference may hold the training set too)
-            files += _posterior_calibration(model, ref[rows[found]], stage, n_draws, seed)
+            files += _posterior_calibration(
+                model, ref[rows[found]], stage, n_draws, seed
+            )
         import matplotlib.pyplot as plt
 
         plt.close("all")
