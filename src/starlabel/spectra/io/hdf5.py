@@ -72,6 +72,8 @@ _RESERVED_ATTRS = {
     "medium",
     "rest_frame",
     "setup",
+    "split_group",
+    "split_files",
 }
 _STR = h5py.string_dtype("utf-8")
 
