@@ -17,6 +17,7 @@ from starlabel._atomic import (
     check_output_dir,
     current_umask,
 )
+from starlabel._owned import write_folder_marker
 from starlabel._staging import atomic_dir
 from starlabel.errors import StarlabelInputError
 
@@ -187,10 +188,14 @@ def test_check_output(tmp_path):
     with pytest.raises(StarlabelInputError, match=r"must end in \.h5 or \.hdf5"):
         check_output(tmp_path / "x.csv", overwrite=False, suffixes=(".h5", ".hdf5"))
     assert check_output(tmp_path / "X.HDF5", overwrite=False, suffixes=(".h5", ".hdf5"))
-    (tmp_path / "old.h5").write_text("")
-    with pytest.raises(StarlabelInputError, match="exists; pass --overwrite"):
-        check_output(tmp_path / "old.h5", overwrite=False)
-    assert check_output(tmp_path / "old.h5", overwrite=True) == tmp_path / "old.h5"
+    (tmp_path / "old.h5").write_text("")  # not ours: never replaced
+    for flag in (False, True):
+        with pytest.raises(StarlabelInputError, match="not written by starlabel"):
+            check_output(tmp_path / "old.h5", overwrite=flag)
+    (tmp_path / "ours.csv").write_text("# written by starlabel 1.0\nid\na\n")
+    with pytest.raises(StarlabelInputError, match="pass --overwrite"):
+        check_output(tmp_path / "ours.csv", overwrite=False)
+    assert check_output(tmp_path / "ours.csv", overwrite=True) == tmp_path / "ours.csv"
     (tmp_path / "file").write_text("")
     with pytest.raises(StarlabelInputError, match="not a directory"):
         check_output(tmp_path / "file" / "x.h5", overwrite=False)
@@ -216,8 +221,21 @@ def test_check_output_dir(tmp_path):
     empty.mkdir()
     check_output_dir(empty, overwrite=False)
     (empty / "a.fits").write_text("")
-    with pytest.raises(StarlabelInputError, match="not empty; pass --overwrite"):
-        check_output_dir(empty, overwrite=False)
-    check_output_dir(empty, overwrite=True)
+    for flag in (False, True):  # a user's folder: never written into
+        with pytest.raises(StarlabelInputError, match="not written by starlabel"):
+            check_output_dir(empty, overwrite=flag)
     with pytest.raises(StarlabelInputError, match="not a directory"):
         check_output_dir(empty / "a.fits", overwrite=True)
+    ours = tmp_path / "ours"
+    ours.mkdir()
+    (ours / "metrics.csv").write_text("x\n")
+    write_folder_marker(ours, "evaluate")
+    with pytest.raises(StarlabelInputError, match="pass --overwrite"):
+        check_output_dir(ours, overwrite=False)
+    assert check_output_dir(ours, overwrite=True, command="evaluate") == ours
+    with pytest.raises(StarlabelInputError, match="`starlabel evaluate`"):
+        check_output_dir(ours, overwrite=True, command="map")
+    (ours / "sub").mkdir()
+    (ours / "sub" / "mine.txt").write_text("mine")
+    with pytest.raises(StarlabelInputError, match="sub/mine.txt"):
+        check_output_dir(ours, overwrite=True)

@@ -8,7 +8,7 @@ without. starlabel recognises its own results by a marker inside them:
 * FITS (catalogues, raw spectra): a ``CREATOR = 'starlabel ...'`` card (or the
   ``SLRUN`` card of catalogues of earlier versions) in the first header;
 * Parquet: schema metadata ``creator`` (or ``starlabel_*`` / ``SLRUN`` keys);
-* CSV and other text: a first line ``# starlabel ...``; HTML: a
+* CSV and other text: a first line ``# written by starlabel ...``; HTML: a
   ``<meta name="generator" content="starlabel ...">``; JSON: a ``format`` or
   ``creator`` beginning ``starlabel``;
 * PNG: a ``Software`` text chunk beginning ``starlabel``;
@@ -173,7 +173,7 @@ def _safetensors(head: bytes) -> bool:
 def _text(head: bytes) -> bool:
     text = head.decode("utf-8", "replace").lstrip("\ufeff")
     first = text.lstrip().split("\n", 1)[0]
-    if re.match(r"#\s*(written by\s+)?starlabel\b", first, re.IGNORECASE):
+    if re.match(r"#\s*written by starlabel\b", first):
         return True
     if re.search(
         r"<meta\s+name=[\"']generator[\"']\s+content=[\"']starlabel", text, re.I
@@ -222,9 +222,11 @@ def _folder_is_ours(path: Path) -> bool:
             obj = json.loads(marker.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        if isinstance(obj, dict) and (
-            _ours(obj.get("format")) or _ours(obj.get("creator")) or "run" in obj
-        ):
+        if not isinstance(obj, dict):
+            continue
+        if _ours(obj.get("format")) or _ours(obj.get("creator")):
+            return True
+        if name == "_starlabel_tune.json" and "study" in obj:  # earlier versions
             return True
     return False
 

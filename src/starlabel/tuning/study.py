@@ -340,7 +340,15 @@ def tune(
     name = study_name or f"starlabel-{cls.kind}"
     with atomic_path(output / MARKER) as tmp:
         tmp.write_text(
-            json.dumps({"study": name, "storage": url, "model": cls.kind}, indent=1)
+            json.dumps(
+                {
+                    "format": "starlabel-tune",
+                    "study": name,
+                    "storage": url,
+                    "model": cls.kind,
+                },
+                indent=1,
+            )
         )
     store = store or open_storage(url)
     sampler = optuna.samplers.TPESampler(
