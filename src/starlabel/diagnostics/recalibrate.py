@@ -62,7 +62,7 @@ class CalibrationResult:
 def read_pairs(path: PathLike, ids: np.ndarray) -> np.ndarray:
     """``(n_pairs, 2)`` rows of ``ids`` from a CSV table of repeat-observation pairs:
     its first two columns are the ids of two spectra of the same star (header line
-    first, e.g. ``id1,id2``).
+    first, e.g. ``id1,id2``; lines starting with ``#`` are comments).
 
     Raises:
         StarlabelInputError: unreadable table, fewer than two columns, or an id that
@@ -70,7 +70,7 @@ def read_pairs(path: PathLike, ids: np.ndarray) -> np.ndarray:
     """
     path = Path(path)
     try:
-        table = Table.read(path, format="ascii.csv")
+        table = Table.read(path, format="ascii.csv", comment="#")
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise StarlabelInputError(
             f"not a readable CSV table of id pairs ({exc})", path=path
