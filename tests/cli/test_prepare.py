@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from starlabel._owned import text_marker
 from starlabel.cli.main import app
 from starlabel.spectra import read_dataset
 
@@ -126,7 +127,8 @@ def test_rejected_spectra_are_listed_beside_the_output(toy_files, tmp_path):
     )
     assert result.exit_code == 0, result.output
     listing = (tmp_path / "d.h5.rejected.csv").read_text().splitlines()
-    assert listing[0] == "source,star,reason" and "broken.fits" in listing[1]
+    assert listing[0] == text_marker()  # recognised as ours (ownership rule)
+    assert listing[1] == "source,star,reason" and "broken.fits" in listing[2]
 
 
 @pytest.mark.parametrize("per_task", [1, 5])

@@ -224,12 +224,16 @@ def test_output_is_checked_before_any_work(tmp_path):
     (tmp_path / "dir.h5").mkdir()
     with pytest.raises(StarlabelInputError, match=r"dir\.h5: is a directory"):
         prepare_files(missing, tmp_path / "dir.h5", format="ges", overwrite=True)
-    (tmp_path / "old.h5").write_text("mine")
-    with pytest.raises(StarlabelInputError, match=r"old\.h5: exists; pass --overwrite"):
-        prepare_files(missing, tmp_path / "old.h5", format="ges")
-    assert (tmp_path / "old.h5").read_text() == "mine"
+    (tmp_path / "mine.h5").write_text("mine")
+    for overwrite in (False, True):  # a user's file: never replaced
+        with pytest.raises(StarlabelInputError, match=r"mine\.h5: exists and was not"):
+            prepare_files(missing, tmp_path / "mine.h5", format="ges", overwrite=overwrite)
+    assert (tmp_path / "mine.h5").read_text() == "mine"
     wl = np.arange(5339.0, 5619.0, 0.05)
     _star_file(tmp_path / "a.fits", "a", wl)
+    prepare_files([tmp_path / "a.fits"], tmp_path / "old.h5", format="ges")
+    with pytest.raises(StarlabelInputError, match=r"old\.h5: exists .*--overwrite"):
+        prepare_files(missing, tmp_path / "old.h5", format="ges")
     prepare_files(
         [tmp_path / "a.fits"], tmp_path / "old.h5", format="ges", overwrite=True
     )

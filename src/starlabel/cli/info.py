@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 from rich.markup import escape
 from rich.table import Table
@@ -49,10 +50,23 @@ def print_dataset(path: Path) -> None:
             f"  wavelength {lo:.2f}-{hi:.2f} Angstrom ({n} px, {(hi - lo) / max(n - 1, 1):.4f} A/px)"
         )
     q = s.snr_quartiles
-    console.print(
-        f"  S/N per pixel quartiles: {q[0]:.1f} / {q[1]:.1f} / {q[2]:.1f}; "
-        f"masked pixels {100 * s.masked_fraction:.2f} %"
-    )
+    masked = f"masked pixels {100 * s.masked_fraction:.2f} %"
+    if s.n_spectra and s.n_fully_masked == s.n_spectra:
+        console.print(
+            f"  S/N undefined: every pixel of every spectrum is masked; {masked}",
+            highlight=False,
+        )
+    else:
+        text = (
+            f"  S/N per pixel quartiles: {q[0]:.1f} / {q[1]:.1f} / {q[2]:.1f}"
+            if np.all(np.isfinite(q))
+            else "  S/N unknown"
+        )
+        if s.n_fully_masked:
+            text += (
+                f" ({s.n_fully_masked} spectra fully masked, S/N undefined: left out)"
+            )
+        console.print(f"{text}; {masked}", highlight=False)
     if s.labels:
         t = Table("label", "unit", "known", "min", "median", "max")
         for lab in s.labels:

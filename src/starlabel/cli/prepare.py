@@ -28,6 +28,7 @@ class InputFormat(StrEnum):
 
 
 class Normalise(StrEnum):
+    auto = "auto"
     none = "none"
     percentile = "percentile"
     polynomial = "polynomial"
@@ -99,9 +100,12 @@ def prepare(
     normalise: Annotated[
         Normalise,
         typer.Option(
-            "--normalise", help="Continuum normalisation for un-normalised input."
+            "--normalise",
+            help="Continuum normalisation for un-normalised input. auto: the "
+            "format's default (percentile for APOGEE apStar/apVisit, whose flux is "
+            "never normalised; none for the others).",
         ),
-    ] = Normalise.none,
+    ] = Normalise.auto,
     fill: Annotated[
         Fill,
         typer.Option("--fill", help="How masked pixels are filled (ivar stays 0)."),
@@ -153,6 +157,23 @@ def prepare(
             help="Address of a running Dask scheduler whose workers see the same files.",
         ),
     ] = None,
+    repeats: Annotated[
+        bool,
+        typer.Option(
+            "--repeats",
+            help="Keep several spectra of one id and setup as repeat observations "
+            "with distinct ids (ID, ID~2, ID~3, ... in reading order) instead of "
+            "refusing them.",
+        ),
+    ] = False,
+    pairs_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--pairs-out",
+            help="With --repeats: write the pairs of spectra of one star to this CSV "
+            "(id1,id2), for `starlabel calibrate --pairs`.",
+        ),
+    ] = None,
     overwrite: Annotated[bool, Overwrite] = False,
     quiet: Annotated[bool, Quiet] = False,
 ) -> None:
@@ -165,6 +186,8 @@ def prepare(
         raise ValueError(f"--workers: expected >= 0, got {workers}")
     if workers and scheduler:
         raise ValueError("--workers and --scheduler: give one or the other")
+    if pairs_out is not None and not repeats:
+        raise ValueError("--pairs-out: needs --repeats (pairs of repeat spectra)")
 
     options = {
         k: v
@@ -215,10 +238,12 @@ def prepare(
                 normalise=normalise.value,
                 fill=fill.value,
                 clean=not no_clean,
+                repeats=repeats,
             ),
             progress=counter(progress, "prepare"),
             mapper=mapper,
             overwrite=overwrite,
+            pairs_out=pairs_out,
         )
     if not quiet:
         print_report(report, rejected_file, output)
@@ -227,6 +252,22 @@ def prepare(
 def print_report(report, rejected_file: Path | None, output: Path) -> None:
     """What was written and the first skipped spectra."""
     console.print(f"wrote {output}: {report.summary()}; grid {report.grid!r}")
+    for (fmt, method), n in sorted(report.normalised.items()):
+        console.print(
+            f"normalised the continuum of {n} {fmt} spectra ({method}): that "
+            "format's flux is never normalised (--normalise to choose)",
+            highlight=False,
+        )
+    if report.repeat_of:
+        console.print(
+            f"{len(report.repeat_of)} repeat spectra kept as ID~2, ID~3, ...",
+            highlight=False,
+        )
+    if report.pairs_file is not None:
+        console.print(
+            f"{len(report.pairs)} repeat pairs written to {report.pairs_file}",
+            highlight=False,
+        )
     for r in report.rejected[:10]:
         err_console.print(
             f"  skipped {r.source}: {('star ' + r.star + ': ') if r.star else ''}{r.reason}",

@@ -22,6 +22,8 @@ __all__ = [
     "bin_edges",
     "split_segments",
     "grid_from_file",
+    "SETUP_COVERAGE",
+    "coverable",
 ]
 
 
@@ -115,6 +117,40 @@ NAMED_GRIDS: dict[str, tuple[tuple[np.ndarray, ...], str, str]] = {
     # APOGEE apStar: log10(lambda) = 4.179 + 6e-6 k, k < 8575, vacuum.
     "apogee": ((_log(4.179, 6e-6, 8575),), "vacuum", "APOGEE apStar log-lambda grid"),
 }
+
+
+# Named grids that reach beyond the setups they are made from: the wavelength ranges
+# (Angstrom, the grid's medium) the setups' own spectra cover. HR21 starts at 8484 A,
+# the Ambrosch grid at 8480 A: its first 40 pixels are empty in every real spectrum.
+SETUP_COVERAGE: dict[str, tuple[tuple[float, float], ...]] = {
+    "giraffe-hr10-hr21": ((5339.0, 5619.0), (8484.0, 9001.0)),
+}
+
+
+def coverable(grid: Grid, observed: list[tuple[float, float]] = ()) -> np.ndarray:
+    """``(n_pixels,)`` bool: the grid pixels that a spectrum can cover at all.
+
+    For a named grid that reaches beyond its setups (:data:`SETUP_COVERAGE`) the
+    setups' ranges, else the whole grid; for other grids, the ``observed`` ranges
+    ``(lo, hi)`` of the input spectra (in the grid's medium), or the whole grid when
+    none is given. A spectrum that misses only pixels outside these ranges is not
+    partial: no spectrum of its setup could have them.
+
+    Example:
+        >>> g = named_grid("giraffe-hr10-hr21")
+        >>> int((~coverable(g)).sum())  # 8480-8483.9 A: before HR21 starts
+        40
+    """
+    wl = grid.wavelength
+    ranges = SETUP_COVERAGE.get(grid.name) if grid.name in NAMED_GRIDS else None
+    if ranges is None:
+        if grid.name in NAMED_GRIDS or not observed:
+            return np.ones(wl.size, dtype=bool)
+        ranges = tuple(observed)
+    out = np.zeros(wl.size, dtype=bool)
+    for lo, hi in ranges:
+        out |= (wl >= lo - 1e-6) & (wl <= hi + 1e-6)
+    return out
 
 
 def named_grid(name: str) -> Grid:

@@ -23,24 +23,27 @@ skipped, each with a one-line reason in the report; the rest is written.
 
 from __future__ import annotations
 
+import csv
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from io import StringIO
 from pathlib import Path
 from typing import Any, Literal
 
 import astropy.units as u
 import numpy as np
 
-from .._atomic import DATASET_SUFFIXES, check_output
+from .._atomic import DATASET_SUFFIXES, atomic_path, check_output, crash_point
+from .._owned import text_marker
 from .._typing import PathLike
 from ..errors import StarlabelInputError
 from .container import Spectra
 from .flags import Flag
-from .grids import Grid, named_grid, split_segments
+from .grids import Grid, coverable, named_grid, split_segments
 from .io.catalogue import LabelCatalogue
-from .io.hdf5 import write_batches
+from .io.hdf5 import DatasetWriter
 from .io.registry import Rejected, iter_raw
 from .preprocess import (
     air_to_vacuum,
@@ -61,6 +64,9 @@ __all__ = [
     "prepare_files",
     "prepare_spectra",
     "infer_grid",
+    "check_outputs",
+    "rejected_path_of",
+    "repeat_pairs",
 ]
 
 log = logging.getLogger(__name__)
@@ -79,31 +85,39 @@ class PrepareConfig:
         shift_rv: shift to the rest frame with the catalogue's ``rv`` column.
         clean: remove spikes (> ``spike_sigma`` above the local median) and zero flux.
         spike_sigma: spike threshold in noise sigmas.
-        normalise: ``"none"`` for already normalised inputs, else the continuum method.
+        normalise: the continuum method; ``"none"`` for already normalised inputs;
+            ``"auto"`` (default): the reader's documented default, ``"none"`` except
+            for formats whose flux is never normalised (APOGEE: ``"percentile"``).
         fill: how masked pixels are filled in the file (their ivar stays 0).
         min_coverage: fraction of an output pixel unmasked input must cover.
         min_snr: drop spectra with a lower S/N (after resampling).
         max_label_err: label -> largest accepted catalogue uncertainty.
         flag_column: catalogue meta column whose non-empty / non-zero values drop a star.
         batch_size: spectra per write.
+        repeats: keep several spectra of one id and one setup as repeat
+            observations with distinct ids (``ID``, ``ID~2``, ``ID~3``, ... in the
+            order read); without it two such spectra are an error (two different
+            stars, or a repeat the user did not mean to co-add).
     """
 
     grid: str | Grid | None = None
     shift_rv: bool = False
     clean: bool = True
     spike_sigma: float = 5.0
-    normalise: Literal["none", "percentile", "polynomial"] = "none"
+    normalise: Literal["auto", "none", "percentile", "polynomial"] = "auto"
     fill: Literal["interp", "one", "mean"] = "interp"
     min_coverage: float = 0.5
     min_snr: float | None = None
     max_label_err: Mapping[str, float] = field(default_factory=dict)
     flag_column: str | None = None
     batch_size: int = 512
+    repeats: bool = False
 
     def __post_init__(self) -> None:
-        if self.normalise not in ("none", "percentile", "polynomial"):
+        if self.normalise not in ("auto", "none", "percentile", "polynomial"):
             raise ValueError(
-                f"normalise: expected none, percentile or polynomial, got {self.normalise!r}"
+                "normalise: expected auto, none, percentile or polynomial, got "
+                f"{self.normalise!r}"
             )
         if self.fill not in ("interp", "one", "mean"):
             raise ValueError(f"fill: expected interp, one or mean, got {self.fill!r}")
@@ -124,6 +138,14 @@ class PrepareReport:
     grid: Grid | None = None
     rejected: list[Rejected] = field(default_factory=list)
     flag_counts: Counter = field(default_factory=Counter)
+    #: spectra normalised by their format's default: ``{(format, method): count}``
+    normalised: Counter = field(default_factory=Counter)
+    #: ids given to repeat observations (``--repeats``): ``{"ID~2": "ID", ...}``
+    repeat_of: dict[str, str] = field(default_factory=dict)
+    #: written pairs of spectra of one star (``ID``, ``ID~k``)
+    pairs: list[tuple[str, str]] = field(default_factory=list)
+    rejected_file: Path | None = None
+    pairs_file: Path | None = None
 
     def summary(self) -> str:
         return (
@@ -197,8 +219,27 @@ def _resolve_grid(config: PrepareConfig) -> Grid | None:
 
 
 # ------------------------------------------------------------ per spectrum
+def default_normalise(format: str | None) -> str:
+    """The continuum normalisation of ``normalise="auto"`` for a reader's spectra."""
+    from .io.registry import READERS, _load_builtin_readers
+
+    _load_builtin_readers()
+    info = READERS.get(format or "")
+    return info.normalise if info is not None else "none"
+
+
+def _method(raw: RawSpectrum, config: PrepareConfig) -> str:
+    if config.normalise != "auto":
+        return config.normalise
+    return default_normalise(raw.meta.get("format"))
+
+
 def _process_raw(raw: RawSpectrum, grid: Grid, config: PrepareConfig, rv: float | None):
-    """One raw spectrum onto the grid: (flux, ivar, coverage, n non-physical pixels)."""
+    """One raw spectrum onto the grid: (flux, ivar, coverage, n non-physical pixels).
+
+    The coverage is that of the observed wavelength range (before the shift to the
+    rest frame): the pixels a shift moves off the edge are masked, not missing.
+    """
     flux, ivar = raw.flux, raw.ivar
     bad = nonphysical_flux(flux, normalised=False)
     # NaN is how readers and archives deliver a missing pixel (dead column, gap):
@@ -210,25 +251,30 @@ def _process_raw(raw: RawSpectrum, grid: Grid, config: PrepareConfig, rv: float 
         ivar = np.where(bad, 0.0, ivar)
     if config.clean:
         flux, ivar = clean_spikes(flux, ivar, n_sigma=config.spike_sigma)
-    if config.normalise != "none":
-        flux, ivar, _ = normalise_continuum(
-            raw.wavelength, flux, ivar, method=config.normalise
-        )
-    wl = _in_medium(raw, grid.medium)
-    if rv is not None:
-        wl = shift_to_rest(wl, rv)
+    method = _method(raw, config)
+    if method != "none":
+        flux, ivar, _ = normalise_continuum(raw.wavelength, flux, ivar, method=method)
+    observed = _in_medium(raw, grid.medium)
+    wl = observed if rv is None else shift_to_rest(observed, rv)
     fo, io, _ = resample_to_grid(wl, flux, ivar, grid, min_coverage=config.min_coverage)
     # Which grid pixels the spectrum's wavelength range reaches (gaps excluded),
     # as opposed to pixels masked for bad data.
     target = grid.wavelength
     co = np.zeros(target.size, dtype=bool)
-    for seg in split_segments(wl):
+    for seg in split_segments(observed):
         co |= (target >= seg[0]) & (target <= seg[-1])
     if not np.any(io > 0):
         lo, hi = wl[0], wl[-1]
+        span = ", ".join(f"{g[0]:.1f}-{g[-1]:.1f}" for g in grid.segments)
+        if (hi < target[0]) or (lo > target[-1]) or not co.any():
+            raise raw.fail(
+                f"spectrum covers {lo:.1f}-{hi:.1f} A, which does not overlap the "
+                f"grid ({span} A)"
+            )
         raise raw.fail(
-            f"spectrum covers {lo:.1f}-{hi:.1f} A, which does not overlap the grid "
-            f"{grid.wavelength[0]:.1f}-{grid.wavelength[-1]:.1f} A"
+            f"no usable pixel on the grid ({span} A): every pixel of the spectrum "
+            f"there ({lo:.1f}-{hi:.1f} A) is masked (zero, non-finite or without "
+            "noise); wrong --format?"
         )
     return fo, io, co, n_bad
 
@@ -260,6 +306,7 @@ def _finish_batch(
     catalogue: LabelCatalogue | None,
     config: PrepareConfig,
     report: PrepareReport,
+    reach: np.ndarray | None = None,
 ) -> Spectra | None:
     flux = np.stack([r[0] for r in rows])
     ivar = np.stack([r[1] for r in rows])
@@ -276,7 +323,10 @@ def _finish_batch(
     flux = np.where(bad, np.nan, flux)
     flags[n_bad > 0] |= Flag.NONPHYSICAL_FLUX
     report.n_nonphysical += int(n_bad[~not_normalised].sum())
-    flags[~cov.all(axis=1)] |= Flag.PARTIAL_COVERAGE
+    # partial: missing pixels the star's setups could have covered (a named grid
+    # may reach beyond its setups: HR21 starts at 8484 A, the Ambrosch grid at 8480)
+    reach = np.ones(cov.shape[1], dtype=bool) if reach is None else reach
+    flags[(~cov & reach).any(axis=1)] |= Flag.PARTIAL_COVERAGE
     flags[(ivar <= 0).mean(axis=1) > MANY_MASKED_FRACTION] |= Flag.MANY_MASKED
     labels: dict[str, np.ndarray] = {}
     labels_err: dict[str, np.ndarray] = {}
@@ -286,7 +336,8 @@ def _finish_batch(
         "setup": np.asarray(setups),
     }
     if catalogue is not None:
-        labels, labels_err, cat_meta, found = catalogue.take(ids)
+        stars = [report.repeat_of.get(i, i) for i in ids]
+        labels, labels_err, cat_meta, found = catalogue.take(stars)
         flags[~found] |= Flag.NO_LABELS
         report.n_without_labels += int((~found).sum())
         meta.update(cat_meta)
@@ -316,7 +367,7 @@ def _finish_batch(
         reasons[i] = (
             f"{bad[i].sum()} of {n_data[i]} pixels have flux outside [-1, 10]: the "
             "spectrum is not continuum-normalised"
-            + ("; use --normalise" if config.normalise == "none" else "")
+            + ("; use --normalise" if config.normalise in ("none", "auto") else "")
         )
     for i in np.flatnonzero(~keep):
         report.rejected.append(Rejected(sources[i], ids[i], reasons[i]))
@@ -350,18 +401,111 @@ class _RvTable:
         return float(rv)
 
 
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """What the first pass keeps of a spectrum: enough to tell repeats apart."""
+
+    setup: str
+    source: str
+    lo: float
+    hi: float
+    format: str
+
+    def same_setup(self, other: _Seen) -> bool:
+        """Two spectra of one id are of one setup: the same named setup, or (a
+        setup unknown) overlapping wavelength ranges."""
+        if self.setup and other.setup:
+            return self.setup == other.setup
+        return self.lo <= other.hi and other.lo <= self.hi
+
+
 def _scan_raws(
     raws: Iterable[RawSpectrum],
-) -> tuple[list[str], list[tuple[str, np.ndarray]]]:
-    """Ids in order, and each distinct wavelength grid with its medium."""
+) -> tuple[list[str], list[tuple[str, np.ndarray]], list[_Seen]]:
+    """Ids in order, each distinct wavelength grid with its medium, and per spectrum
+    its setup, file, wavelength range and format."""
     ids: list[str] = []
+    seen: list[_Seen] = []
     grids: dict[tuple, tuple[str, np.ndarray]] = {}
     for raw in raws:
         ids.append(raw.id)
         wl = raw.wavelength
         key = (raw.medium, wl.size, round(float(wl[0]), 6), round(float(wl[-1]), 6))
         grids.setdefault(key, (raw.medium, wl))
-    return ids, list(grids.values())
+        seen.append(
+            _Seen(
+                raw.setup,
+                str(raw.source),
+                float(wl[0]),
+                float(wl[-1]),
+                str(raw.meta.get("format", "")),
+            )
+        )
+    return ids, list(grids.values()), seen
+
+
+REPEAT_MARK = "~"
+
+
+def repeat_ids(
+    ids_of: list[list[str]], seen_of: list[list[_Seen]], *, repeats: bool
+) -> tuple[list[list[str]], dict[str, str]]:
+    """The id each spectrum is written under, and ``{repeat id: star id}``.
+
+    Spectra of one id from different setups are joined into one star. A second
+    spectrum of the same id and setup is a repeat observation: an error unless
+    ``repeats``, else it becomes ``ID~2`` (the third ``ID~3``, ...), each repeat
+    joined with the repeats of the same rank from the star's other setups.
+
+    Raises:
+        StarlabelInputError: a repeat without ``repeats`` (naming both files and
+            the id), or a repeat id that is already another spectrum's id.
+    """
+    slots: dict[str, list[list[_Seen]]] = {}
+    out: list[list[str]] = []
+    repeat_of: dict[str, str] = {}
+    for ids, seen in zip(ids_of, seen_of, strict=True):
+        new = []
+        for star, s in zip(ids, seen, strict=True):
+            groups = slots.setdefault(star, [])
+            for k, group in enumerate(groups):
+                clash = next((g for g in group if g.same_setup(s)), None)
+                if clash is None:
+                    break
+                if not repeats:
+                    setup = f"setup {s.setup}" if s.setup else "wavelength range"
+                    where = (
+                        "this file holds another"
+                        if clash.source == s.source
+                        else f"{clash.source} holds another"
+                    )
+                    raise StarlabelInputError(
+                        f"two spectra of one {setup} share this id: {where}; "
+                        "co-adding them could mix two different stars. Give "
+                        "different stars different ids, or pass --repeats to keep "
+                        f"both as repeat observations ({star} and "
+                        f"{star}{REPEAT_MARK}2)",
+                        path=s.source,
+                        star=star,
+                    )
+            else:
+                k = len(groups)
+                groups.append([])
+            groups[k].append(s)
+            name = star if k == 0 else f"{star}{REPEAT_MARK}{k + 1}"
+            if k:
+                repeat_of[name] = star
+            new.append(name)
+        out.append(new)
+    taken = set(slots).intersection(repeat_of)
+    if taken:
+        name = sorted(taken)[0]
+        raise StarlabelInputError(
+            f"the repeat id {name} (a second spectrum of {repeat_of[name]}) is "
+            "already the id of another spectrum; rename one",
+            star=repeat_of[name],
+        )
+    return out, repeat_of
 
 
 def _process_raws(
@@ -397,10 +541,10 @@ class _FileWork:
             list(self.paths), self.format, rejected=rejected, **self.options
         )
 
-    def scan(self) -> tuple[list[str], list[tuple[str, np.ndarray]], list[Rejected]]:
+    def scan(self) -> tuple[list[str], list[tuple[str, np.ndarray]], list[Rejected], list[_Seen]]:
         rejected: list[Rejected] = []
-        ids, grids = _scan_raws(self.raws(rejected))
-        return ids, grids, rejected
+        ids, grids, seen = _scan_raws(self.raws(rejected))
+        return ids, grids, rejected, seen
 
     def process(
         self, job: tuple[Grid, PrepareConfig, _RvTable]
@@ -424,10 +568,12 @@ def _stream(
     grid = _resolve_grid(config)
     counts: Counter = Counter()
     ids_of: list[list[str]] = []
+    seen_of: list[list[_Seen]] = []
     found: list[tuple[str, np.ndarray]] = []
-    for ids, grids, rejects in mapper(_call_scan, units):
+    for ids, grids, rejects, seen in mapper(_call_scan, units):
         report.rejected.extend(rejects)
         ids_of.append(ids)
+        seen_of.append(seen)
         counts.update(ids)
         found += grids
     report.n_read = sum(counts.values())
@@ -464,9 +610,23 @@ def _stream(
             )
         grid = infer_grid(list(seen.values()), medium)
     report.grid = grid
+    names_of, report.repeat_of = repeat_ids(ids_of, seen_of, repeats=config.repeats)
+    if config.normalise == "auto":
+        for seen in seen_of:
+            for s in seen:
+                method = default_normalise(s.format)
+                if method != "none":
+                    report.normalised[(s.format, method)] += 1
+    observed = []
+    for m, wl in found:
+        lo_hi = wl[[0, -1]]
+        if m != grid.medium:
+            lo_hi = air_to_vacuum(lo_hi) if grid.medium == "vacuum" else vacuum_to_air(lo_hi)
+        observed.append((float(lo_hi[0]), float(lo_hi[1])))
+    reach = coverable(grid, observed)
     rv_tables = _rv_tables(catalogue, config, ids_of)
     pending: dict[str, list] = {}
-    expected = dict(counts)
+    expected = Counter(name for names in names_of for name in names)
     batch: tuple[list, list, list, list] = ([], [], [], [])
 
     def complete(star: str) -> None:
@@ -481,7 +641,7 @@ def _stream(
 
     def flush() -> Iterator[Spectra]:
         if batch[0]:
-            sp = _finish_batch(*batch, grid, catalogue, config, report)
+            sp = _finish_batch(*batch, grid, catalogue, config, report, reach)
             for part in batch:
                 part.clear()
             if sp is not None:
@@ -493,10 +653,16 @@ def _stream(
     ]
     # in this process the items stay lazy; another process sends them as a list
     call = _call_process if mapper is map else _call_process_list
-    for items, rejects in mapper(call, jobs):
-        for star, result, source, setup in items:
-            if star not in expected:
-                continue
+    for names, (items, rejects) in zip(names_of, mapper(call, jobs), strict=True):
+        position = iter(names)
+        for raw_id, result, source, setup in items:
+            star = next(position, None)
+            if star is None or report.repeat_of.get(star, star) != raw_id:
+                raise StarlabelInputError(
+                    "the file gave other spectra on the second reading than on the "
+                    "first (changed while prepare ran?)",
+                    path=source,
+                )
             if progress is not None:
                 progress(1, report.n_read)
             pending.setdefault(star, []).append(
@@ -560,10 +726,10 @@ class _MemoryWork:
             except StarlabelInputError as err:
                 rejected.append(Rejected.from_error(err))
 
-    def scan(self) -> tuple[list[str], list[tuple[str, np.ndarray]], list[Rejected]]:
+    def scan(self) -> tuple[list[str], list[tuple[str, np.ndarray]], list[Rejected], list[_Seen]]:
         rejected: list[Rejected] = []
-        ids, grids = _scan_raws(self._valid(rejected))
-        return ids, grids, rejected
+        ids, grids, seen = _scan_raws(self._valid(rejected))
+        return ids, grids, rejected, seen
 
     def process(
         self, job: tuple[Grid, PrepareConfig, _RvTable]
@@ -594,8 +760,17 @@ def prepare_files(
     progress: Callable[[int, int], None] | None = None,
     mapper: Mapper | None = None,
     overwrite: bool = False,
+    pairs_out: PathLike | None = None,
 ) -> PrepareReport:
     """Read survey files, prepare them and write a dataset file (atomically).
+
+    Skipped spectra are listed beside the dataset in ``<output>.rejected.csv``
+    (source, star, reason; first line a ``# written by starlabel`` comment); with
+    ``pairs_out`` (and ``config.repeats``) the pairs of written spectra of one star
+    go to that CSV (``id1,id2``, as ``starlabel calibrate --pairs`` reads). The
+    dataset and these files appear together: they are complete in temporary files
+    before the first is put in place, the dataset last. A run killed in between
+    leaves no dataset, only lists of ours, which the next run replaces.
 
     Args:
         paths: files (directories and globs are expanded by the caller or here).
@@ -611,7 +786,9 @@ def prepare_files(
             resampling): ``mapper(fn, files) -> results in order``; default the
             builtin ``map`` (this process), or a pool of processes
             (``starlabel prepare --workers``). The result is the same.
-        overwrite: replace an existing output file.
+        overwrite: replace an existing output file (of starlabel's: a file
+            without starlabel's marker is never replaced).
+        pairs_out: CSV file for the repeat pairs (needs ``config.repeats``).
 
     Returns:
         A :class:`PrepareReport`; skipped spectra are listed there, not raised.
@@ -624,8 +801,10 @@ def prepare_files(
     """
     from .io.registry import expand_paths
 
-    check_output(output, overwrite=overwrite, suffixes=DATASET_SUFFIXES)
     config = config or PrepareConfig()
+    output, rejected_path, pairs_path = check_outputs(
+        output, overwrite=overwrite, pairs_out=pairs_out, repeats=config.repeats
+    )
     files = expand_paths(paths)
     report = PrepareReport()
     options = dict(reader_options or {})
@@ -638,13 +817,143 @@ def prepare_files(
         for i in range(0, len(files), group)
     ]
     batches = _stream(units, catalogue, config, report, progress, mapper or map)
-    if write_batches(output, batches, overwrite=overwrite) == 0:
-        reasons = Counter(r.reason for r in report.rejected).most_common(1)
-        why = f" (most common reason: {reasons[0][0]})" if reasons else ""
-        raise StarlabelInputError(
-            f"no spectrum passed; nothing written{why}", path=output
-        )
+    writer: DatasetWriter | None = None
+    written: list[str] = []
+    try:
+        for batch in batches:
+            if writer is None:
+                writer = DatasetWriter(output, batch, overwrite=overwrite)
+            writer.append(batch)
+            if report.repeat_of:
+                written += batch.ids.tolist()
+        if writer is None:
+            reasons = Counter(r.reason for r in report.rejected).most_common(1)
+            why = f" (most common reason: {reasons[0][0]})" if reasons else ""
+            raise StarlabelInputError(
+                f"no spectrum passed; nothing written{why}", path=output
+            )
+        writer.finish()
+        report.pairs = repeat_pairs(written, report.repeat_of)
+        if output.exists():  # ours, and --overwrite: never beside the new lists
+            output.unlink()
+        if pairs_path is not None:
+            report.pairs_file = _write_csv(
+                pairs_path,
+                ["id1", "id2"],
+                report.pairs,
+                note=f"pairs of spectra of one star in {output.name}",
+            )
+        report.rejected_file = _write_rejected(rejected_path, report.rejected)
+        crash_point("between")
+        writer.commit()
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
     return report
+
+
+def rejected_path_of(output: PathLike) -> Path:
+    """``<output>.rejected.csv``: where ``prepare`` lists the skipped spectra."""
+    return Path(output).with_name(Path(output).name + ".rejected.csv")
+
+
+def check_outputs(
+    output: PathLike,
+    *,
+    overwrite: bool,
+    pairs_out: PathLike | None = None,
+    repeats: bool = False,
+) -> tuple[Path, Path, Path | None]:
+    """Check the dataset, its rejected list and the pairs file before any work.
+
+    The rejected list beside the dataset follows the dataset: an earlier list of
+    starlabel's is replaced with it (or, the dataset missing, is the leftover of
+    an interrupted run); a file there that starlabel did not write is refused. The
+    pairs file needs ``--overwrite`` unless it is such a leftover of ours (its
+    note names this dataset, which is missing).
+
+    Returns:
+        the dataset, rejected-list and pairs paths.
+
+    Raises:
+        StarlabelInputError: one line naming the path that cannot be written.
+    """
+    output = check_output(output, overwrite=overwrite, suffixes=DATASET_SUFFIXES)
+    rejected = check_output(rejected_path_of(output), overwrite=True)
+    pairs = None
+    if pairs_out is not None:
+        if not repeats:
+            raise ValueError("--pairs-out: needs --repeats (pairs of repeat spectra)")
+        pairs = Path(pairs_out)
+        if pairs.absolute() in (output.absolute(), rejected.absolute()):
+            raise StarlabelInputError(
+                "the pairs file must differ from the dataset and its rejected list",
+                path=pairs,
+            )
+        stale = not output.exists() and _note_of(pairs) == _pairs_note(output)
+        check_output(pairs, overwrite=overwrite or stale, suffixes=(".csv",))
+    return output, rejected, pairs
+
+
+def repeat_pairs(
+    written: Sequence[str], repeat_of: Mapping[str, str]
+) -> list[tuple[str, str]]:
+    """``(first, other)`` for each written repeat of a star whose first spectrum
+    (or an earlier repeat, if the first was cut) was written too."""
+    by_star: dict[str, list[str]] = {}
+    repeated = set(repeat_of.values())
+    for name in written:
+        star = repeat_of.get(name, name)
+        if star in repeated:
+            by_star.setdefault(star, []).append(name)
+    return [
+        (names[0], other) for names in by_star.values() for other in names[1:]
+    ]
+
+
+def _pairs_note(output: Path) -> str:
+    return f"# pairs of spectra of one star in {output.name}"
+
+
+def _note_of(path: Path) -> str | None:
+    """The second line of a text file of ours, if it is one."""
+    from .._owned import is_ours
+
+    if not path.is_file() or not is_ours(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as fh:
+            fh.readline()
+            return fh.readline().rstrip("\n")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _write_csv(
+    path: Path, header: list[str], rows: Iterable[Sequence[Any]], *, note: str = ""
+) -> Path:
+    """A CSV file of ours, atomically: the marker line, a note, the table."""
+    buf = StringIO()
+    buf.write(text_marker() + "\n")
+    if note:
+        buf.write(f"# {note}\n")
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    with atomic_path(path) as tmp:
+        tmp.write_text(buf.getvalue(), encoding="utf-8")
+    return path
+
+
+def _write_rejected(path: Path, rejected: Sequence[Rejected]) -> Path | None:
+    """List the skipped spectra; remove an earlier list (ours) when none was skipped,
+    so that the list always describes the dataset beside it."""
+    if not rejected:
+        path.unlink(missing_ok=True)
+        return None
+    rows = ((r.source, r.star, r.reason) for r in rejected)
+    return _write_csv(path, ["source", "star", "reason"], rows)
 
 
 def prepare_spectra(

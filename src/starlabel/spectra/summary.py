@@ -38,6 +38,8 @@ class DatasetSummary:
     snr_quartiles: tuple[float, float, float]
     masked_fraction: float
     flag_counts: dict[str, int] = field(default_factory=dict)
+    #: spectra with every pixel masked: their S/N is undefined (not in the quartiles)
+    n_fully_masked: int = 0
 
 
 def summarise_dataset(path: PathLike, *, batch_size: int = 2048) -> DatasetSummary:
@@ -60,11 +62,14 @@ def summarise_dataset(path: PathLike, *, batch_size: int = 2048) -> DatasetSumma
                 else (np.nan,) * 3
             )
             labels.append(LabelSummary(name, unit, int(known.size), *map(float, stats)))
-        snr_parts, masked, total = [], 0, 0
+        snr_parts, masked, total, n_fully_masked = [], 0, 0, 0
         for batch in r.iter_batches(batch_size):
-            snr_parts.append(
+            snr = (
                 batch.meta["snr"].astype(float) if "snr" in batch.meta else batch.snr()
             )
+            empty = batch.mask.all(axis=1)
+            n_fully_masked += int(empty.sum())
+            snr_parts.append(np.where(empty, np.nan, snr))
             masked += int(batch.mask.sum())
             total += batch.mask.size
         snr = np.concatenate(snr_parts) if snr_parts else np.array([])
@@ -95,4 +100,5 @@ def summarise_dataset(path: PathLike, *, batch_size: int = 2048) -> DatasetSumma
             snr_quartiles=quartiles,  # type: ignore[arg-type]
             masked_fraction=masked / total if total else float("nan"),
             flag_counts=flag_counts,
+            n_fully_masked=n_fully_masked,
         )

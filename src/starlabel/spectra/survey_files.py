@@ -4,36 +4,13 @@ preparation step)."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .._atomic import atomic_path
 from .._typing import PathLike
 
-__all__ = ["prepare_survey", "write_rejected"]
-
-
-def write_rejected(path: PathLike, rejected: Sequence[Any]) -> Path | None:
-    """Write the skipped spectra (source, star, reason) as ``<output>.rejected.csv``.
-
-    An earlier list of ours is removed when nothing was skipped this time, so the
-    file always describes the dataset beside it.
-    """
-    target = Path(path).with_name(Path(path).name + ".rejected.csv")
-    if not rejected:
-        target.unlink(missing_ok=True)
-        return None
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(["source", "star", "reason"])
-    for r in rejected:
-        writer.writerow([r.source, r.star, r.reason])
-    with atomic_path(target) as tmp:
-        tmp.write_text(buf.getvalue(), encoding="utf-8")
-    return target
+__all__ = ["prepare_survey"]
 
 
 def prepare_survey(
@@ -51,6 +28,7 @@ def prepare_survey(
     progress: Callable[[int, int], None] | None = None,
     mapper: Callable | None = None,
     overwrite: bool = False,
+    pairs_out: PathLike | None = None,
 ) -> tuple[Any, Path | None]:
     """Read, prepare and write a dataset; list the skipped spectra beside it.
 
@@ -67,15 +45,21 @@ def prepare_survey(
         progress: ``progress(n_done, total)``.
         mapper: runs the per-file work (see :func:`~.prepare.prepare_files`).
         overwrite: replace an existing dataset file.
+        pairs_out: CSV file for the pairs of repeat spectra (``repeats=True`` in
+            ``config``).
 
     Returns:
         the prepare report and the rejected-spectra file (None if none).
     """
-    from .._atomic import DATASET_SUFFIXES, check_output
     from .io.catalogue import read_catalogue
-    from .prepare import PrepareConfig, prepare_files
+    from .prepare import PrepareConfig, check_outputs, prepare_files
 
-    check_output(output, overwrite=overwrite, suffixes=DATASET_SUFFIXES)
+    check_outputs(
+        output,
+        overwrite=overwrite,
+        pairs_out=pairs_out,
+        repeats=bool((config or {}).get("repeats")),
+    )
 
     catalogue = None
     if labels is not None:
@@ -104,5 +88,6 @@ def prepare_survey(
         progress=progress,
         mapper=mapper,
         overwrite=overwrite,
+        pairs_out=pairs_out,
     )
-    return report, write_rejected(output, report.rejected)
+    return report, report.rejected_file

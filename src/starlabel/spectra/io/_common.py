@@ -57,8 +57,13 @@ def fits_headers(path: Path, max_hdus: int = 16) -> list[fits.Header]:
     """
     headers: list[fits.Header] = []
     try:
-        if path.stat().st_size == 0:
+        st = path.stat()
+        if st.st_size == 0:
             return []
+        # several identify functions ask for the same file in a row: read it once
+        key = (str(path), st.st_mtime_ns, st.st_size, st.st_ino, max_hdus)
+        if _LAST_HEADERS[0] == key:
+            return list(_LAST_HEADERS[1])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
@@ -68,7 +73,11 @@ def fits_headers(path: Path, max_hdus: int = 16) -> list[fits.Header]:
                     headers.append(hdu.header.copy())
     except Exception:  # noqa: BLE001 - identification must not raise on odd files
         return headers
-    return headers
+    _LAST_HEADERS[:] = [key, headers]
+    return list(headers)
+
+
+_LAST_HEADERS: list[Any] = [None, []]
 
 
 def table_columns(header: fits.Header) -> list[str]:

@@ -12,8 +12,10 @@ gaps between them left empty.
 
 Pixels whose mask has any of ``bad_bits`` set (default: BADPIX, CRPIX, SATPIX,
 UNFIXABLE, BADDARK, BADFLAT, BADERR, NOSKY = bits 0-7 of APOGEE_PIXMASK), zero or
-non-finite flux, or a non-positive error are masked (ivar = 0). Fluxes are not
-continuum-normalised; ``starlabel prepare --normalise`` does that.
+non-finite flux, or a non-positive error are masked (ivar = 0). Fluxes are never
+continuum-normalised, so ``starlabel prepare`` normalises both formats by default with
+the ``percentile`` method (``--normalise`` chooses another, ``--normalise none`` keeps
+the flux as it is) and says so.
 """
 
 from __future__ import annotations
@@ -86,6 +88,7 @@ def _finish(flux, err, mask, bad_bits, path, star):
     extensions=FITS_EXTENSIONS,
     priority=10,
     identify=lambda p: _is_apogee(p, visit=False),
+    normalise="percentile",
     description="APOGEE apStar combined spectra (log-lambda WCS, flux/error/mask HDUs)",
 )
 def read_apstar(
@@ -144,6 +147,7 @@ def read_apstar(
     extensions=FITS_EXTENSIONS,
     priority=10,
     identify=lambda p: _is_apogee(p, visit=True),
+    normalise="percentile",
     description="APOGEE apVisit single-visit spectra (three chips, wavelength HDU)",
 )
 def read_apvisit(

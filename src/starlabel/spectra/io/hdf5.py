@@ -16,7 +16,9 @@ Reading masks non-physical flux (:func:`~starlabel.spectra.preprocess.nonphysica
 not finite or outside [-1, 10], the dataset flux being continuum-normalised): such
 pixels get ``ivar = 0`` and an interpolated flux, the star's ``/meta/flag`` (when the
 file has one) gets :attr:`Flag.NONPHYSICAL_FLUX`, the reader counts them
-(``n_nonphysical_pixels``, ``n_nonphysical_spectra``) and logs a warning.
+(``n_nonphysical_pixels``, ``n_nonphysical_spectra``) and logs one warning per file
+and process with the whole file's counts. A grid that looks like nm or micron
+labelled Angstrom (judged by the declared setup) is refused with that reason.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from ..._typing import PathLike
 from ...errors import StarlabelInputError
 from ..container import Spectra
 from ..flags import Flag
-from ..preprocess import mask_nonphysical
+from ..preprocess import mask_nonphysical, nonphysical_flux
 
 __all__ = [
     "FORMAT",
@@ -427,7 +429,43 @@ class DatasetReader:
             raise StarlabelInputError(
                 "/wavelength is not strictly increasing", path=self.path
             )
+        if p:
+            wrong = _wrong_unit(wl, unit, str(_read_attr(f.attrs.get("setup", ""))))
+            if wrong:
+                raise self._fail(wrong)
         self.wavelength_aa = wl
+
+    def _warn_nonphysical(self) -> None:
+        """One warning per file and process, with the whole file's counts (a run
+        that reads a file in parts, or twice, says it once and the same way)."""
+        st = self.path.stat()
+        key = (str(self.path.absolute()), st.st_mtime_ns, st.st_size, st.st_ino)
+        if key in _WARNED:
+            return
+        _WARNED.add(key)
+        f = self._file
+        n, p = f["flux"].shape
+        step = max(1, (1 << 22) // max(p, 1))
+        n_pix, n_spec, first = 0, 0, []
+        for start in range(0, n, step):
+            flux, ivar = f["flux"][start : start + step], f["ivar"][start : start + step]
+            bad = nonphysical_flux(flux, normalised=True) | (ivar < 0)
+            hit = bad.any(axis=1)
+            n_pix += int(bad.sum())
+            n_spec += int(hit.sum())
+            if len(first) < 3:
+                first += (np.flatnonzero(hit)[: 3 - len(first)] + start).tolist()
+        ids = [_read_attr(f["meta/id"][r]) for r in first]
+        log.warning(
+            "%s: masked %d non-physical flux pixels (not finite, outside [-1, 10], "
+            "or with negative ivar) in %d of %d spectra (first: ids %s, rows %s)",
+            self.path,
+            n_pix,
+            n_spec,
+            n,
+            [str(i) for i in ids],
+            first,
+        )
 
     def __len__(self) -> int:
         return int(self._file["flux"].shape[0])
@@ -485,19 +523,7 @@ class DatasetReader:
                 flag = groups["meta"]["flag"].copy()
                 flag[hit] |= int(Flag.NONPHYSICAL_FLUX)
                 groups["meta"]["flag"] = flag
-            ids = (
-                groups["meta"]["id"][hit][:3].tolist() if "id" in groups["meta"] else []
-            )
-            rows = (np.flatnonzero(hit)[:3] + start).tolist()
-            log.warning(
-                "%s: masked %d non-physical flux pixels (not finite, outside [-1, 10], "
-                "or with negative ivar) in %d spectra (first: ids %s, rows %s)",
-                self.path,
-                n_pix,
-                n_spec,
-                ids,
-                rows,
-            )
+            self._warn_nonphysical()
         try:
             return Spectra(
                 flux,
@@ -532,6 +558,41 @@ class DatasetReader:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+# files whose non-physical pixels were reported by this process
+_WARNED: set[tuple] = set()
+
+
+def _wrong_unit(wl: np.ndarray, unit: str, setup: str) -> str | None:
+    """Why a grid in Angstrom (``wl``) looks like nm or micron labelled ``unit``,
+    judged by the declared setup's grid, else by the range of stellar spectra."""
+    from ..grids import NAMED_GRIDS
+    from ..raw import PLAUSIBLE_WAVELENGTH_AA
+
+    lo, hi = float(wl[0]), float(wl[-1])
+    plausible_lo, plausible_hi = PLAUSIBLE_WAVELENGTH_AA
+    for factor, name in ((10.0, "nm"), (1e4, "micron")):
+        if setup in NAMED_GRIDS:
+            segments = NAMED_GRIDS[setup][0]
+            s_lo, s_hi = float(segments[0][0]), float(segments[-1][-1])
+            slack = 0.02 * (s_hi - s_lo)
+            overlaps = lo <= s_hi + slack and hi >= s_lo - slack
+            fits = s_lo - slack <= factor * lo and factor * hi <= s_hi + slack
+            why = f"setup {setup} spans {s_lo:.0f}-{s_hi:.0f} Angstrom"
+        elif name == "nm":
+            overlaps = hi >= plausible_lo
+            fits = plausible_lo <= factor * lo and factor * hi <= plausible_hi
+            why = "no stellar spectrum lies below 900 Angstrom"
+        else:
+            continue
+        if not overlaps and fits:
+            return (
+                f"wavelengths {lo:.4g}-{hi:.4g} labelled {unit} look like {name}, not "
+                f"Angstrom ({why}); set the root attribute wavelength_unit to "
+                f"'{name}' or rewrite /wavelength in Angstrom"
+            )
+    return None
 
 
 def read_dataset(path: PathLike, rows: slice | None = None) -> Spectra:

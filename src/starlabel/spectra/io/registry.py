@@ -8,6 +8,7 @@ file are raised.
 
 from __future__ import annotations
 
+import functools
 import glob
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ class ReaderInfo:
     identify: Callable[[Path], bool] | None
     description: str
     priority: int
+    normalise: str = "none"
 
 
 READERS: dict[str, ReaderInfo] = {}
@@ -50,12 +52,15 @@ def register_reader(
     identify: Callable[[Path], bool] | None = None,
     description: str = "",
     priority: int = 50,
+    normalise: str = "none",
 ) -> Callable[[ReaderFn], ReaderFn]:
     """Register a reader under ``name`` (used by ``--format``).
 
     ``identify(path) -> bool`` lets files be read without ``--format``; readers are
     asked in order of ``priority`` (lowest first), so specific formats go before
-    catch-alls.
+    catch-alls. ``normalise`` is the continuum normalisation ``prepare`` applies by
+    default (``"percentile"``, ``"polynomial"``) for a format whose flux is never
+    continuum-normalised; ``"none"`` for formats delivering normalised flux.
     """
 
     def decorate(fn: ReaderFn) -> ReaderFn:
@@ -63,7 +68,7 @@ def register_reader(
             raise ValueError(f"reader {name!r} is registered twice")
         summary = description or (fn.__doc__ or "").split("\n")[0]
         READERS[name] = ReaderInfo(
-            name, fn, tuple(extensions), identify, summary, priority
+            name, fn, tuple(extensions), identify, summary, priority, normalise
         )
         return fn
 
@@ -119,7 +124,17 @@ def _find_reader(path: Path, format: str | None) -> ReaderInfo:
             raise ValueError(
                 f"format: unknown {format!r}; choose from {sorted(READERS)}"
             )
-        return READERS[format]
+        info = READERS[format]
+        # a file that a more specific reader recognises is not of this format:
+        # read as one, it would give wrong wavelengths, ids or flux
+        other = _recognised_before(path, info.priority)
+        if other is not None:
+            raise StarlabelInputError(
+                f"is a file of format {other}, not {format}; use --format {other} "
+                "(or leave --format out)",
+                path=path,
+            )
+        return info
     for info in sorted(READERS.values(), key=lambda r: r.priority):
         if info.identify is not None and info.identify(path):
             return info
@@ -134,6 +149,25 @@ def _find_reader(path: Path, format: str | None) -> ReaderInfo:
         f"{sorted(READERS)}",
         path=path,
     )
+
+
+def _recognised_before(path: Path, priority: int) -> str | None:
+    """The first reader more specific than ``priority`` that identifies ``path``."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return _recognised(str(path), st.st_mtime_ns, st.st_size, priority)
+
+
+@functools.lru_cache(maxsize=8192)
+def _recognised(path: str, _mtime: int, _size: int, priority: int) -> str | None:
+    for other in sorted(READERS.values(), key=lambda r: r.priority):
+        if other.priority >= priority:
+            return None
+        if other.identify is not None and other.identify(Path(path)):
+            return other.name
+    return None
 
 
 def read_raw(
@@ -160,7 +194,8 @@ def iter_raw(
     """Read many files, skipping bad files and bad stars.
 
     Every problem is appended to ``rejected`` (when given) as a :class:`Rejected`
-    naming the file, the star and the reason; everything readable is yielded.
+    naming the file, the star and the reason; everything readable is yielded. Each
+    spectrum's ``meta["format"]`` names the reader that read it.
     """
     for path in paths:
         path = Path(path)
@@ -173,6 +208,7 @@ def iter_raw(
                             Rejected.from_error(item.with_context(path=path))
                         )
                     continue
+                item.meta.setdefault("format", info.name)
                 try:
                     yield item.validate()
                 except StarlabelInputError as err:
