@@ -4,6 +4,7 @@ every command module."""
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -20,16 +21,29 @@ from ..errors import NotBuiltError, StarlabelInputError
 # a name, ``a,b`` or ``name=value``; a path (with '.' or '/') ends the list.
 MULTI_VALUE = frozenset({"--labels", "--disentangle", "--entangle", "--set"})
 _VALUE = re.compile(r"^[A-Za-z_][A-Za-z0-9_,]*(=[^\s/=]+)?$")
+# Options that take several numbers: ``--fractions 0.7 0.3``; a value is any number
+# (negative, nan and inf included, so that the command can name what is wrong).
+MULTI_NUMBER = frozenset({"--fractions"})
+_NUMBER = re.compile(
+    r"^[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|nan|inf|infinity)$", re.IGNORECASE
+)
 
 
 def expand_multi(args: list[str]) -> list[str]:
-    """``[--set, a=1, b=2]`` -> ``[--set, a=1, --set, b=2]`` (see MULTI_VALUE)."""
+    """``[--set, a=1, b=2]`` -> ``[--set, a=1, --set, b=2]`` (see MULTI_VALUE and
+    MULTI_NUMBER)."""
     out: list[str] = []
     current, taken = None, False
     for a in args:
-        if a in MULTI_VALUE:
+        if a in MULTI_VALUE or a in MULTI_NUMBER:
             current, taken = a, False
-        elif current and not a.startswith("-") and _VALUE.match(a):
+        elif (
+            current in MULTI_NUMBER
+            and _NUMBER.match(a)
+            or current in MULTI_VALUE
+            and not a.startswith("-")
+            and _VALUE.match(a)
+        ):
             if taken:
                 out.append(current)
             taken = True
@@ -55,6 +69,10 @@ app = typer.Typer(
 )
 console = Console()
 err_console = Console(stderr=True)
+# The commands print a model's fit warnings themselves, once, as "warning:" lines
+# (``fit_warnings_``); without a handler, logging's last resort would print each
+# one again, bare, while the model trains.
+logging.getLogger("starlabel.models").addHandler(logging.NullHandler())
 
 F = TypeVar("F", bound=Callable[..., Any])
 

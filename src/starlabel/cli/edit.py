@@ -27,6 +27,7 @@ def edit(
     Plots the observed spectrum, its reconstruction and the edited spectrum."""
     from .._atomic import check_output
     from ..diagnostics.plots.latent import write_edited_spectrum
+    from ..errors import StarlabelInputError
     from ..models import EditedSpectrum, load
     from ..spectra import read_dataset
 
@@ -37,7 +38,10 @@ def edit(
         raise ValueError(
             f"{model_dir}: `edit` needs a gandalf model (train --model gandalf), not {model.kind}"
         )
-    result: EditedSpectrum = model.edit(read_dataset(data), star, new)
+    try:
+        result: EditedSpectrum = model.edit(read_dataset(data), star, new)
+    except StarlabelInputError as exc:  # the model knows the star, not the file
+        raise exc.with_context(path=data) from None
     write_edited_spectrum(result, output)
     console.print(
         f"wrote {output}: {result.star_id}, "

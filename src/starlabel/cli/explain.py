@@ -31,12 +31,34 @@ def explain(
 ) -> None:
     """Saliency maps and the spectral lines each label relies on."""
     from ..diagnostics.explain import explain as run
+    from ..errors import StarlabelInputError
     from ..models import load
     from ..spectra import read_dataset
 
+    if n_stars < 1:
+        raise ValueError(f"--n-stars: give 1 or more spectra to average, got {n_stars}")
+    if top < 1:
+        raise ValueError(f"--top: give 1 or more peaks per label, got {top}")
+    if not np.isfinite(tolerance) or tolerance < 0:
+        raise ValueError(
+            f"--tolerance: give a peak-to-line distance >= 0 Angstrom, got {tolerance:g}"
+        )
+    model = load(model_dir)
+    if model.kind == "emulator":
+        raise StarlabelInputError(
+            "an emulator maps labels to a spectrum, so the saliency of labels on "
+            "flux is not defined for it; explain a cnn, cinn or gandalf model",
+            path=model_dir,
+        )
+    spectra = read_dataset(data)
+    if not (spectra.ivar > 0).any(axis=1).any():
+        raise StarlabelInputError(
+            "no spectrum has an unmasked pixel (ivar > 0): nothing to explain",
+            path=data,
+        )
     res = run(
-        load(model_dir),
-        read_dataset(data),
+        model,
+        spectra,
         output,
         n_stars=n_stars,
         top=top,

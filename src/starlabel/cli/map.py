@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from ._app import Overwrite, console
+
+MIN_TRAIN = 10  # as diagnostics.mapping.build_map requires
 
 
 def map_(
@@ -37,12 +40,31 @@ def map_(
 
     Writes map.safetensors (reusable: `predict --map`), map.png, map.csv and summary.txt."""
     from ..diagnostics.mapping import build_map
+    from ..errors import StarlabelInputError
     from ..spectra import read_dataset
 
+    if not math.isfinite(perplexity) or perplexity <= 0:
+        raise ValueError(
+            f"--perplexity: give a number > 0 (about the number of close neighbours "
+            f"of each spectrum; default 30), got {perplexity:g}"
+        )
+    if n_components < 1:
+        raise ValueError(
+            f"--n-components: give 1 or more PCA components, got {n_components}"
+        )
+    if max_train < MIN_TRAIN:
+        raise ValueError(
+            f"--max-train: a map needs at least {MIN_TRAIN} training spectra, "
+            f"got {max_train}"
+        )
+    train_set = read_dataset(train)
+    data_set = read_dataset(data) if data is not None else None
+    if data_set is not None and data_set.n_spectra == 0:
+        raise StarlabelInputError("0 spectra: nothing to place into the map", path=data)
     result = build_map(
-        read_dataset(train),
+        train_set,
         output,
-        read_dataset(data) if data is not None else None,
+        data_set,
         n_components=n_components,
         perplexity=perplexity,
         max_train=max_train,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ._app import Overwrite, console
+from ._app import Overwrite, console, warn
 
 
 def report(
@@ -44,6 +44,7 @@ def report(
     from ..diagnostics.report import write_report
 
     check_output(output, overwrite=overwrite, suffixes=(".html", ".htm"))
+    _check_truth(catalogues, truth)
     path = write_report(
         catalogues,
         truth,
@@ -55,3 +56,26 @@ def report(
         title=title,
     )
     console.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
+def _check_truth(catalogues: list[Path], truth: Path) -> None:
+    """Refuse a catalogue none of whose stars is in ``truth``, and warn when
+    ``truth`` is not the file a catalogue was predicted from; both name the files."""
+    from ..diagnostics.report_eval import truth_note
+    from ..errors import StarlabelInputError
+    from ..inference.catalogue import read_catalogue_table
+    from ..spectra import read_dataset
+
+    known = set(read_dataset(truth).ids.tolist())
+    for catalogue in catalogues:
+        table = read_catalogue_table(catalogue)
+        n_matched = sum(str(i) in known for i in table["id"])
+        if n_matched == 0:
+            raise StarlabelInputError(
+                f"no star of the catalogue {catalogue} is in the truth file (ids "
+                "differ: another run or survey?)",
+                path=truth,
+            )
+        note = truth_note(table, truth, n_matched)
+        if note:
+            warn(f"{catalogue}: {note}")

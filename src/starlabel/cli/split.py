@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -21,11 +22,14 @@ def split(
         ),
     ],
     fractions: Annotated[
-        tuple[float, float, float],
+        list[float] | None,
         typer.Option(
-            "--fractions", help="Train, validation, test fractions (test may be 0)."
+            "--fractions",
+            metavar="TRAIN VALID [TEST]",
+            help="Train, validation[, test] fractions summing to 1 (default 0.6 0.2 "
+            "0.2; a test fraction of 0 or none writes no test file).",
         ),
-    ] = (0.6, 0.2, 0.2),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     stratify: Annotated[
         str | None,
@@ -36,11 +40,36 @@ def split(
     """Split a dataset into train / validation / test files (random or stratified)."""
     from ..spectra.io.hdf5 import split_dataset
 
-    fr = [f for f in fractions if f > 0] if fractions[2] == 0 else list(fractions)
-    if abs(sum(fr) - 1) > 1e-6:
-        raise ValueError(f"--fractions: must sum to 1, got {fractions}")
+    fr = check_fractions(fractions)
     parts = split_dataset(
         path, output, fr, seed=seed, stratify=stratify, overwrite=overwrite
     )
     for name, (p, n) in parts.items():
         console.print(f"wrote {p}: {n} spectra ({name})")
+
+
+def check_fractions(fractions: list[float] | None) -> list[float]:
+    """``--fractions`` as 2 or 3 finite, non-negative numbers summing to 1; a test
+    fraction of 0 is dropped. Raises a ValueError naming the option otherwise."""
+    fr = list(fractions) if fractions else [0.6, 0.2, 0.2]
+    shown = " ".join(f"{f:g}" for f in fr)
+    if len(fr) not in (2, 3):
+        raise ValueError(
+            f"--fractions: give 2 (train valid) or 3 (train valid test) numbers, "
+            f"got {len(fr)}: {shown}"
+        )
+    bad = [f for f in fr if not math.isfinite(f)]
+    if bad:
+        raise ValueError(f"--fractions: {bad[0]:g} is not a finite number ({shown})")
+    negative = [f for f in fr if f < 0]
+    if negative:
+        raise ValueError(
+            f"--fractions: {negative[0]:g} is negative; fractions are >= 0 ({shown})"
+        )
+    if fr[0] == 0 or fr[1] == 0:
+        raise ValueError(
+            f"--fractions: the train and validation fractions must be > 0 ({shown})"
+        )
+    if abs(sum(fr) - 1) > 1e-6:
+        raise ValueError(f"--fractions: must sum to 1, got {shown} (sum {sum(fr):g})")
+    return fr if len(fr) == 2 or fr[2] > 0 else fr[:2]

@@ -148,7 +148,12 @@ def train(
     quiet: Annotated[bool, Quiet] = False,
 ) -> None:
     """Train a model: cnn (deep ensemble), cinn (posterior per star), gandalf (autoencoder) or emulator (spectrum from labels)."""
-    from ..models import build_estimator, check_model_target, read_run_config
+    from ..models import (
+        build_estimator,
+        check_model_target,
+        check_trainable,
+        read_run_config,
+    )
     from ..spectra import read_dataset
 
     if valid is not None and valid_fraction is not None:
@@ -187,7 +192,14 @@ def train(
     if output is None:
         raise ValueError("-o/--output: give the model directory to write")
     check_model_target(output, overwrite=overwrite)  # before hours of training
-    est.fit(read_dataset(data), read_dataset(valid) if valid is not None else None)
+    train_set = read_dataset(data)
+    chosen = list(est.labels) if est.labels is not None else train_set.label_names
+    check_trainable(train_set, chosen, path=data)
+    valid_set = None
+    if valid is not None:
+        valid_set = read_dataset(valid)
+        check_trainable(valid_set, chosen, path=valid)
+    est.fit(train_set, valid_set)
     est.save(output, overwrite=overwrite)
     for message in est.fit_warnings_:
         warn(message)

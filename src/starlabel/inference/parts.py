@@ -7,7 +7,8 @@ folder itself for ``-o folder/``)::
     STORE/_starlabel.json        manifest: what made the parts (model fingerprint,
                                  options, chunk size), the inputs of the last run and
                                  the catalogue file written from them
-    STORE/_starlabel.lock        held (flock) while a run writes here
+    STORE/_starlabel.lock        held (flock) while a run writes here; removed
+                                 (while still held) when the run ends
     STORE/_model/                the model the parts came from (workers load it)
     STORE/part-<stem>-<key>-<first row>.parquet
                                  rows [first, first + chunk) of one input file; <key>
@@ -161,22 +162,49 @@ class PartStore:
     def __enter__(self) -> PartStore:
         self._check_ours()
         self.root.mkdir(parents=True, exist_ok=True)
-        fh = open(self.root / LOCK, "a+")  # noqa: SIM115 (held until __exit__)
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.close()
-            raise StarlabelInputError(
-                "another starlabel run is writing this catalogue; wait for it to "
-                "finish or stop it",
-                path=self.owner,
-            ) from None
-        self._lock_fh = fh
+        self._lock_fh = self._acquire_lock()
         self._sweep_temporaries()
         return self
 
+    def _acquire_lock(self) -> Any:
+        """The open, flocked lock file. A run that finishes removes the file while
+        it still holds it, so a lock won on a file that is no longer at the path
+        (removed in between) is worthless: retry on the file now there."""
+        path = self.root / LOCK
+        for _ in range(100):
+            fh = open(path, "a+")  # noqa: SIM115 (held until __exit__)
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                fh.close()
+                raise StarlabelInputError(
+                    "another starlabel run is writing this catalogue; wait for it "
+                    "to finish or stop it",
+                    path=self.owner,
+                ) from None
+            try:
+                current = os.stat(path)
+            except FileNotFoundError:
+                current = None
+            mine = os.fstat(fh.fileno())
+            if current is not None and (current.st_dev, current.st_ino) == (
+                mine.st_dev,
+                mine.st_ino,
+            ):
+                return fh
+            fh.close()
+        raise StarlabelInputError(
+            "could not take the lock of this catalogue (other runs keep finishing "
+            "and starting); try again",
+            path=self.owner,
+        )
+
     def __exit__(self, *exc: Any) -> None:
+        """Release the lock; the lock file goes (removed while still held, see
+        :meth:`_acquire_lock`), so a finished output holds only what it is."""
         if self._lock_fh is not None:
+            with contextlib.suppress(OSError):
+                (self.root / LOCK).unlink()
             self._lock_fh.close()
             self._lock_fh = None
 

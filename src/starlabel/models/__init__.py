@@ -5,6 +5,7 @@ All follow one protocol (see :mod:`starlabel.models.base`); :func:`load` reads a
 model directory and :data:`MODELS` maps each ``--model`` kind to its class.
 """
 
+from ._shared import check_trainable
 from .base import Estimator, LabelPrediction, NotFittedError, PosteriorEstimator
 from .cinn import (
     CINN_PRESETS,
@@ -63,6 +64,7 @@ __all__ = [
     "PredictOptions",
     "build_estimator",
     "check_model_target",
+    "check_trainable",
     "load",
     "model_class",
     "read_run_config",

@@ -17,6 +17,7 @@ from sklearn.base import BaseEstimator
 
 from .. import __version__
 from .._config import to_toml
+from .._typing import PathLike
 from ..errors import StarlabelInputError
 from ..spectra.container import Spectra
 from ..spectra.labels import label_spec
@@ -135,6 +136,36 @@ def fit_flux_scaler(module: torch.nn.Module, flux: torch.Tensor) -> None:
     in training (scatter < 1e-3) must not blow up on new spectra."""
     module.flux_scaler.fit(flux)
     module.flux_scaler.scale.clamp_(min=1e-3)
+
+
+def check_trainable(
+    spectra: Spectra, names: Sequence[str], *, path: PathLike | None = None
+) -> None:
+    """Refuse a training set that has nothing to learn from: every pixel masked
+    (ivar = 0), or a label in ``names`` without a single known value.
+
+    Raises:
+        StarlabelInputError: naming ``path`` (or ``train`` when it is None).
+    """
+    where = {"path": path} if path is not None else {}
+    prefix = "" if path is not None else "train: "
+    if spectra.n_spectra and not np.any(spectra.ivar > 0):
+        raise StarlabelInputError(
+            f"{prefix}every pixel of its {spectra.n_spectra} spectra is masked "
+            "(ivar = 0): nothing to train on",
+            **where,
+        )
+    empty = [
+        n
+        for n in names
+        if n in spectra.labels and not np.isfinite(spectra.labels[n]).any()
+    ]
+    if empty:
+        raise StarlabelInputError(
+            f"{prefix}no star has a value for {empty} (all NaN); choose other "
+            "labels with --labels",
+            **where,
+        )
 
 
 class ProgressBar:
@@ -423,7 +454,9 @@ class SpectralModel(BaseEstimator):
         self.fit_warnings_: list[str] = []
         if not isinstance(train, Spectra):
             raise TypeError(f"train: expected Spectra, got {type(train).__name__}")
-        return self._set_labels(train)
+        names = self._set_labels(train)
+        check_trainable(train, names)  # before any warning about the fit
+        return names
 
     def _complete_sets(
         self,

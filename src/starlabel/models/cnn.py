@@ -433,8 +433,10 @@ class DeepEnsembleRegressor(SpectralModel):
         self._check_sizes(train, validation)
         if cfg.n_keep == 1 and cfg.loss == "mse":
             self._warn(
-                "a 1-member ensemble has no spread: its catalogues' _err is NaN "
-                "(train with --ensemble 2 or more)"
+                "a 1-member ensemble has no spread: its catalogues' _err_raw and "
+                "_err_int are NaN, and _err is only the calibration's floor and S/N "
+                "terms, not a per-star model uncertainty (train with --ensemble 2 "
+                "or more)"
             )
         if validation.n_pixels != train.n_pixels or not np.allclose(
             validation.wavelength_aa, train.wavelength_aa

@@ -497,6 +497,15 @@ class LatentAutoencoder(SpectralModel):
             raise ValueError(
                 f"--set: {unknown} are not labels of this model {list(self.label_names_)}"
             )
+        for n, v in changes.items():
+            lo, hi = getattr(self, "label_range_", {}).get(n, (-np.inf, np.inf))
+            if not np.isfinite(v):
+                raise ValueError(f"--set: {n}={v}: give a finite number")
+            if not lo <= v <= hi:
+                raise ValueError(
+                    f"--set: {n}={v:g} is outside the model's training range "
+                    f"{lo:g} .. {hi:g}; the decoder cannot extrapolate"
+                )
         ids = np.asarray(spectra.ids).astype(str)
         if isinstance(star, str):
             hits = np.flatnonzero(ids == star)

@@ -176,7 +176,8 @@ def plot_similarity_map(
         )
     ax.set_xlabel("t-SNE 1")
     ax.set_ylabel("t-SNE 2")
-    ax.legend(loc="best", fontsize=7, markerscale=3)
+    if ax.get_legend_handles_labels()[0]:  # coloured training points and no data: none
+        ax.legend(loc="best", fontsize=7, markerscale=3)
     fig.tight_layout()
     return fig, ax
 
