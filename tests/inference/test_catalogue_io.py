@@ -31,6 +31,9 @@ def test_truncated_csv_is_refused_with_the_row(tmp_path):
     path = write_catalogue(_table(), tmp_path / "c.csv")
     text = path.read_text()
     lines = text.splitlines(keepends=True)
+    assert lines[0].startswith("# written by starlabel")  # the ownership marker
+    lines = lines[1:]
+    text = "".join(lines)
     assert len(lines) == 6 and text.endswith("\n")
     last = lines[-1]
     cut = tmp_path / "cut.csv"
@@ -84,11 +87,16 @@ def test_truncated_binary_catalogues_are_refused(tmp_path, ext):
 def test_write_catalogue_never_overwrites_without_the_flag(tmp_path):
     path = tmp_path / "c.csv"
     path.write_text("mine\n")
-    with pytest.raises(StarlabelInputError, match=r"c\.csv: exists; pass --overwrite"):
-        write_catalogue(_table(), path)
+    for flag in (False, True):  # a user's file is never replaced
+        with pytest.raises(StarlabelInputError, match=r"c\.csv: exists and was not"):
+            write_catalogue(_table(), path, overwrite=flag)
     assert path.read_text() == "mine\n"
-    write_catalogue(_table(), path, overwrite=True)
-    assert len(read_catalogue_table(path)) == 5
+    ours = tmp_path / "ours.csv"
+    write_catalogue(_table()[:2], ours)
+    with pytest.raises(StarlabelInputError, match=r"ours\.csv: exists .*--overwrite"):
+        write_catalogue(_table(), ours)
+    write_catalogue(_table(), ours, overwrite=True)
+    assert len(read_catalogue_table(ours)) == 5
     (tmp_path / "d.fits").mkdir()
     with pytest.raises(StarlabelInputError, match="is a directory"):
         write_catalogue(_table(), tmp_path / "d.fits", overwrite=True)

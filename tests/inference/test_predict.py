@@ -167,6 +167,7 @@ def test_cli_train_predict_evaluate(tmp_path):
         "residuals_vs_snr.png",
         "coverage.png",
         "calibration_bins.csv",
+        "_starlabel_output.json",  # the folder marker, written last
     }
     # one member kept: no spread (_err_raw NaN), but the calibration's floor and
     # S/N terms still give every star an error

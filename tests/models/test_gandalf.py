@@ -222,7 +222,7 @@ def test_cli_train_predict_edit(tmp_path):
         ],
     )
     assert out.exit_code == 0, out.output
-    cat = Table.read(tmp_path / "cat.csv")
+    cat = Table.read(tmp_path / "cat.csv", comment="#")
     assert len(cat) == 30 and np.isfinite(cat["fe_h"]).all()
     assert np.allclose(cat["fe_h_err_ext"], model.scatter_["fe_h"])
     # the bootstrap regressors give every star its own error

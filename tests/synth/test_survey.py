@@ -262,18 +262,24 @@ def test_survey_outputs_are_checked_before_any_work(tmp_path):
     with pytest.raises(StarlabelInputError, match="is a directory"):
         write_survey(tmp_path / "d.h5", batches(), overwrite=True)
     (tmp_path / "old.h5").write_text("mine")
-    with pytest.raises(StarlabelInputError, match="exists; pass --overwrite"):
-        write_survey(tmp_path / "old.h5", batches())
+    with pytest.raises(StarlabelInputError, match="exists and was not written by"):
+        write_survey(tmp_path / "old.h5", batches(), overwrite=True)
     assert made == [] and (tmp_path / "old.h5").read_text() == "mine"
 
     raw = tmp_path / "raw"
     raw.mkdir()
     (raw / "notes.txt").write_text("mine")
     pop = sample_population(1, seed=1)
-    with pytest.raises(StarlabelInputError, match="raw: folder is not empty"):
-        write_raw_observations(raw, pop, setup="giraffe-hr10")
+    for flag in (False, True):
+        with pytest.raises(StarlabelInputError, match="raw: folder holds files and was not"):
+            write_raw_observations(raw, pop, setup="giraffe-hr10", overwrite=flag)
     assert sorted(p.name for p in raw.iterdir()) == ["notes.txt"]
     with pytest.raises(StarlabelInputError, match="not a directory"):
         write_raw_observations(raw / "notes.txt", pop, setup="giraffe-hr10")
-    files, _, _ = write_raw_observations(raw, pop, setup="giraffe-hr10", overwrite=True)
-    assert (raw / "notes.txt").read_text() == "mine" and files[0].exists()
+    assert (raw / "notes.txt").read_text() == "mine"
+    ours = tmp_path / "ours"
+    files, _, _ = write_raw_observations(ours, pop, setup="giraffe-hr10")
+    with pytest.raises(StarlabelInputError, match="pass --overwrite"):
+        write_raw_observations(ours, pop, setup="giraffe-hr10")
+    files, _, _ = write_raw_observations(ours, pop, setup="giraffe-hr10", overwrite=True)
+    assert files[0].exists() and files[0].parent == ours
