@@ -181,3 +181,81 @@ def test_prepare_with_two_dask_workers_writes_the_same_dataset(
             f1["meta/source"].asstr()[:].tolist()
             == f2["meta/source"].asstr()[:].tolist()
         )
+
+
+def test_real_apstar_files_are_normalised_by_default_and_say_so(shared_data, tmp_path):
+    files = sorted(str(p) for p in (shared_data / "apogee").glob("apStar-*.fits"))
+    out = tmp_path / "a.h5"
+    result = runner.invoke(
+        app, ["prepare", *files, "--format", "apogee-apstar", "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "normalised the continuum of 2 apogee-apstar spectra (percentile)" in text
+    sp = read_dataset(out)
+    assert sp.n_spectra == 2
+    for i in range(2):
+        good = sp.ivar[i] > 0
+        assert 0.8 < np.median(sp.flux[i][good]) < 1.05
+    # asked not to normalise, the same files are refused as before
+    result = runner.invoke(
+        app,
+        ["prepare", *files, "--format", "apogee-apstar", "--normalise", "none",
+         "-o", str(tmp_path / "b.h5")],
+    )  # fmt: skip
+    assert result.exit_code == 2 and "not continuum-normalised" in result.output
+
+
+def test_info_says_snr_is_undefined_for_fully_masked_spectra(tmp_path):
+    import h5py
+
+    from starlabel.spectra import write_dataset
+
+    from ..conftest import gaussian_line_spectra
+
+    sp = gaussian_line_spectra(n=8, n_pixels=64)  # meta snr 100 for every star
+    for name, rows in (("all.h5", slice(None)), ("some.h5", slice(0, 3))):
+        write_dataset(sp, tmp_path / name)
+        with h5py.File(tmp_path / name, "a") as h5:
+            ivar = h5["ivar"][...]
+            ivar[rows] = 0
+            h5["ivar"][...] = ivar
+    result = runner.invoke(app, ["info", str(tmp_path / "all.h5")])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 0 and "S/N undefined: every pixel" in text
+    assert "quartiles" not in text and "masked pixels 100.00 %" in text
+    result = runner.invoke(app, ["info", str(tmp_path / "some.h5")])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 0
+    assert "quartiles: 100.0 / 100.0 / 100.0 (3 spectra fully masked" in text
+
+
+@pytest.mark.parametrize("point", ["between", "commit:1"])
+def test_a_rerun_after_a_kill_proceeds_without_overwrite(toy_files, tmp_path, point):
+    """Killed while putting the rejected list and the dataset in place: no dataset
+    (at most a list of ours), and the rerun proceeds without --overwrite."""
+    import os
+    import subprocess
+
+    from ..conftest import cli_process
+
+    raw_dir, _ = toy_files
+    broken = tmp_path / "broken.fits"
+    broken.write_bytes(b"")
+    out = tmp_path / "d.h5"
+    args = ["prepare", raw_dir / "toy00000_HR10.fits", broken, "--format", "ges",
+            "-q", "-o", out]  # fmt: skip
+    env = dict(os.environ, STARLABEL_CRASH_AT=point)
+    proc = subprocess.run(cli_process(*args), env=env, capture_output=True, timeout=120)
+    assert proc.returncode == -9, proc.stderr.decode()
+    assert not out.exists()
+    listing = tmp_path / "d.h5.rejected.csv"
+    assert listing.exists() == (point == "between")
+    result = runner.invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    assert read_dataset(out).ids.tolist() == ["toy00000"]
+    assert (
+        listing.read_text().startswith(text_marker())
+        and "broken" in listing.read_text()
+    )
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

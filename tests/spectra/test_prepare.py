@@ -227,7 +227,9 @@ def test_output_is_checked_before_any_work(tmp_path):
     (tmp_path / "mine.h5").write_text("mine")
     for overwrite in (False, True):  # a user's file: never replaced
         with pytest.raises(StarlabelInputError, match=r"mine\.h5: exists and was not"):
-            prepare_files(missing, tmp_path / "mine.h5", format="ges", overwrite=overwrite)
+            prepare_files(
+                missing, tmp_path / "mine.h5", format="ges", overwrite=overwrite
+            )
     assert (tmp_path / "mine.h5").read_text() == "mine"
     wl = np.arange(5339.0, 5619.0, 0.05)
     _star_file(tmp_path / "a.fits", "a", wl)
@@ -315,3 +317,147 @@ def test_masked_nan_pixels_are_missing_not_non_physical(tmp_path):
     report = prepare_files([tmp_path / "dead.fits"], tmp_path / "o.h5", format="ges")
     assert report.n_nonphysical == 0
     assert not read_dataset(tmp_path / "o.h5").meta["flag"][0] & Flag.NONPHYSICAL_FLUX
+
+
+# ------------------------------------------- repeats of one id (issue 26, defect 4)
+def _lines_file(path, star, wl, centre, setup, snr=100.0):
+    flux = 1 - 0.5 * np.exp(-0.5 * ((wl - centre) / 0.2) ** 2)
+    write_eso_spectrum(path, wl, flux, np.full(wl.size, snr**2), star=star, setup=setup)
+
+
+def test_two_spectra_of_one_id_and_setup_are_refused_not_co_added(tmp_path):
+    wl = np.arange(5339.0, 5619.0, 0.05)
+    _lines_file(tmp_path / "a.fits", "X", wl, 5400.0, "HR10")
+    _lines_file(tmp_path / "b.fits", "X", wl, 5500.0, "HR10")
+    with pytest.raises(
+        StarlabelInputError, match=r"b\.fits: star X: .*a\.fits.*--repeats"
+    ):
+        prepare_files(sorted(tmp_path.glob("*.fits")), tmp_path / "o.h5", format="ges")
+    assert not (tmp_path / "o.h5").exists()
+
+
+def test_repeats_keep_distinct_ids_labels_and_pairs(tmp_path):
+    from astropy.table import Table as T
+
+    from starlabel._owned import text_marker
+
+    hr10 = np.arange(5339.0, 5619.0, 0.05)
+    hr21 = np.arange(8484.0, 9001.0, 0.05)
+    _lines_file(tmp_path / "a.fits", "X", hr10, 5400.0, "HR10")
+    _lines_file(tmp_path / "a21.fits", "X", hr21, 8600.0, "HR21")
+    _lines_file(tmp_path / "b.fits", "X", hr10, 5500.0, "HR10")
+    _lines_file(tmp_path / "c.fits", "Y", hr10, 5450.0, "HR10")
+    Table({"ID": ["X", "Y"], "TEFF": [5000.0, 6000.0]}).write(tmp_path / "cat.fits")
+    cat = read_catalogue(tmp_path / "cat.fits", id_column="ID", mapping=["TEFF=teff"])
+    files = [tmp_path / n for n in ("a.fits", "a21.fits", "b.fits", "c.fits")]
+    report = prepare_files(
+        files,
+        tmp_path / "o.h5",
+        format="ges",
+        catalogue=cat,
+        config=PrepareConfig(grid="giraffe-hr10-hr21", repeats=True),
+        pairs_out=tmp_path / "pairs.csv",
+    )
+    sp = read_dataset(tmp_path / "o.h5")
+    assert sorted(sp.ids.tolist()) == ["X", "X~2", "Y"]
+    assert report.repeat_of == {"X~2": "X"} and report.pairs == [("X", "X~2")]
+    x, x2 = sp.select(["X"]), sp.select(["X~2"])
+    wl = sp.wavelength_aa
+    # each keeps its own line: no ivar-weighted mix of the two spectra
+    assert x.flux[0][np.argmin(np.abs(wl - 5400))] < 0.6
+    assert x.flux[0][np.argmin(np.abs(wl - 5500))] > 0.9
+    assert x2.flux[0][np.argmin(np.abs(wl - 5500))] < 0.6
+    assert x2.flux[0][np.argmin(np.abs(wl - 5400))] > 0.9
+    # the first joins the HR21 spectrum; both repeats get the star's labels
+    assert x.meta["setup"][0] == "HR10+HR21" and x2.meta["setup"][0] == "HR10"
+    assert x.labels["teff"][0] == x2.labels["teff"][0] == 5000.0
+    lines = (tmp_path / "pairs.csv").read_text().splitlines()
+    assert lines[0] == text_marker() and lines[2:] == ["id1,id2", "X,X~2"]
+    table = T.read(tmp_path / "pairs.csv", format="ascii.csv", comment="#")
+    assert table.colnames == ["id1", "id2"] and list(table[0]) == ["X", "X~2"]
+
+
+# ------------------------------------------- the rejected list (issue 26, defect 5)
+def test_a_stale_rejected_list_of_ours_is_replaced_without_overwrite(tmp_path):
+    from starlabel._owned import text_marker
+
+    wl = np.arange(5339.0, 5619.0, 0.05)
+    _star_file(tmp_path / "a.fits", "a", wl)
+    (tmp_path / "broken.fits").write_bytes(b"")
+    stale = tmp_path / "o.h5.rejected.csv"  # left by a run killed before its dataset
+    stale.write_text(f"{text_marker()}\nsource,star,reason\nold.fits,,gone\n")
+    files = [tmp_path / "a.fits", tmp_path / "broken.fits"]
+    report = prepare_files(files, tmp_path / "o.h5", format="ges")
+    assert report.rejected_file == stale
+    text = stale.read_text()
+    assert text.startswith(text_marker() + "\n") and "broken.fits" in text
+    assert "old.fits" not in text
+    # nothing skipped on the next run: the list of the old dataset goes with it
+    prepare_files(
+        [tmp_path / "a.fits"], tmp_path / "o.h5", format="ges", overwrite=True
+    )
+    assert not stale.exists()
+
+
+def test_a_failure_after_the_list_is_placed_leaves_neither(tmp_path, monkeypatch):
+    import starlabel.spectra.prepare as prepare_module
+
+    def fail(name):
+        if name == "between":
+            raise OSError("disk gone")
+
+    monkeypatch.setattr(prepare_module, "crash_point", fail)
+    wl = np.arange(5339.0, 5619.0, 0.05)
+    _star_file(tmp_path / "a.fits", "a", wl)
+    (tmp_path / "broken.fits").write_bytes(b"")
+    with pytest.raises(OSError, match="disk gone"):
+        prepare_files(
+            [tmp_path / "a.fits", tmp_path / "broken.fits"],
+            tmp_path / "o.h5",
+            format="ges",
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.fits", "broken.fits"]
+
+
+# ---------------------------------------- coverage flags and messages (issue 26)
+def test_partial_coverage_only_for_what_the_setups_could_cover(tmp_path):
+    """The Ambrosch grid starts at 8480 A, HR21 at 8484 A: a star observed in full
+    (and shifted to rest) is not partial; one missing a setup or a part of it is."""
+    hr10 = np.arange(5339.0, 5619.0, 0.05)
+    hr21 = np.arange(8484.0, 9001.0, 0.05)
+    for star in ("full", "full2", "no21", "cut"):
+        _star_file(tmp_path / f"{star}_10.fits", star, hr10)
+    _star_file(tmp_path / "full_21.fits", "full", hr21)
+    _star_file(tmp_path / "full2_21.fits", "full2", hr21)
+    _star_file(tmp_path / "cut_21.fits", "cut", hr21[hr21 > 8700])
+    Table(
+        {"ID": ["full", "full2", "no21", "cut"], "RV": [-40.0, 40.0, 0.0, 0.0]}
+    ).write(tmp_path / "cat.fits")
+    cat = read_catalogue(tmp_path / "cat.fits", id_column="ID", mapping=["RV=rv"])
+    prepare_files(
+        sorted(tmp_path.glob("*.fits")),
+        tmp_path / "o.h5",
+        format="ges",
+        catalogue=cat,
+        config=PrepareConfig(grid="giraffe-hr10-hr21", shift_rv=True),
+    )
+    sp = read_dataset(tmp_path / "o.h5")
+    partial = {
+        i: bool(f & Flag.PARTIAL_COVERAGE)
+        for i, f in zip(sp.ids.tolist(), sp.meta["flag"], strict=True)
+    }
+    assert partial == {"full": False, "full2": False, "no21": True, "cut": True}
+
+
+def test_a_fully_masked_spectrum_on_the_grid_is_not_called_non_overlapping(tmp_path):
+    wl = np.arange(5339.0, 5619.0, 0.05)
+    write_eso_spectrum(
+        tmp_path / "zero.fits", wl, np.zeros(wl.size), np.full(wl.size, 1e4), star="z"
+    )
+    _star_file(tmp_path / "a.fits", "a", wl)
+    report = prepare_files(
+        [tmp_path / "zero.fits", tmp_path / "a.fits"], tmp_path / "o.h5", format="ges"
+    )
+    (rej,) = report.rejected
+    assert rej.star == "z" and "no usable pixel on the grid" in rej.reason
+    assert "does not overlap" not in rej.reason

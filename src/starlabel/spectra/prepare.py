@@ -468,28 +468,36 @@ def repeat_ids(
         new = []
         for star, s in zip(ids, seen, strict=True):
             groups = slots.setdefault(star, [])
-            for k, group in enumerate(groups):
-                clash = next((g for g in group if g.same_setup(s)), None)
-                if clash is None:
-                    break
-                if not repeats:
-                    setup = f"setup {s.setup}" if s.setup else "wavelength range"
-                    where = (
-                        "this file holds another"
-                        if clash.source == s.source
-                        else f"{clash.source} holds another"
-                    )
-                    raise StarlabelInputError(
-                        f"two spectra of one {setup} share this id: {where}; "
-                        "co-adding them could mix two different stars. Give "
-                        "different stars different ids, or pass --repeats to keep "
-                        f"both as repeat observations ({star} and "
-                        f"{star}{REPEAT_MARK}2)",
-                        path=s.source,
-                        star=star,
-                    )
-            else:
-                k = len(groups)
+            clash = (
+                next((g for g in groups[0] if g.same_setup(s)), None)
+                if groups
+                else None
+            )
+            if clash is not None and not repeats:
+                setup = f"setup {s.setup}" if s.setup else "wavelength range"
+                where = (
+                    "this file holds another"
+                    if clash.source == s.source
+                    else f"{clash.source} holds another"
+                )
+                raise StarlabelInputError(
+                    f"two spectra of one {setup} share this id: {where}; "
+                    "co-adding them could mix two different stars. Give "
+                    "different stars different ids, or pass --repeats to keep "
+                    f"both as repeat observations ({star} and "
+                    f"{star}{REPEAT_MARK}2)",
+                    path=s.source,
+                    star=star,
+                )
+            k = next(
+                (
+                    i
+                    for i, group in enumerate(groups)
+                    if not any(g.same_setup(s) for g in group)
+                ),
+                len(groups),
+            )
+            if k == len(groups):
                 groups.append([])
             groups[k].append(s)
             name = star if k == 0 else f"{star}{REPEAT_MARK}{k + 1}"
@@ -541,7 +549,9 @@ class _FileWork:
             list(self.paths), self.format, rejected=rejected, **self.options
         )
 
-    def scan(self) -> tuple[list[str], list[tuple[str, np.ndarray]], list[Rejected], list[_Seen]]:
+    def scan(
+        self,
+    ) -> tuple[list[str], list[tuple[str, np.ndarray]], list[Rejected], list[_Seen]]:
         rejected: list[Rejected] = []
         ids, grids, seen = _scan_raws(self.raws(rejected))
         return ids, grids, rejected, seen
@@ -621,7 +631,11 @@ def _stream(
     for m, wl in found:
         lo_hi = wl[[0, -1]]
         if m != grid.medium:
-            lo_hi = air_to_vacuum(lo_hi) if grid.medium == "vacuum" else vacuum_to_air(lo_hi)
+            lo_hi = (
+                air_to_vacuum(lo_hi)
+                if grid.medium == "vacuum"
+                else vacuum_to_air(lo_hi)
+            )
         observed.append((float(lo_hi[0]), float(lo_hi[1])))
     reach = coverable(grid, observed)
     rv_tables = _rv_tables(catalogue, config, ids_of)
@@ -726,7 +740,9 @@ class _MemoryWork:
             except StarlabelInputError as err:
                 rejected.append(Rejected.from_error(err))
 
-    def scan(self) -> tuple[list[str], list[tuple[str, np.ndarray]], list[Rejected], list[_Seen]]:
+    def scan(
+        self,
+    ) -> tuple[list[str], list[tuple[str, np.ndarray]], list[Rejected], list[_Seen]]:
         rejected: list[Rejected] = []
         ids, grids, seen = _scan_raws(self._valid(rejected))
         return ids, grids, rejected, seen
@@ -819,6 +835,7 @@ def prepare_files(
     batches = _stream(units, catalogue, config, report, progress, mapper or map)
     writer: DatasetWriter | None = None
     written: list[str] = []
+    placed: list[Path] = []
     try:
         for batch in batches:
             if writer is None:
@@ -841,14 +858,19 @@ def prepare_files(
                 pairs_path,
                 ["id1", "id2"],
                 report.pairs,
-                note=f"pairs of spectra of one star in {output.name}",
+                note=_pairs_note(output)[2:],
             )
+            placed.append(pairs_path)
         report.rejected_file = _write_rejected(rejected_path, report.rejected)
+        if report.rejected_file is not None:
+            placed.append(report.rejected_file)
         crash_point("between")
         writer.commit()
     except BaseException:
         if writer is not None:
             writer.abort()
+        for path in placed:  # lists of a dataset that did not appear
+            path.unlink(missing_ok=True)
         raise
     return report
 
@@ -907,9 +929,7 @@ def repeat_pairs(
         star = repeat_of.get(name, name)
         if star in repeated:
             by_star.setdefault(star, []).append(name)
-    return [
-        (names[0], other) for names in by_star.values() for other in names[1:]
-    ]
+    return [(names[0], other) for names in by_star.values() for other in names[1:]]
 
 
 def _pairs_note(output: Path) -> str:

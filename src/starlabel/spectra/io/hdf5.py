@@ -448,7 +448,10 @@ class DatasetReader:
         step = max(1, (1 << 22) // max(p, 1))
         n_pix, n_spec, first = 0, 0, []
         for start in range(0, n, step):
-            flux, ivar = f["flux"][start : start + step], f["ivar"][start : start + step]
+            flux, ivar = (
+                f["flux"][start : start + step],
+                f["ivar"][start : start + step],
+            )
             bad = nonphysical_flux(flux, normalised=True) | (ivar < 0)
             hit = bad.any(axis=1)
             n_pix += int(bad.sum())
@@ -507,7 +510,6 @@ class DatasetReader:
                     units[key] = _read_attr(ds.attrs.get("unit", ""))
         attrs = self.attrs
         extra_attrs = {k: v for k, v in attrs.items() if k not in _RESERVED_ATTRS}
-        start = sl.indices(len(self))[0]
         flux, ivar = f["flux"][sl], f["ivar"][sl]
         negative = ivar < 0  # corrupt: masked like non-physical flux, never fed on
         if negative.any():
