@@ -175,7 +175,7 @@ def test_dataset_writers_never_overwrite_without_the_flag(tmp_path):
     path = tmp_path / "d.h5"
     write_dataset(a, path)
     before = path.read_bytes()
-    with pytest.raises(StarlabelInputError, match=r"d\.h5: exists; pass --overwrite"):
+    with pytest.raises(StarlabelInputError, match=r"d\.h5: exists .*pass --overwrite"):
         write_dataset(b, path)
     with pytest.raises(StarlabelInputError, match="exists"):
         b.to_hdf5(path)
@@ -202,8 +202,14 @@ def test_split_is_all_or_nothing(tmp_path):
     assert list((tmp_path / "p-valid.h5").iterdir()) == []
     # an existing part is not replaced without overwrite, and nothing else appears
     (tmp_path / "p-valid.h5").rmdir()
-    (tmp_path / "p-test.h5").write_text("mine")
-    with pytest.raises(StarlabelInputError, match=r"p-test\.h5: exists"):
+    (tmp_path / "p-test.h5").write_text("mine")  # a user's file: never replaced
+    for flag in (False, True):
+        with pytest.raises(StarlabelInputError, match=r"p-test\.h5: exists and was not"):
+            split_dataset(path, tmp_path / "p", (0.6, 0.2, 0.2), overwrite=flag)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.h5", "p-test.h5"]
+    (tmp_path / "p-test.h5").unlink()
+    write_dataset(gaussian_line_spectra(n=3, seed=4), tmp_path / "p-test.h5")  # ours
+    with pytest.raises(StarlabelInputError, match=r"p-test\.h5: exists .*--overwrite"):
         split_dataset(path, tmp_path / "p", (0.6, 0.2, 0.2))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.h5", "p-test.h5"]
     parts = split_dataset(path, tmp_path / "p", (0.6, 0.2, 0.2), overwrite=True)
