@@ -100,6 +100,20 @@ CASES = [
     ("synth h5 text", _text, "u.h5", lambda f: ["synth", "--n", "3"], []),
     ("synth h5 hdf5", _hdf5, "u.h5", lambda f: ["synth", "--n", "3"], []),
     ("prepare h5", _hdf5, "u.h5", lambda f: ["prepare", _d(f)], []),
+    (
+        "synth plot png",
+        _png,
+        "u.png",
+        lambda f: ["synth", "--setup", "giraffe-hr10"],
+        ["--plot", "u.png"],
+    ),
+    (
+        "synth raw folder",
+        _folder,
+        "u",
+        lambda f: ["synth", "--n", "2", "--setup", "giraffe-hr10"],
+        ["--raw", "u", "-o", "s.h5"],
+    ),
     ("split part", _text, "u-valid.h5", lambda f: ["split", _d(f)], ["-o", "u"]),
     ("predict csv", _csv, "u.csv", lambda f: ["predict", f["model"], _d(f)], []),
     ("predict fits", _fits, "u.fits", lambda f: ["predict", f["model"], _d(f)], []),
@@ -177,7 +191,12 @@ def test_a_users_file_survives_every_command(env, tmp_path, case, flag):
     make(target)
     before = _snapshot(target)
     assert not is_ours(target)
-    out = ["-o", tmp_path / out[1]] if out else ["-o", target]
+    if out:  # the option's name, the value in the test's folder, then the rest
+        out = [out[0], tmp_path / out[1], *out[2:]]
+        if "-o" in out:
+            out[out.index("-o") + 1] = tmp_path / out[out.index("-o") + 1]
+    else:
+        out = ["-o", target]
     args = [str(a) for a in [*argv(env), *out, *flag]]
     result = runner.invoke(app, args)
     lines = [ln for ln in result.output.strip().splitlines() if ln.strip()]

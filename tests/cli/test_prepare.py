@@ -230,7 +230,7 @@ def test_info_says_snr_is_undefined_for_fully_masked_spectra(tmp_path):
     assert "quartiles: 100.0 / 100.0 / 100.0 (3 spectra fully masked" in text
 
 
-@pytest.mark.parametrize("point", ["between", "commit:1"])
+@pytest.mark.parametrize("point", ["begin:1", "commit:1", "between"])
 def test_a_rerun_after_a_kill_proceeds_without_overwrite(toy_files, tmp_path, point):
     """Killed while putting the rejected list and the dataset in place: no dataset
     (at most a list of ours), and the rerun proceeds without --overwrite."""

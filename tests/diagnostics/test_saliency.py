@@ -102,3 +102,15 @@ def test_element_of_labels():
         None,
         None,
     ]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [({"n_stars": 0}, "n_stars"), ({"top": 0}, "top"), ({"tolerance": -1}, "tolerance")],
+)
+def test_explain_refuses_bad_settings_before_making_anything(tmp_path, kwargs, needle):
+    from starlabel.diagnostics.explain import explain
+
+    with pytest.raises(ValueError, match=needle):
+        explain(None, None, tmp_path / "out", **kwargs)
+    assert list(tmp_path.iterdir()) == []

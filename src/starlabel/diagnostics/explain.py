@@ -56,6 +56,12 @@ def explain(
     from ..spectra.preprocess import dense_flux
     from ..synth.atoms import load_linelist
 
+    if n_stars < 1:
+        raise ValueError(f"n_stars: expected >= 1, got {n_stars}")
+    if top < 1:
+        raise ValueError(f"top: expected >= 1, got {top}")
+    if not tolerance >= 0:  # NaN too
+        raise ValueError(f"tolerance: expected >= 0 Angstrom, got {tolerance}")
     model.check_grid(spectra)
     out = check_output_dir(out_dir, overwrite=overwrite, command="explain")
     flux, dead = dense_flux(spectra)
