@@ -106,7 +106,11 @@ def test_element_of_labels():
 
 @pytest.mark.parametrize(
     ("kwargs", "needle"),
-    [({"n_stars": 0}, "n_stars"), ({"top": 0}, "top"), ({"tolerance": -1}, "tolerance")],
+    [
+        ({"n_stars": 0}, "n_stars"),
+        ({"top": 0}, "top"),
+        ({"tolerance": -1}, "tolerance"),
+    ],
 )
 def test_explain_refuses_bad_settings_before_making_anything(tmp_path, kwargs, needle):
     from starlabel.diagnostics.explain import explain

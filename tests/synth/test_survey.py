@@ -271,7 +271,9 @@ def test_survey_outputs_are_checked_before_any_work(tmp_path):
     (raw / "notes.txt").write_text("mine")
     pop = sample_population(1, seed=1)
     for flag in (False, True):
-        with pytest.raises(StarlabelInputError, match="raw: folder holds files and was not"):
+        with pytest.raises(
+            StarlabelInputError, match="raw: folder holds files and was not"
+        ):
             write_raw_observations(raw, pop, setup="giraffe-hr10", overwrite=flag)
     assert sorted(p.name for p in raw.iterdir()) == ["notes.txt"]
     with pytest.raises(StarlabelInputError, match="not a directory"):
@@ -281,5 +283,7 @@ def test_survey_outputs_are_checked_before_any_work(tmp_path):
     files, _, _ = write_raw_observations(ours, pop, setup="giraffe-hr10")
     with pytest.raises(StarlabelInputError, match="pass --overwrite"):
         write_raw_observations(ours, pop, setup="giraffe-hr10")
-    files, _, _ = write_raw_observations(ours, pop, setup="giraffe-hr10", overwrite=True)
+    files, _, _ = write_raw_observations(
+        ours, pop, setup="giraffe-hr10", overwrite=True
+    )
     assert files[0].exists() and files[0].parent == ours

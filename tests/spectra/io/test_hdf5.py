@@ -204,7 +204,9 @@ def test_split_is_all_or_nothing(tmp_path):
     (tmp_path / "p-valid.h5").rmdir()
     (tmp_path / "p-test.h5").write_text("mine")  # a user's file: never replaced
     for flag in (False, True):
-        with pytest.raises(StarlabelInputError, match=r"p-test\.h5: exists and was not"):
+        with pytest.raises(
+            StarlabelInputError, match=r"p-test\.h5: exists and was not"
+        ):
             split_dataset(path, tmp_path / "p", (0.6, 0.2, 0.2), overwrite=flag)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.h5", "p-test.h5"]
     (tmp_path / "p-test.h5").unlink()
