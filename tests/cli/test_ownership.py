@@ -19,12 +19,8 @@ from typer.testing import CliRunner
 
 from starlabel._owned import FOLDER_MARKER, is_ours
 from starlabel.cli.main import app
-from starlabel.inference import predict_file
-from starlabel.models import DeepEnsembleRegressor
-from starlabel.spectra import write_dataset
 
-from ..models.gandalf_toy import toy_spectra
-from .test_bad_input import TINY
+from .small_run import small_run
 
 runner = CliRunner()
 NOT_OURS = "not written by starlabel"
@@ -79,15 +75,7 @@ def _folder(path: Path, name: str = "metrics.csv") -> None:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("own")
-    f = {"root": root, "data": root / "data.h5", "train": root / "train.h5"}
-    write_dataset(toy_spectra(40, 0), f["data"])
-    write_dataset(toy_spectra(60, 1), f["train"])
-    model = DeepEnsembleRegressor(TINY, labels=["logg", "fe_h"], device="cpu")
-    f["model"] = model.fit(toy_spectra(60, 1)).save(root / "model")
-    f["cat"] = root / "cat.csv"
-    predict_file(model, f["data"], f["cat"])
-    return f
+    return small_run(tmp_path_factory.mktemp("own"))
 
 
 def _d(f):

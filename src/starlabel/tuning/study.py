@@ -450,7 +450,12 @@ def tune(
                 gc_after_trial=True,
             )
     ran = len(study.trials) - ran_before
-    return _finish(study, output, base, fixed, base_est, metric, url, name, ran)
+    return _finish(
+        output,
+        lambda stage: _write_summaries(
+            study, stage, base, fixed, base_est, metric, url, name, ran
+        ),
+    )
 
 
 @contextlib.contextmanager
@@ -520,26 +525,15 @@ def _write_trials(study: Any, path: Path) -> None:
         frame.to_csv(tmp, index=False)
 
 
-def _finish(
-    study: Any,
-    output: Path,
-    base: dict[str, Any],
-    fixed: dict[str, Any],
-    base_est: Any,
-    metric: str,
-    url: str,
-    name: str,
-    ran: int,
-) -> TuneResult:
-    """Write the summary files (trials.csv, best.toml, plots, summary.txt) into a
-    stage folder inside ``output``, then move them in with ``summary.txt`` last:
-    a folder whose ``summary.txt`` is there holds a complete, consistent set."""
+def _finish(output: Path, write: Callable[[Path], TuneResult]) -> TuneResult:
+    """Write the summary files (trials.csv, best.toml, plots, summary.txt) with
+    ``write(folder)`` into a stage folder inside ``output``, then move them in with
+    ``summary.txt`` last: a folder whose ``summary.txt`` is there holds a complete,
+    consistent set."""
     remove_stale_temporaries(output / SUMMARY)
     stage = make_temp_dir(output / SUMMARY)
     try:
-        result = _write_summaries(
-            study, stage, base, fixed, base_est, metric, url, name, ran
-        )
+        result = write(stage)
     except StarlabelInputError:
         _publish(stage, output)  # trials.csv says why no trial completed
         raise
