@@ -27,16 +27,18 @@ def catalogue(tmp_path_factory):
     model = DeepEnsembleRegressor(cfg, device="cpu").fit(sp)
     write_dataset(sp[:40], root / "part.h5")
     write_dataset(sp, root / "all.h5")
-    predict_file(model, root / "part.h5", root / "cat.fits")
+    for suffix in ("fits", "csv", "parquet"):
+        predict_file(model, root / "part.h5", root / f"cat.{suffix}")
     return root
 
 
-def test_the_catalogues_own_input_as_truth_is_silent(catalogue, tmp_path):
+@pytest.mark.parametrize("suffix", ["fits", "csv", "parquet"])
+def test_the_catalogues_own_input_as_truth_is_silent(catalogue, tmp_path, suffix):
     result = runner.invoke(
         app,
         [
             "evaluate",
-            str(catalogue / "cat.fits"),
+            str(catalogue / f"cat.{suffix}"),
             "--truth",
             str(catalogue / "part.h5"),
             "-o",
@@ -47,12 +49,14 @@ def test_the_catalogues_own_input_as_truth_is_silent(catalogue, tmp_path):
     assert "warning" not in result.output
 
 
-def test_another_truth_file_is_named_with_the_match_count(catalogue, tmp_path):
+@pytest.mark.parametrize("suffix", ["fits", "csv", "parquet"])
+def test_another_truth_file_is_named_with_the_match_count(catalogue, tmp_path, suffix):
+    # every format carries the input's fingerprint: CSV in its comment lines
     result = runner.invoke(
         app,
         [
             "evaluate",
-            str(catalogue / "cat.fits"),
+            str(catalogue / f"cat.{suffix}"),
             "--truth",
             str(catalogue / "all.h5"),
             "-o",
