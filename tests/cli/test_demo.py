@@ -78,3 +78,16 @@ def test_full_demo_runs_and_its_models_learn(tmp_path):
         for label, limit in targets.items():
             spread = float(np.nanstd(truth.labels[label]))
             assert m[label].std < min(limit, 0.5 * spread), (name, label, m[label].std)
+
+
+def test_demo_refuses_an_earlier_versions_demo_folder_up_front(tmp_path):
+    (tmp_path / ".starlabel-demo").write_text("written by starlabel demo\n")
+    (tmp_path / "evaluation").mkdir()
+    (tmp_path / "evaluation" / "metrics.csv").write_text("label,std\n")
+    before = sorted(str(p) for p in tmp_path.rglob("*"))
+    result = runner.invoke(app, ["demo", "--quick", "--out", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert (
+        "earlier starlabel version" in result.output and "evaluation/" in result.output
+    )
+    assert sorted(str(p) for p in tmp_path.rglob("*")) == before

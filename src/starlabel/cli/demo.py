@@ -51,6 +51,20 @@ def claim_folder(out: Path) -> None:
             "choose another --out",
             path=out,
         )
+    from .._owned import is_ours
+
+    old = [
+        name
+        for name in ("raw", "evaluation", "explain", "map")
+        if (out / name).is_dir() and not is_ours(out / name)
+    ]
+    if old:
+        raise StarlabelInputError(
+            f"holds a demo of an earlier starlabel version (its folder {old[0]}/ "
+            "carries no starlabel marker, so it is not replaced): remove the folder "
+            "or choose another --out",
+            path=out,
+        )
     out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).write_text("written by starlabel demo\n", encoding="utf-8")
 
