@@ -35,7 +35,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from ._owned import check_output, check_output_dir
+from ._output_checks import check_output, check_output_dir
 from ._typing import PathLike
 from .errors import StarlabelInputError
 

@@ -86,7 +86,7 @@ def run_refine(
         raise ValueError(f"--show: at most 6 stars, got {len(show)}")
     figure = output.with_name(output.stem + "-fits.png")
     if show:
-        from .._owned import check_output
+        from .._atomic import check_output
 
         check_output(figure, overwrite=overwrite, suffixes=(".png",))
     if show:  # unknown ids are refused before hours of fitting
