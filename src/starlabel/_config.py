@@ -4,8 +4,42 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import fields
+from dataclasses import MISSING, fields, is_dataclass
 from typing import Any
+
+
+class DictConfig:
+    """Base of the frozen config dataclasses: ``to_dict`` / ``from_dict`` once.
+
+    ``from_dict`` refuses unknown keys, turns lists into tuples and builds nested
+    configs (a field whose default is itself a :class:`DictConfig`) from dicts.
+    """
+
+    __slots__ = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Fields as a JSON-friendly dict (tuples as lists, nested configs as dicts)."""
+        return config_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Any:
+        """Build the config from :meth:`to_dict`'s output (unknown keys refused)."""
+        return config_from_dict(cls, d, nested=_nested(cls))
+
+
+def _nested(cls: type) -> dict[str, type]:
+    """Fields of ``cls`` whose default is a nested :class:`DictConfig`."""
+    out = {}
+    for f in fields(cls):
+        if f.default is not MISSING:
+            default = f.default
+        elif f.default_factory is not MISSING:
+            default = f.default_factory()
+        else:
+            continue
+        if is_dataclass(default) and isinstance(default, DictConfig):
+            out[f.name] = type(default)
+    return out
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:

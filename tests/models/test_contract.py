@@ -200,7 +200,7 @@ def test_every_model_is_calibrated_and_scores_ood_without_options(
     assert back.calibration_ == fitted.calibration_
     write_dataset(data[2], tmp_path / "test.h5")
     predict_file(back, tmp_path / "test.h5", tmp_path / "cat.csv")
-    cat = Table.read(tmp_path / "cat.csv")
+    cat = Table.read(tmp_path / "cat.csv", comment="#")
     for col in ("ood_score", "logg_err", "logg_err_raw", "fe_h_err_raw", "flag"):
         assert col in cat.colnames, col
     np.testing.assert_allclose(cat["ood_score"], pred.ood_score, rtol=1e-4, atol=1e-5)

@@ -30,7 +30,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from .._config import config_from_dict, config_to_dict
+from .._config import DictConfig
 from ..errors import StarlabelInputError
 from ..nn import Standardizer
 from ..nn.condnet import ConditioningNet
@@ -78,7 +78,7 @@ PAPER_TRAINING = TrainConfig(
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class CINNConfig:
+class CINNConfig(DictConfig):
     """Sizes and training of the cINN; defaults follow Candebat et al. 2024.
 
     Attributes:
@@ -139,12 +139,6 @@ class CINNConfig:
             raise ValueError(f"n_members: expected >= 1, got {self.n_members}")
         check_augment(self.augment_snr_min, self.augment_fraction)
 
-    def to_dict(self) -> dict[str, Any]:
-        return config_to_dict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> CINNConfig:
-        return config_from_dict(cls, d, nested={"train": TrainConfig})
 
 
 _FAST = CINNConfig(

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._config import config_from_dict, config_to_dict
+from .._config import DictConfig
 from ..errors import StarlabelInputError
 from ..nn import BandedConvRegressor, ConvRegressor, Standardizer
 from ..spectra.container import Spectra
@@ -60,7 +60,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class CNNConfig:
+class CNNConfig(DictConfig):
     """Sizes of the network (see :class:`ConvRegressor`); defaults = Ambrosch 2023."""
 
     channels: tuple[int, ...] = (8, 6, 4)
@@ -77,16 +77,10 @@ class CNNConfig:
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout: expected [0, 1), got {self.dropout}")
 
-    def to_dict(self) -> dict[str, Any]:
-        return config_to_dict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> CNNConfig:
-        return config_from_dict(cls, d)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class EnsembleConfig:
+class EnsembleConfig(DictConfig):
     """A deep ensemble of CNNs and how it is trained.
 
     Attributes:
@@ -142,12 +136,6 @@ class EnsembleConfig:
             )
         check_augment(self.augment_snr_min, self.augment_fraction)
 
-    def to_dict(self) -> dict[str, Any]:
-        return config_to_dict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> EnsembleConfig:
-        return config_from_dict(cls, d, nested={"cnn": CNNConfig, "train": TrainConfig})
 
 
 _ADAM = TrainConfig(

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._config import config_from_dict, config_to_dict
+from .._config import DictConfig
 from ..errors import StarlabelInputError
 from ..nn import Standardizer
 from ..nn.emulator import EmulatorNet
@@ -57,7 +57,7 @@ __all__ = [
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class EmulatorConfig:
+class EmulatorConfig(DictConfig):
     """The emulator's network, its training and the per-star fit.
 
     Attributes:
@@ -111,12 +111,6 @@ class EmulatorConfig:
             max_iter=self.fit_max_iter, tol_chi2=self.fit_tol_chi2, prior=prior
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        return config_to_dict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> EmulatorConfig:
-        return config_from_dict(cls, d, nested={"train": TrainConfig})
 
 
 #: ``starlabel tune``: the hidden widths (each layer on its own), the learning rate

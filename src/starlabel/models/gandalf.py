@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._config import config_from_dict, config_to_dict
+from .._config import DictConfig
 from ..errors import StarlabelInputError
 from ..nn import Standardizer
 from ..nn.autoencoder import LabelAutoencoder, mlp
@@ -61,7 +61,7 @@ __all__ = [
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class GandalfConfig:
+class GandalfConfig(DictConfig):
     """Sizes and training of the disentangling autoencoder (defaults: the paper).
 
     Attributes:
@@ -134,12 +134,6 @@ class GandalfConfig:
             n: -self.strength for n in self.entangle
         }
 
-    def to_dict(self) -> dict[str, Any]:
-        return config_to_dict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> GandalfConfig:
-        return config_from_dict(cls, d)
 
 
 GANDALF_PRESETS: dict[str, GandalfConfig] = {

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import torch
 
-from .._config import config_from_dict, config_to_dict
+from .._config import DictConfig
 
 __all__ = [
     "TrainConfig",
@@ -128,7 +128,7 @@ def _reduce(out) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class TrainConfig:
+class TrainConfig(DictConfig):
     """Settings of the training loop.
 
     Defaults follow Ambrosch et al. 2023 where they apply (SGD, lr 1e-4, batch 16,
@@ -183,12 +183,6 @@ class TrainConfig:
         if not self.lr > 0:
             raise ValueError(f"lr: expected > 0, got {self.lr}")
 
-    def to_dict(self) -> dict[str, Any]:
-        return config_to_dict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        return config_from_dict(cls, d)
 
 
 @dataclass
