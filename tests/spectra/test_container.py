@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from starlabel.spectra import Spectra, der_snr
-from starlabel.spectra.container import assign_split
+from starlabel.spectra.splits import assign_split
 
 from ..conftest import gaussian_line_spectra
 

@@ -1,6 +1,6 @@
 """The data model and everything up to a training-ready array."""
 
-from .container import Spectra, der_snr
+from .container import Spectra
 from .flags import Flag, describe_flags
 from .grids import NAMED_GRIDS, Grid, named_grid
 from .io import (
@@ -19,6 +19,7 @@ from .labels import LabelSpec, label_spec, solar_abundance
 from .prepare import PrepareConfig, PrepareReport, prepare_files, prepare_spectra
 from .preprocess import dense_flux
 from .raw import RawSpectrum
+from .snr import der_snr
 
 __all__ = [
     "Spectra",

@@ -14,111 +14,22 @@ import astropy.units as u
 import numpy as np
 
 from .._typing import ArrayLike, PathLike
-from .labels import label_spec
+from .columns import (
+    as_flux,
+    as_ivar,
+    as_wavelength,
+    check_error_labels,
+    check_medium,
+    check_same_grid,
+    float_columns,
+    merge_columns,
+    meta_columns,
+    units_of,
+)
+from .snr import der_snr
+from .splits import assign_split
 
-__all__ = ["Spectra", "der_snr", "assign_split"]
-
-_MEDIA = ("air", "vacuum")
-
-
-def _as_str_array(values: ArrayLike) -> np.ndarray:
-    arr = np.asarray(values)
-    if arr.dtype.kind == "S":
-        arr = np.char.decode(arr, "utf-8")
-    return arr.astype(str)
-
-
-def _column(values: ArrayLike, n: int, what: str, dtype: Any = None) -> np.ndarray:
-    arr = np.asarray(values, dtype=dtype)
-    if arr.ndim != 1 or arr.shape[0] != n:
-        raise ValueError(f"{what}: expected shape ({n},), got {arr.shape}")
-    return arr
-
-
-def der_snr(flux: ArrayLike) -> np.ndarray:
-    """S/N per spectrum from the flux alone (DER_SNR, Stoehr et al. 2008).
-
-    Uses ``median(flux) / (1.482602 / sqrt(6) * median|2 f_i - f_{i-2} - f_{i+2}|)``
-    over finite pixels, a robust estimate when no inverse variance is known.
-
-    Args:
-        flux: ``(n_spectra, n_pixels)`` or ``(n_pixels,)``.
-
-    Returns:
-        ``(n_spectra,)`` S/N per pixel (NaN where fewer than 5 finite pixels).
-
-    References:
-        Stoehr et al. 2008, ASP Conf. Ser. 394, 505.
-    """
-    f = np.atleast_2d(np.asarray(flux, dtype=float))
-    out = np.full(f.shape[0], np.nan)
-    for i, row in enumerate(f):
-        row = row[np.isfinite(row)]
-        if row.size < 5:
-            continue
-        noise = (
-            1.482602
-            / np.sqrt(6.0)
-            * np.median(np.abs(2 * row[2:-2] - row[:-4] - row[4:]))
-        )
-        signal = np.median(row)
-        out[i] = signal / noise if noise > 0 else np.inf
-    return out
-
-
-def assign_split(
-    n: int,
-    fractions: Sequence[float],
-    *,
-    seed: int = 0,
-    strata: np.ndarray | None = None,
-) -> np.ndarray:
-    """Part index (0, 1, ...) of each of ``n`` items for a random or stratified split.
-
-    Part sizes are exact: ``n * fraction`` rounded by largest remainder. Random:
-    a seeded permutation. Stratified on a label (``strata``): items are ordered by
-    the label (ties and the order of unknown values, which go last, are random) and
-    the parts are interleaved evenly along that order, each starting at a random
-    offset, so every part samples the label's distribution from end to end.
-
-    Example:
-        >>> np.bincount(assign_split(10, (0.6, 0.2, 0.2), seed=1)).tolist()
-        [6, 2, 2]
-        >>> np.bincount(assign_split(10, (0.6, 0.2, 0.2), strata=np.arange(10.))).tolist()
-        [6, 2, 2]
-    """
-    frac = np.asarray(fractions, dtype=float)
-    if (
-        frac.ndim != 1
-        or frac.size < 1
-        or np.any(frac <= 0)
-        or abs(frac.sum() - 1) > 1e-6
-    ):
-        raise ValueError(
-            f"fractions: expected positive numbers summing to 1, got {list(fractions)}"
-        )
-    rng = np.random.default_rng(seed)
-    exact = frac * n
-    counts = np.floor(exact).astype(int)
-    counts[np.argsort(-(exact - counts), kind="stable")[: n - counts.sum()]] += 1
-    if strata is None:
-        part = np.empty(n, dtype=int)
-        part[rng.permutation(n)] = np.repeat(np.arange(frac.size), counts)
-        return part
-    values = np.asarray(strata, dtype=float)
-    if values.shape != (n,):
-        raise ValueError(f"strata: expected shape ({n},), got {values.shape}")
-    key = np.where(np.isfinite(values), values, np.inf)
-    order = np.lexsort((rng.random(n), key))
-    # Slot j of part k sits at (j + u_k) * n / c_k along the ordered items.
-    slots = np.concatenate(
-        [(np.arange(c) + rng.random()) * n / c for c in counts if c > 0]
-    )
-    owners = np.concatenate([np.full(c, k) for k, c in enumerate(counts) if c > 0])
-    sequence = owners[np.argsort(slots, kind="stable")]
-    part = np.empty(n, dtype=int)
-    part[order] = sequence
-    return part
+__all__ = ["Spectra"]
 
 
 class Spectra:
@@ -176,97 +87,24 @@ class Spectra:
         setup: str = "",
         attrs: Mapping[str, Any] | None = None,
     ) -> None:
-        flux = np.asarray(flux, dtype=np.float32)
-        if flux.ndim == 1:
-            flux = flux[None, :]
-        if flux.ndim != 2:
-            raise ValueError(
-                f"flux: expected (n_spectra, n_pixels), got shape {flux.shape}"
-            )
+        flux = as_flux(flux)
         n, p = flux.shape
-        if not isinstance(wavelength, u.Quantity):
-            raise ValueError(
-                "wavelength: expected an astropy Quantity with a length unit "
-                "(e.g. wave * u.AA), got unit-less values"
-            )
-        try:
-            wl = wavelength.to_value(u.AA, equivalencies=u.spectral())
-        except u.UnitConversionError as exc:
-            raise ValueError(
-                f"wavelength: unit {wavelength.unit} is not a length"
-            ) from exc
-        wl = np.asarray(wl, dtype=np.float64)
-        if wl.ndim != 1 or wl.shape[0] != p:
-            raise ValueError(f"wavelength: expected shape ({p},), got {wl.shape}")
-        if not np.all(np.isfinite(wl)) or (p > 1 and not np.all(np.diff(wl) > 0)):
-            raise ValueError("wavelength: must be finite and strictly increasing")
-        if ivar is None:
-            snr = der_snr(flux)
-            level = np.nanmedian(np.where(np.isfinite(flux), flux, np.nan), axis=1)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                sig = np.abs(level) / snr
-                iv = np.where(np.isfinite(sig) & (sig > 0), 1.0 / sig**2, 0.0)
-            ivar = np.repeat(iv[:, None], p, axis=1)
-        ivar = np.asarray(ivar, dtype=np.float32)
-        if ivar.shape != flux.shape:
-            raise ValueError(f"ivar: expected shape {flux.shape}, got {ivar.shape}")
-        if not np.all(np.isfinite(ivar)):
-            raise ValueError("ivar: contains NaN or infinite values (use 0 to mask)")
-        if np.any(ivar < 0):
-            bad = int(np.flatnonzero((ivar < 0).any(axis=1))[0])
-            ids = (meta or {}).get("id")
-            who = f" (id {ids[bad]})" if ids is not None and len(ids) > bad else ""
-            raise ValueError(
-                f"ivar: negative inverse variance in spectrum {bad} of these {n}{who}"
-            )
-        bad_flux = ~np.isfinite(flux)
-        if bad_flux.any():
-            ivar = np.where(bad_flux, np.float32(0), ivar)
-        if medium not in _MEDIA:
-            raise ValueError(f"medium: expected 'air' or 'vacuum', got {medium!r}")
-
-        meta_d: dict[str, np.ndarray] = {}
-        for key, values in (meta or {}).items():
-            arr = _column(values, n, f"meta[{key!r}]")
-            if arr.dtype.kind in "USO":
-                arr = _as_str_array(arr)
-            meta_d[str(key)] = arr
-        if "id" not in meta_d:
-            meta_d["id"] = np.array([f"star-{i:06d}" for i in range(n)])
-        ids = meta_d["id"]
-        if len(np.unique(ids)) != n:
-            vals, counts = np.unique(ids, return_counts=True)
-            dup = ", ".join(vals[counts > 1][:5])
-            raise ValueError(f"meta['id']: ids must be unique; duplicated: {dup}")
-        meta_d = {"id": ids, **{k: v for k, v in meta_d.items() if k != "id"}}
-
-        def floats(m: Mapping[str, ArrayLike] | None, what: str, dt: Any) -> dict:
-            out = {}
-            for key, values in (m or {}).items():
-                label_spec(str(key))  # validates the name
-                out[str(key)] = _column(values, n, f"{what}[{key!r}]", dt)
-            return out
-
+        wl = as_wavelength(wavelength, p)
+        ivar = as_ivar(ivar, flux, meta)
+        check_medium(medium)
+        meta_d = meta_columns(meta, n)
         self.flux = flux
         self.ivar = ivar
         self._wavelength = wl
-        self.labels = floats(labels, "labels", np.float64)
-        self.labels_err = floats(labels_err, "labels_err", np.float64)
-        self.labels_crlb = floats(labels_crlb, "labels_crlb", np.float64)
-        for what, d in (
-            ("labels_err", self.labels_err),
-            ("labels_crlb", self.labels_crlb),
-        ):
-            unknown = set(d) - set(self.labels)
-            if unknown:
-                raise ValueError(f"{what}: no label named {sorted(unknown)}")
-        self.extra = floats(extra, "extra", np.float32)
-        self.meta = meta_d
-        units = {name: label_spec(name).unit for name in self.labels}
-        units.update(
-            {k: str(v) for k, v in (label_units or {}).items() if k in self.labels}
+        self.labels = float_columns(labels, n, "labels", np.float64)
+        self.labels_err = float_columns(labels_err, n, "labels_err", np.float64)
+        self.labels_crlb = float_columns(labels_crlb, n, "labels_crlb", np.float64)
+        check_error_labels(
+            self.labels, labels_err=self.labels_err, labels_crlb=self.labels_crlb
         )
-        self.label_units = units
+        self.extra = float_columns(extra, n, "extra", np.float32)
+        self.meta = meta_d
+        self.label_units = units_of(self.labels, label_units)
         self.medium = medium
         self.rest_frame = bool(rest_frame)
         self.setup = str(setup)
@@ -417,42 +255,7 @@ class Spectra:
         if not parts:
             raise ValueError("parts: nothing to concatenate")
         first = parts[0]
-        for i, other in enumerate(parts[1:], start=1):
-            if other.n_pixels != first.n_pixels or not np.allclose(
-                other.wavelength_aa,
-                first.wavelength_aa,
-                rtol=0,
-                atol=1e-9 * first.wavelength_aa.max(),
-            ):
-                raise ValueError(
-                    f"parts[{i}]: wavelength grid differs from parts[0]; resample first"
-                )
-            if other.medium != first.medium:
-                raise ValueError(
-                    f"parts[{i}]: medium {other.medium!r} differs from {first.medium!r}"
-                )
-
-        def merged(attr: str, fill_float: float = np.nan) -> dict[str, np.ndarray]:
-            keys: list[str] = []
-            for p in parts:
-                keys += [k for k in getattr(p, attr) if k not in keys]
-            out = {}
-            for k in keys:
-                cols = []
-                for p in parts:
-                    d = getattr(p, attr)
-                    if k in d:
-                        cols.append(d[k])
-                    else:
-                        like = next(
-                            getattr(q, attr)[k] for q in parts if k in getattr(q, attr)
-                        )
-                        fill: Any = "" if like.dtype.kind == "U" else fill_float
-                        dt = like.dtype if like.dtype.kind in "Uf" else np.float64
-                        cols.append(np.full(p.n_spectra, fill, dtype=dt))
-                out[k] = np.concatenate(cols)
-            return out
-
+        check_same_grid(parts)
         units: dict[str, str] = {}
         for p in parts:
             units.update({k: v for k, v in p.label_units.items() if k not in units})
@@ -460,11 +263,11 @@ class Spectra:
             np.concatenate([p.flux for p in parts]),
             first.wavelength,
             np.concatenate([p.ivar for p in parts]),
-            merged("labels"),
-            labels_err=merged("labels_err"),
-            labels_crlb=merged("labels_crlb"),
-            extra=merged("extra"),
-            meta=merged("meta"),
+            merge_columns(parts, "labels"),
+            labels_err=merge_columns(parts, "labels_err"),
+            labels_crlb=merge_columns(parts, "labels_crlb"),
+            extra=merge_columns(parts, "extra"),
+            meta=merge_columns(parts, "meta"),
             label_units=units,
             medium=first.medium,
             rest_frame=all(p.rest_frame for p in parts),

@@ -13,7 +13,7 @@ import numpy as np
 from astropy.io import fits
 
 from ...errors import StarlabelInputError
-from ..container import der_snr
+from ..snr import der_snr
 
 FITS_EXTENSIONS = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz")
 

@@ -682,7 +682,7 @@ def split_dataset(
         StarlabelInputError: a target is a directory, unwritable or exists without
             ``overwrite``; the input is unreadable; a part would be empty.
     """
-    from ..container import assign_split
+    from ..splits import assign_split
 
     if len(fractions) not in SPLIT_NAMES:
         raise ValueError(
