@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -21,7 +21,6 @@ from .._typing import PathLike
 from ..errors import StarlabelInputError
 from ..spectra.container import Spectra
 from ..spectra.labels import label_spec
-from ..training import History
 from .base import LabelPrediction, NotFittedError
 from .options import PredictOptions, resolve_config
 from .persist import grid_fingerprint, load_tensors, save_model_dir
@@ -35,7 +34,6 @@ from .reliability import (
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "ProgressBar",
     "noise_tensors",
     "fit_flux_scaler",
     "scaled_flux",
@@ -166,40 +164,6 @@ def check_trainable(
             "labels with --labels",
             **where,
         )
-
-
-class ProgressBar:
-    """A rich progress bar over members and epochs (library code prints nothing else)."""
-
-    def __init__(self, n_members: int, max_epochs: int) -> None:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self._p = Progress(
-            TextColumn("[bold]train[/] {task.description}"),
-            BarColumn(),
-            TextColumn("{task.fields[losses]}"),
-            TimeElapsedColumn(),
-            transient=False,
-        )
-        self._p.start()
-        self._task = self._p.add_task("", total=n_members * max_epochs, losses="")
-        self._max = max_epochs
-        self._n = n_members
-
-    def member(self, k: int) -> Callable[[int, History], None]:
-        def update(epoch: int, history: History) -> None:
-            self._p.update(
-                self._task,
-                completed=k * self._max + epoch + 1,
-                description=f"member {k + 1}/{self._n} epoch {epoch + 1}",
-                losses=f"train {history.train_loss[-1]:.4f} valid {history.valid_loss[-1]:.4f}",
-            )
-
-        return update
-
-    def close(self) -> None:
-        self._p.update(self._task, completed=self._n * self._max)
-        self._p.stop()
 
 
 class SpectralModel(BaseEstimator):

@@ -37,10 +37,9 @@ from ..nn.condnet import ConditioningNet
 from ..nn.glow import ConditionalINN
 from ..spectra.container import Spectra
 from ..spectra.preprocess import dense_flux
-from ..training import TrainConfig, fit_loop
+from ..training import TrainConfig
 from ..training.augment import augment_batch, check_augment
 from ._shared import (
-    ProgressBar,
     SpectralModel,
     check_grid,
     device_of,
@@ -50,6 +49,7 @@ from ._shared import (
     scaled_flux,
 )
 from .base import LabelPrediction
+from .members import keep_best, member_history, train_members
 from .options import TRAIN_FLAGS, PredictOptions
 from .posterior import precision_summary
 from .space import FloatRange, IntRange, Param
@@ -138,7 +138,6 @@ class CINNConfig(DictConfig):
         if self.n_members < 1:
             raise ValueError(f"n_members: expected >= 1, got {self.n_members}")
         check_augment(self.augment_snr_min, self.augment_fraction)
-
 
 
 _FAST = CINNConfig(
@@ -365,41 +364,29 @@ class ConditionalINNRegressor(SpectralModel):
             ]
 
         tr, va = tensors(train), tensors(validation)
-        progress = (
-            ProgressBar(cfg.n_members, cfg.train.max_epochs)
-            if self.show_progress
-            else None
+
+        def build(seed: int) -> torch.nn.Module:
+            module = self._build(train.n_pixels, seed).to(dev)
+            module.scaler.fit(tr[1])
+            if cfg.standardize_flux:
+                fit_flux_scaler(module, tr[0])
+            return module
+
+        members = train_members(
+            build,
+            _nll_loss(cfg),
+            tr,
+            va,
+            cfg.train,
+            n_members=cfg.n_members,
+            random_state=self.random_state,
+            device=dev,
+            show_progress=self.show_progress,
         )
-        best: tuple[float, torch.nn.Module, int] | None = None
-        self.history_ = []
-        for k in range(cfg.n_members):
-            seed = int(self.random_state) + k
-            with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
-                torch.manual_seed(seed)
-                module = self._build(train.n_pixels, seed).to(dev)
-                module.scaler.fit(tr[1])
-                if cfg.standardize_flux:
-                    fit_flux_scaler(module, tr[0])
-                history = fit_loop(
-                    module,
-                    _nll_loss(cfg),
-                    tr,
-                    va,
-                    cfg.train,
-                    generator=torch.Generator().manual_seed(seed),
-                    progress=None if progress is None else progress.member(k),
-                )
-            loss = history.best_valid_loss
-            self.history_.append(history.to_dict() | {"seed": seed})
-            if best is None or (np.isfinite(loss) and not loss >= best[0]):
-                best = (loss, module, seed)
-        if progress is not None:
-            progress.close()
-        assert best is not None
-        self.module_ = best[1].eval()
-        self.seed_, self.best_valid_loss_ = best[2], float(best[0])
-        for h in self.history_:
-            h["kept"] = h["seed"] == self.seed_
+        (best,) = keep_best(members, 1)
+        self.module_ = best.module.to(dev).eval()
+        self.seed_, self.best_valid_loss_ = best.seed, best.loss
+        self.history_ = member_history(members, [best])
         if not np.isfinite(self.best_valid_loss_) or self.best_valid_loss_ > 1e3:
             self._warn(
                 f"validation loss {self.best_valid_loss_:.3g} ({self.loss_name}): the "

@@ -31,11 +31,10 @@ from ..errors import StarlabelInputError
 from ..nn import BandedConvRegressor, ConvRegressor, Standardizer
 from ..spectra.container import Spectra
 from ..spectra.preprocess import SPEED_OF_LIGHT_KMS, dense_flux
-from ..training import TrainConfig, fit_loop
+from ..training import TrainConfig
 from ..training.augment import augment_batch, check_augment
 from ..training.losses import masked_beta_nll, masked_mse
 from ._shared import (
-    ProgressBar,
     SpectralModel,
     device_of,
     fit_flux_scaler,
@@ -44,6 +43,7 @@ from ._shared import (
     scaled_flux,
 )
 from .base import LabelPrediction
+from .members import keep_best, member_history, train_members
 from .options import TRAIN_FLAGS, PredictOptions
 from .space import Choice, FloatRange, IntRange, Param
 
@@ -76,7 +76,6 @@ class CNNConfig(DictConfig):
             raise ValueError("pool: one factor per convolution")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout: expected [0, 1), got {self.dropout}")
-
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -135,7 +134,6 @@ class EnsembleConfig(DictConfig):
                 f"valid_fraction: expected (0, 1), got {self.valid_fraction}"
             )
         check_augment(self.augment_snr_min, self.augment_fraction)
-
 
 
 _ADAM = TrainConfig(
@@ -460,49 +458,32 @@ class DeepEnsembleRegressor(SpectralModel):
         per_px = _jitter_shift(
             torch.as_tensor(self.wavelength_, dtype=torch.float32, device=dev)
         )
-        members, seeds, losses, histories = [], [], [], []
-        progress = (
-            ProgressBar(cfg.n_members, cfg.train.max_epochs)
-            if self.show_progress
-            else None
+
+        def build(seed: int) -> torch.nn.Module:
+            module = self._build(train.n_pixels).to(dev)
+            module.scaler.fit(
+                torch.where(tr[3], tr[2], torch.full_like(tr[2], float("nan")))
+            )
+            if cfg.standardize_flux:
+                fit_flux_scaler(module, tr[0])
+            return module
+
+        members = train_members(
+            build,
+            self._loss_fn(cfg, per_px),
+            tr,
+            va,
+            cfg.train,
+            n_members=cfg.n_members,
+            random_state=self.random_state,
+            device=dev,
+            show_progress=self.show_progress,
         )
-        for k in range(cfg.n_members):
-            seed = int(self.random_state) + k
-            with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
-                torch.manual_seed(seed)
-                module = self._build(train.n_pixels).to(dev)
-                module.scaler.fit(
-                    torch.where(tr[3], tr[2], torch.full_like(tr[2], float("nan")))
-                )
-                if cfg.standardize_flux:
-                    fit_flux_scaler(module, tr[0])
-                gen = torch.Generator().manual_seed(seed)
-                loss = self._loss_fn(cfg, per_px)
-                history = fit_loop(
-                    module,
-                    loss,
-                    tr,
-                    va,
-                    cfg.train,
-                    generator=gen,
-                    progress=None if progress is None else progress.member(k),
-                )
-            members.append(module.cpu() if dev.type != "cpu" else module)
-            seeds.append(seed)
-            losses.append(history.best_valid_loss)
-            histories.append(history)
-        if progress is not None:
-            progress.close()
-        order = np.argsort(
-            np.where(np.isfinite(losses), losses, np.inf), kind="stable"
-        )[: cfg.n_keep]
-        self.members_ = [members[i].to(dev) for i in order]
-        self.member_seeds_ = [seeds[i] for i in order]
-        self.member_losses_ = [float(losses[i]) for i in order]
-        self.history_ = [
-            histories[i].to_dict() | {"seed": seeds[i], "kept": bool(i in order)}
-            for i in range(len(members))
-        ]
+        kept = keep_best(members, cfg.n_keep)
+        self.members_ = [m.module.to(dev) for m in kept]
+        self.member_seeds_ = [m.seed for m in kept]
+        self.member_losses_ = [m.loss for m in kept]
+        self.history_ = member_history(members, kept)
         bad = [x for x in self.member_losses_ if not np.isfinite(x) or x > 1e3]
         if bad:
             self._warn(

@@ -34,9 +34,8 @@ from ..nn import Standardizer
 from ..nn.emulator import EmulatorNet
 from ..spectra.container import Spectra
 from ..spectra.flags import Flag
-from ..training import TrainConfig, fit_loop
+from ..training import TrainConfig
 from ._shared import (
-    ProgressBar,
     SpectralModel,
     device_of,
     fit_flux_scaler,
@@ -44,6 +43,7 @@ from ._shared import (
 )
 from .base import LabelPrediction
 from .labelfit import FitSettings, LabelFit, best_candidates, levenberg_marquardt
+from .members import train_members
 from .options import TRAIN_FLAGS, PredictOptions
 from .persist import load_tensors
 from .space import Choice, FloatRange, IntRange, Param
@@ -110,7 +110,6 @@ class EmulatorConfig(DictConfig):
         return FitSettings(
             max_iter=self.fit_max_iter, tol_chi2=self.fit_tol_chi2, prior=prior
         )
-
 
 
 #: ``starlabel tune``: the hidden widths (each layer on its own), the learning rate
@@ -271,33 +270,33 @@ class SpectrumEmulator(SpectralModel):
 
         tr, va = tensors(train), tensors(validation)
         seed = int(self.random_state)
-        with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
-            torch.manual_seed(seed)
+
+        def build(seed: int) -> torch.nn.Module:
             module = _Module(len(names), train.n_pixels, cfg.hidden).to(dev)
-        module.scaler.fit(tr[0])
-        fit_flux_scaler(
-            module, torch.where(tr[2] > 0, tr[1], torch.full_like(tr[1], float("nan")))
-        )
-        progress = ProgressBar(1, cfg.train.max_epochs) if self.show_progress else None
+            module.scaler.fit(tr[0])
+            known = torch.where(tr[2] > 0, tr[1], torch.full_like(tr[1], float("nan")))
+            fit_flux_scaler(module, known)
+            return module
 
         def loss(mod: torch.nn.Module, batch: Sequence[torch.Tensor]):
             y, flux, ivar = batch
             r = mod.flux(mod.scaler(y)) - flux
             return (ivar * r * r).sum(1), (ivar > 0).sum(1).to(r.dtype)
 
-        history = fit_loop(
-            module,
+        (member,) = train_members(
+            build,
             loss,
             tr,
             va,
             cfg.train,
-            generator=torch.Generator().manual_seed(seed),
-            progress=None if progress is None else progress.member(0),
+            n_members=1,
+            random_state=seed,
+            device=dev,
+            show_progress=self.show_progress,
         )
-        if progress is not None:
-            progress.close()
-        self.history_ = [history.to_dict()]
-        self.valid_loss_ = float(history.best_valid_loss)
+        module = member.module.to(dev)
+        self.history_ = [member.history.to_dict()]
+        self.valid_loss_ = member.loss
         with torch.no_grad():
             resid = (module.flux(module.scaler(va[0])) - va[1]).cpu().numpy()
         err, med_res, med_noise = _emulator_error(resid, va[2].cpu().numpy())

@@ -44,9 +44,10 @@ from ..nn.autoencoder import LabelAutoencoder, mlp
 from ..spectra.container import Spectra
 from ..spectra.preprocess import dense_flux
 from ..training import History, check_deadline, report_epoch
-from ._shared import ProgressBar, SpectralModel, check_grid, device_of, load_state
+from ._shared import SpectralModel, check_grid, device_of, load_state
 from .base import LabelPrediction
 from .latent import DenseRegressor, fit_dense_regressor, r2_per_label
+from .members import ProgressBar
 from .options import PredictOptions
 from .persist import load_tensors
 from .space import FloatRange, IntRange, Param
@@ -133,7 +134,6 @@ class GandalfConfig(DictConfig):
         return {n: self.strength for n in self.disentangle} | {
             n: -self.strength for n in self.entangle
         }
-
 
 
 GANDALF_PRESETS: dict[str, GandalfConfig] = {
