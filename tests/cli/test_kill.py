@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from starlabel._owned import FOLDER_MARKER, is_ours
 from starlabel.cli.main import app
 from starlabel.spectra import read_dataset
-from starlabel.spectra.io.hdf5 import _unfinished_split, split_outputs
+from starlabel.spectra.io.hdf5.split import _unfinished_split, split_outputs
 
 from ..conftest import cli_process
 from .small_run import small_run

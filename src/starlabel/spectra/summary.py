@@ -45,17 +45,15 @@ class DatasetSummary:
 def summarise_dataset(path: PathLike, *, batch_size: int = 2048) -> DatasetSummary:
     """Counts, grid segments, label ranges, S/N quartiles, masked fraction and flags."""
     with DatasetReader(path) as r:
-        f = r._file
         wl = r.wavelength_aa
         segments = [
             (float(s[0]), float(s[-1]), int(s.size)) for s in split_segments(wl)
         ]
         labels = []
         for name in r.label_names:
-            values = f["labels"][name][...]
+            values = r.label_column(name)
             known = values[np.isfinite(values)]
-            unit = f["labels"][name].attrs.get("unit", "")
-            unit = unit.decode() if isinstance(unit, bytes) else str(unit)
+            unit = r.label_unit(name)
             stats = (
                 (np.min(known), np.median(known), np.max(known))
                 if known.size
@@ -80,8 +78,8 @@ def summarise_dataset(path: PathLike, *, batch_size: int = 2048) -> DatasetSumma
             else (np.nan,) * 3
         )
         flag_counts = {}
-        if "flag" in f["meta"]:
-            flags = f["meta"]["flag"][...].astype(np.int64)
+        if "flag" in r.meta_names:
+            flags = r.meta_column("flag").astype(np.int64)
             flag_counts = {
                 b.name: int(((flags & b) != 0).sum())
                 for b in Flag
