@@ -47,6 +47,11 @@ def test_demo_quick_runs_the_whole_chain(tmp_path):
     for title in SECTIONS:
         assert f"<h2>{title}</h2>" in page, title
     assert page.count("data:image/png;base64,") >= 8
+    # a second demo replaces every output of the first (all ours) and leaves
+    # no temporary behind
+    again = runner.invoke(app, ["demo", "--quick", "--out", str(demo), "--seed", "1"])
+    assert again.exit_code == 0, again.output
+    assert not [p for p in demo.rglob(".*") if p.name != ".starlabel-demo"]
 
 
 def test_demo_refuses_a_folder_it_did_not_write(tmp_path):
