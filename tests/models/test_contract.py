@@ -187,7 +187,7 @@ def test_every_model_is_calibrated_and_scores_ood_without_options(
     from starlabel.inference import predict_file
     from starlabel.spectra import write_dataset
 
-    key = fitted._calibration_key(fitted.predict_options())
+    key = fitted.calibration_key(fitted.predict_options())
     assert set(fitted.calibration_[key]) == {"logg", "fe_h"}
     pred = fitted.predict(data[2])
     assert pred.calibrated is not None and pred.ood_score.shape == (12,)

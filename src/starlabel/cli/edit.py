@@ -28,13 +28,13 @@ def edit(
     from .._atomic import check_output
     from ..diagnostics.plots.latent import write_edited_spectrum
     from ..errors import StarlabelInputError
-    from ..models import EditedSpectrum, load
+    from ..models import EditedSpectrum, EditingEstimator, load
     from ..spectra import read_dataset
 
     new = parse_assignments(changes, "--set", example="teff=7500", required=True)
     check_output(output, overwrite=overwrite, suffixes=(".png",))
     model = load(model_dir)
-    if model.kind != "gandalf":
+    if not isinstance(model, EditingEstimator):
         raise ValueError(
             f"{model_dir}: `edit` needs a gandalf model (train --model gandalf), not {model.kind}"
         )

@@ -32,7 +32,7 @@ def explain(
     """Saliency maps and the spectral lines each label relies on."""
     from ..diagnostics.explain import explain as run
     from ..errors import StarlabelInputError
-    from ..models import load
+    from ..models import SaliencyEstimator, load
     from ..spectra import read_dataset
 
     if n_stars < 1:
@@ -44,7 +44,7 @@ def explain(
             f"--tolerance: give a peak-to-line distance >= 0 Angstrom, got {tolerance:g}"
         )
     model = load(model_dir)
-    if model.kind == "emulator":
+    if not isinstance(model, SaliencyEstimator):
         raise StarlabelInputError(
             "an emulator maps labels to a spectrum, so the saliency of labels on "
             "flux is not defined for it; explain a cnn, cinn or gandalf model",

@@ -45,12 +45,12 @@ def refine(
     quiet: Annotated[bool, Quiet] = False,
 ) -> None:
     """Fit every spectrum with the emulator: refined labels, Laplace errors, chi2."""
-    from ..models import load
+    from ..models import EmulatingEstimator, load
 
     emulator = load(emulator_dir)
     options = (
         emulator.predict_options(fit_batch=fit_batch)
-        if emulator.kind == "emulator"
+        if isinstance(emulator, EmulatingEstimator)
         else None
     )
     run_refine(

@@ -139,11 +139,11 @@ def calibrate_model_dir(
     out = check_output_dir(out_dir, overwrite=overwrite, command="calibrate")
     model = load(model_dir)
     options = options if options is not None else model.predict_options()
-    key = model._calibration_key(options)
+    key = model.calibration_key(options)
     ref = read_dataset(reference)
     model.check_grid(ref, source=str(reference))
     old = getattr(model, "calibration_", {}).get(key, {})
-    pred = model._predict(ref, options)
+    pred = model.predict_raw(ref, options)
     snr = ref.snr()
     raw = pred.sigma_raw
     if pairs is not None:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from astropy.table import Table
 
+from ..models.base import EmulatingEstimator
 from ..spectra.flags import Flag
 
 __all__ = ["COUNT_KEYS", "add_counts", "catalogue_meta", "label_batch"]
@@ -99,7 +100,7 @@ def label_batch(
     if pred.ood_score is not None or ood_score is not None:
         flags[unlike] |= Flag.OUT_OF_DISTRIBUTION
         counts["n_ood"] = int(unlike.sum())
-    if getattr(model, "kind", "") == "emulator" and pred.flags is not None:
+    if isinstance(model, EmulatingEstimator) and pred.flags is not None:
         fit = np.asarray(pred.flags, dtype=np.int64)
         counts["n_not_converged"] = int(((fit & Flag.FIT_NOT_CONVERGED) > 0).sum())
         counts["n_at_bound"] = int(((fit & Flag.FIT_AT_BOUND) > 0).sum())

@@ -15,6 +15,7 @@ import numpy as np
 
 from .._typing import PathLike
 from ..errors import StarlabelInputError
+from ..models.base import EmulatingEstimator, Estimator
 from .catalogue import read_catalogue_table
 from .stream import predict_file
 
@@ -106,14 +107,14 @@ def refine_file(
         the counts of :func:`predict_file`, plus ``n_not_converged`` and
         ``n_at_bound``.
     """
-    if getattr(emulator, "kind", "") != "emulator":
+    if not isinstance(emulator, EmulatingEstimator):
         raise StarlabelInputError(
             f"refine needs an emulator model (starlabel train --model emulator); got "
             f"a {getattr(emulator, 'kind', type(emulator).__name__)} model"
         )
     options = options if options is not None else emulator.predict_options()
     names = emulator.label_names_
-    from_model = start is not None and hasattr(start, "predict")
+    from_model = isinstance(start, Estimator)
     starts = (
         StartCatalogue(start, names) if start is not None and not from_model else None
     )

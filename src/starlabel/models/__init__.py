@@ -6,7 +6,15 @@ model directory and :data:`MODELS` maps each ``--model`` kind to its class.
 """
 
 from ._shared import check_trainable
-from .base import Estimator, LabelPrediction, NotFittedError, PosteriorEstimator
+from .base import (
+    EditingEstimator,
+    EmulatingEstimator,
+    Estimator,
+    LabelPrediction,
+    NotFittedError,
+    PosteriorEstimator,
+    SaliencyEstimator,
+)
 from .cinn import (
     CINN_PRESETS,
     CINNConfig,
@@ -47,6 +55,8 @@ __all__ = [
     "ConditionalINNRegressor",
     "DeepEnsembleRegressor",
     "EditedSpectrum",
+    "EditingEstimator",
+    "EmulatingEstimator",
     "EMULATOR_PRESETS",
     "EmulatorConfig",
     "EmulatorPredictOptions",
@@ -62,6 +72,7 @@ __all__ = [
     "PRESETS",
     "PosteriorEstimator",
     "PredictOptions",
+    "SaliencyEstimator",
     "build_estimator",
     "check_model_target",
     "check_trainable",

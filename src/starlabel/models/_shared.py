@@ -286,8 +286,18 @@ class SpectralModel(BaseEstimator):
         )
         return apply_reliability(self, pred, spectra, options)
 
+    def predict_raw(
+        self, spectra: Spectra, options: PredictOptions | None = None
+    ) -> LabelPrediction:
+        """The model's own prediction, before the error calibration and the OOD
+        score (what ``starlabel calibrate`` fits the calibration on)."""
+        self._check_fitted()
+        options = self._options(options)
+        self.check_grid(spectra)
+        return self._predict(spectra, options)
+
     # ------------------------------------------------- calibration and OOD
-    def _calibration_key(self, options: PredictOptions) -> str:
+    def calibration_key(self, options: PredictOptions) -> str:
         """Which calibration in ``model.json`` belongs to predictions with
         ``options`` (models whose errors depend on options override this)."""
         return "default"

@@ -7,12 +7,19 @@ offers::
     est.predict(spectra, options=None) -> LabelPrediction
     est.save(path, overwrite=False)          # a model directory
     starlabel.load(path)                     # any model directory
-    est.label_function()                     # differentiable flux -> labels (saliency)
 
-and models with a posterior (the cINN) add, on NumPy arrays::
+What a model can do beyond that is a protocol of its own, checked with
+``isinstance`` (never by its ``kind`` or ``hasattr`` outside ``models/``):
 
-    est.sample(spectra, n_samples=..., seed=...) -> (n_spectra, n_samples, n_labels)
-    est.log_prob(labels, spectra) -> (n_spectra,)
+* :class:`SaliencyEstimator` (CNN, cINN, autoencoder): ``est.label_function()``, a
+  differentiable ``flux -> labels`` for saliency;
+* :class:`PosteriorEstimator` (cINN), on NumPy arrays:
+  ``est.sample(spectra, n_samples=..., seed=...) -> (n_spectra, n_samples,
+  n_labels)`` and ``est.log_prob(labels, spectra) -> (n_spectra,)``;
+* :class:`EditingEstimator` (autoencoder): ``est.edit(spectra, star, changes)``,
+  a star's spectrum redrawn with other labels;
+* :class:`EmulatingEstimator` (spectrum emulator): ``est.emulate(labels)`` (labels
+  -> flux) and the per-star fit of every label (``est.fit_spectra``).
 
 Prediction options are one frozen dataclass per model (``est.options_class``),
 validated when built; ``est.predict_options(**flags)`` builds it from command-line
@@ -203,7 +210,28 @@ class Estimator(Protocol):
 
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path: ...
 
+
+@runtime_checkable
+class SaliencyEstimator(Estimator, Protocol):
+    """An estimator whose labels are a differentiable function of the flux."""
+
     def label_function(self) -> Callable: ...
+
+
+@runtime_checkable
+class EditingEstimator(Estimator, Protocol):
+    """An estimator that redraws a star's spectrum with other labels."""
+
+    def edit(self, spectra: Any, star: str, changes: Mapping[str, float]) -> Any: ...
+
+
+@runtime_checkable
+class EmulatingEstimator(Estimator, Protocol):
+    """An estimator that draws spectra from labels and fits labels to spectra."""
+
+    def emulate(self, labels: np.ndarray) -> np.ndarray: ...
+
+    def fit_spectra(self, spectra: Any, *args: Any, **kwargs: Any) -> Any: ...
 
 
 @runtime_checkable

@@ -286,7 +286,7 @@ class ConditionalINNRegressor(SpectralModel):
             "total": f"precision mode, total={options.total}: {TOTALS[options.total]}",
         }
 
-    def _calibration_key(self, options: CINNPredictOptions) -> str:
+    def calibration_key(self, options: CINNPredictOptions) -> str:
         """``fast`` or ``precision-<total>``: the errors differ between them."""
         return "fast" if options.mode == "fast" else f"precision-{options.total}"
 

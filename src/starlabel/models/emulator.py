@@ -20,7 +20,7 @@ labels outside the training set) has a high chi^2.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -464,14 +464,6 @@ class SpectrumEmulator(SpectralModel):
                 "fit_converged": "the per-star fit converged (else flag 512)",
             },
             flags=flags,
-        )
-
-    def label_function(self) -> Callable[[torch.Tensor], torch.Tensor]:
-        """Not available: the emulator maps labels to flux (see :meth:`emulate`);
-        saliency is for the regressors."""
-        raise ValueError(
-            "saliency needs a flux -> labels network; the emulator maps labels to "
-            "flux (use a cnn, cinn or gandalf model)"
         )
 
     # ------------------------------------------------------------ persistence

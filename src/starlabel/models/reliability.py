@@ -164,7 +164,7 @@ def fit_reliability(model: Any, train: Spectra, valid: Spectra) -> None:
         except ValueError as exc:
             model._warn(f"no error calibration ({key}): {exc}")
     sub, pred = first
-    if model._calibration_key(default) != next(iter(model._calibration_options())):
+    if model.calibration_key(default) != next(iter(model._calibration_options())):
         pred = model._predict(sub, default)
     ref = _subset(train, 4000, model.random_state + 1)
     ref_pred = model._predict(ref, default) if pred.features is not None else None
@@ -185,7 +185,7 @@ def apply_reliability(
     model: Any, pred: LabelPrediction, spectra: Spectra, options: Any
 ) -> LabelPrediction:
     """``pred`` with the calibrated total and the OOD score added."""
-    cal = getattr(model, "calibration_", {}).get(model._calibration_key(options))
+    cal = getattr(model, "calibration_", {}).get(model.calibration_key(options))
     calibrated = calibrate_sigma(
         cal, pred.label_names, pred.sigma_raw, spectra.snr(), pred.mean
     )

@@ -12,6 +12,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import StarlabelInputError
+from ..models.base import (
+    EditingEstimator,
+    EmulatingEstimator,
+    PosteriorEstimator,
+    SaliencyEstimator,
+)
 from ..spectra.io.hdf5 import DatasetReader
 from ..spectra.labels import label_spec
 
@@ -70,9 +76,10 @@ def model_info(model: Any) -> dict[str, Any]:
         "units": {n: label_spec(n).unit for n in names},
         "ranges": {n: list(map(float, ranges[n])) for n in names if n in ranges},
         "can": {
-            "emulate": hasattr(model, "emulate"),
-            "edit": hasattr(model, "edit"),
-            "sample": hasattr(model, "sample"),
+            "emulate": isinstance(model, EmulatingEstimator),
+            "edit": isinstance(model, EditingEstimator),
+            "sample": isinstance(model, PosteriorEstimator),
+            "saliency": isinstance(model, SaliencyEstimator),
         },
     }
 
@@ -85,7 +92,7 @@ def one_star(dataset: Path, row: int) -> Any:
 def emulated(model: Any, labels: dict[str, float]) -> dict[str, Any]:
     """The emulator's spectrum for ``labels`` (missing ones at the middle of the
     training range)."""
-    if not hasattr(model, "emulate"):
+    if not isinstance(model, EmulatingEstimator):
         raise StarlabelInputError(
             f"a {model.kind} model cannot draw a spectrum from labels"
         )
@@ -107,7 +114,7 @@ def edited(
     model: Any, dataset: Path, row: int, changes: dict[str, float]
 ) -> dict[str, Any]:
     """The autoencoder's reconstruction of a star and its edit with ``changes``."""
-    if not hasattr(model, "edit"):
+    if not isinstance(model, EditingEstimator):
         raise StarlabelInputError(f"a {model.kind} model cannot edit spectra")
     sp = one_star(dataset, row)
     out = model.edit(sp, 0, changes)
@@ -119,7 +126,7 @@ def edited(
 
 def posterior(model: Any, dataset: Path, row: int, n: int) -> dict[str, Any]:
     """``n`` posterior draws of a star's labels (a cINN)."""
-    if not hasattr(model, "sample"):
+    if not isinstance(model, PosteriorEstimator):
         raise StarlabelInputError(f"a {model.kind} model has no posterior to draw from")
     draws = model.sample(one_star(dataset, row), n_samples=n, seed=0)[0]
     return {
@@ -136,7 +143,7 @@ def saliency_of(model: Any, dataset: Path, row: int, label: str) -> dict[str, An
     from ..diagnostics.saliency import saliency
     from ..spectra.preprocess import dense_flux
 
-    if not hasattr(model, "label_function"):
+    if not isinstance(model, SaliencyEstimator):
         raise StarlabelInputError(f"a {model.kind} model has no saliency")
     names = list(model.label_names_)
     if label not in names:
