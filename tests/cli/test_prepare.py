@@ -140,9 +140,9 @@ def test_prepare_with_two_dask_workers_writes_the_same_dataset(
     pytest.importorskip("distributed")
     import h5py
 
-    import starlabel.spectra.prepare as prepare_module
+    import starlabel.spectra.prepare.run as run_module
 
-    monkeypatch.setattr(prepare_module, "files_per_task", lambda n: per_task)
+    monkeypatch.setattr(run_module, "files_per_task", lambda n: per_task)
 
     raw_dir, cat = toy_files
     files = sorted(raw_dir.glob("*_HR*.fits"))

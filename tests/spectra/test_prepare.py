@@ -400,13 +400,13 @@ def test_a_stale_rejected_list_of_ours_is_replaced_without_overwrite(tmp_path):
 
 
 def test_a_failure_after_the_list_is_placed_leaves_neither(tmp_path, monkeypatch):
-    import starlabel.spectra.prepare as prepare_module
+    import starlabel.spectra.prepare.outputs as outputs_module
 
     def fail(name):
         if name == "between":
             raise OSError("disk gone")
 
-    monkeypatch.setattr(prepare_module, "crash_point", fail)
+    monkeypatch.setattr(outputs_module, "crash_point", fail)
     wl = np.arange(5339.0, 5619.0, 0.05)
     _star_file(tmp_path / "a.fits", "a", wl)
     (tmp_path / "broken.fits").write_bytes(b"")
