@@ -102,9 +102,9 @@ def test_four_trials_then_a_rerun_continues_the_study(survey, tmp_path):
     ]
     assert rows[:4] == first  # the first trials are the same records
     # the report's section: the plots and the best trials, best first
-    from starlabel.diagnostics.report import _tune_section
+    from starlabel.diagnostics.report_outputs import tune_section
 
-    section = _tune_section(out)
+    section = tune_section(out)
     best = min(
         (r for r in rows if r["state"] == "COMPLETE"), key=lambda r: float(r["value"])
     )
