@@ -162,7 +162,7 @@ def test_serve_binds_localhost_unless_told(served, monkeypatch):
 
 
 def test_a_huge_text_catalogue_is_refused_with_a_reason(served, monkeypatch):
-    import starlabel.web.app as web
+    import starlabel.web.served as web
 
     root, _ = served
     (root / "big.csv").write_text(
