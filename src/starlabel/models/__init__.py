@@ -21,13 +21,8 @@ from .cinn import (
     CINNPredictOptions,
     ConditionalINNRegressor,
 )
-from .cnn import (
-    PRESETS,
-    CNNConfig,
-    CNNPredictOptions,
-    DeepEnsembleRegressor,
-    EnsembleConfig,
-)
+from .cnn import DeepEnsembleRegressor
+from .cnn_config import PRESETS, CNNConfig, CNNPredictOptions, EnsembleConfig
 from .emulator import (
     EMULATOR_PRESETS,
     EmulatorConfig,

@@ -418,6 +418,17 @@ class SpectralModel(BaseEstimator):
                 "spectra: the model and its validation loss mean little"
             )
 
+    def _fit_grid(
+        self, train: Spectra, validation: Spectra, *, sizes: bool = True
+    ) -> None:
+        """The one grid check of every fit: the validation spectra on the training
+        grid; the grid is recorded. With ``sizes``, warn of too few stars."""
+        if sizes:
+            self._check_sizes(train, validation)
+        check_grid(train.wavelength_aa, validation, "validation")
+        self.wavelength_ = train.wavelength_aa.copy()
+        self.medium_ = train.medium
+
     def _begin_fit(self, train: Spectra) -> list[str]:
         """Reset every fitted attribute (fitting again starts afresh) and set the
         label names; returns them."""

@@ -41,7 +41,6 @@ from ..training import TrainConfig
 from ..training.augment import augment_batch, check_augment
 from ._shared import (
     SpectralModel,
-    check_grid,
     device_of,
     fit_flux_scaler,
     load_state,
@@ -349,10 +348,7 @@ class ConditionalINNRegressor(SpectralModel):
         train, validation = self._complete_sets(train, valid, names, cfg.valid_fraction)
         if train.n_spectra < 2 or validation.n_spectra < 1:
             raise ValueError("train: too few stars with every label to train a cINN")
-        self._check_sizes(train, validation)
-        check_grid(train.wavelength_aa, validation, "validation")
-        self.wavelength_ = train.wavelength_aa.copy()
-        self.medium_ = train.medium
+        self._fit_grid(train, validation)
         dev = device_of(self.device)
 
         def tensors(sp: Spectra) -> list[torch.Tensor]:

@@ -1,11 +1,11 @@
 """CNN regressor with deep-ensemble uncertainties (Ambrosch et al. 2023; Guiglion 2024).
 
 ``DeepEnsembleRegressor`` trains ``n_members`` networks with different seeds, keeps
-the ``n_keep`` with the lowest validation loss, and predicts the member mean with
-the member standard deviation as the internal uncertainty (``_err_int``: model
-uncertainty only; the members are trained with MSE and give no noise term, so
-``_err_ext`` is NaN and ``_err`` = ``_err_int``, which underestimates the error of a
-noisy spectrum).
+the ``n_keep`` with the lowest validation loss, and predicts the member mean. The
+members' standard deviation is the internal uncertainty (``_err_int``, model
+uncertainty only); members trained with MSE give no noise term (``_err_ext`` NaN),
+members trained with ``loss="beta_nll"`` predict a variance each and give the
+mixture's noise part as ``_err_ext``. The error calibration turns these into ``_err``.
 
 Labels are standardised inside the model (a :class:`Standardizer` whose statistics
 are saved with the weights). Labels missing for a star (NaN) are masked out of the
@@ -19,33 +19,39 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from .._config import DictConfig
 from ..errors import StarlabelInputError
-from ..nn import BandedConvRegressor, ConvRegressor, Standardizer
+from ..nn import ConvRegressor, Standardizer
 from ..spectra.container import Spectra
-from ..spectra.preprocess import SPEED_OF_LIGHT_KMS, dense_flux
-from ..training import TrainConfig
-from ..training.augment import augment_batch, check_augment
-from ..training.losses import masked_beta_nll, masked_mse
 from ._shared import (
     SpectralModel,
     device_of,
     fit_flux_scaler,
     load_state,
-    noise_tensors,
     scaled_flux,
 )
 from .base import LabelPrediction
+from .cnn_config import (
+    CNN_SEARCH_SPACE,
+    PRESETS,
+    CNNConfig,
+    CNNPredictOptions,
+    EnsembleConfig,
+)
+from .cnn_parts import (
+    _jitter_shift,
+    batch_tensors,
+    member_loss,
+    member_outputs,
+    mixture_moments,
+)
 from .members import keep_best, member_history, train_members
-from .options import TRAIN_FLAGS, PredictOptions
-from .space import Choice, FloatRange, IntRange, Param
+from .options import TRAIN_FLAGS
 
 __all__ = [
     "CNNConfig",
@@ -57,203 +63,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class CNNConfig(DictConfig):
-    """Sizes of the network (see :class:`ConvRegressor`); defaults = Ambrosch 2023."""
-
-    channels: tuple[int, ...] = (8, 6, 4)
-    kernel_size: int = 20
-    pool: tuple[int, ...] = (2, 2, 1)
-    dense: tuple[int, ...] = (64, 128, 32)
-    dropout: float = 0.2
-    slope: float = 0.3
-    batch_norm: bool = False
-
-    def __post_init__(self) -> None:
-        if len(self.channels) != len(self.pool):
-            raise ValueError("pool: one factor per convolution")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout: expected [0, 1), got {self.dropout}")
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class EnsembleConfig(DictConfig):
-    """A deep ensemble of CNNs and how it is trained.
-
-    Attributes:
-        n_members: networks trained with different seeds (paper: 10).
-        n_keep: members kept, lowest validation loss first (paper: 8).
-        cnn: network sizes.
-        train: training-loop settings (paper: SGD, lr 1e-4, batch 16, patience 30).
-        valid_fraction: share of the training set held out for validation when no
-            validation set is given (paper: 0.4).
-        augment_noise: add Gaussian noise drawn from the inverse variance to each
-            training batch.
-        augment_snr_min: bring ``augment_fraction`` of each training batch down to
-            a random S/N between this and the spectrum's own (log-uniform; noise
-            drawn from its ivar; ``training.augment``), so that the network meets
-            the noise of the faint stars it will label (0: off).
-        augment_fraction: share of the training spectra degraded per batch.
-        rv_jitter_kms: standard deviation of random radial-velocity shifts applied
-            to training batches (0 = none).
-        standardize_flux: standardise each pixel (training mean and scatter, saved
-            with the weights) before the network; off in the paper's setup.
-        loss: ``"mse"`` (the paper: each member predicts a value) or
-            ``"beta_nll"`` (each member predicts a mean and a variance per label,
-            trained with the β-weighted Gaussian NLL; the ensemble is the mixture of
-            the members, so the error splits into data and model parts).
-        beta: the β of ``"beta_nll"`` (0: plain Gaussian NLL; 0.5: the usual choice).
-    """
-
-    n_members: int = 10
-    n_keep: int = 8
-    cnn: CNNConfig = field(default_factory=CNNConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    valid_fraction: float = 0.4
-    augment_noise: bool = False
-    augment_snr_min: float = 0.0
-    augment_fraction: float = 0.5
-    rv_jitter_kms: float = 0.0
-    standardize_flux: bool = False
-    loss: str = "mse"
-    beta: float = 0.5
-
-    def __post_init__(self) -> None:
-        if self.loss not in ("mse", "beta_nll"):
-            raise ValueError(f"loss: expected 'mse' or 'beta_nll', got {self.loss!r}")
-        if not 0 <= self.beta <= 1:
-            raise ValueError(f"beta: expected [0, 1], got {self.beta}")
-        if not 1 <= self.n_keep <= self.n_members:
-            raise ValueError(
-                f"n_keep: expected 1 <= n_keep <= n_members, got {self.n_keep} of {self.n_members}"
-            )
-        if not 0 < self.valid_fraction < 1:
-            raise ValueError(
-                f"valid_fraction: expected (0, 1), got {self.valid_fraction}"
-            )
-        check_augment(self.augment_snr_min, self.augment_fraction)
-
-
-_ADAM = TrainConfig(
-    optimizer="adam",
-    lr=1e-3,
-    batch_size=64,
-    lr_schedule="plateau",
-    lr_gamma=0.3,
-    patience=10,
-    grad_clip=10.0,
-)
-
-# Presets: the paper's network, and variants a few lines away.
-PRESETS: dict[str, EnsembleConfig] = {
-    # The default: the paper's network with the optimiser it reports as equivalent
-    # (Adam 1e-3), batch 64 and a plateau schedule, the flux standardised per pixel
-    # before the network, 5 members (all kept), S/N augmentation down to 5. On 1000 synthetic stars, 2 members
-    # and 10 epochs reach a test std of 0.20 / 0.26 / 0.25 of the label scatter for
-    # teff / logg / [Fe/H] in 45 s; without the standardisation the same run still
-    # predicts the mean (0.71 / 0.77 / 0.66): the raw flux varies by only ~0.05
-    # between stars.
-    # Half of each training batch is brought down to a random S/N between 5 and its
-    # own: trained on S/N >= 30 and tested at S/N 5-25, a 2-member ensemble's [Fe/H]
-    # bias fell from -0.36 to +0.09 of its scatter and its std from 0.27 to 0.13 dex.
-    "default": EnsembleConfig(
-        n_members=5,
-        n_keep=5,
-        train=_ADAM,
-        standardize_flux=True,
-        augment_snr_min=5.0,
-    ),
-    # The paper exactly: SGD 1e-4, batch 16, 10 members of which 8 are kept.
-    "ambrosch2023": EnsembleConfig(),
-    # The paper's ensemble and network with the Adam schedule of the default.
-    "ambrosch2023-adam": EnsembleConfig(train=_ADAM),
-    "wide": EnsembleConfig(
-        cnn=CNNConfig(
-            channels=(16, 16, 8),
-            kernel_size=16,
-            pool=(2, 2, 2),
-            dense=(128, 128, 64),
-            dropout=0.1,
-        ),
-        train=TrainConfig(
-            optimizer="adam",
-            lr=1e-3,
-            batch_size=32,
-            lr_schedule="plateau",
-            lr_gamma=0.3,
-            patience=15,
-            grad_clip=10.0,
-        ),
-    ),
-    "fast": EnsembleConfig(
-        cnn=CNNConfig(
-            channels=(8, 8, 4),
-            kernel_size=12,
-            pool=(4, 2, 2),
-            dense=(64, 64, 32),
-            dropout=0.1,
-        ),
-        train=TrainConfig(
-            optimizer="adam",
-            lr=2e-3,
-            batch_size=64,
-            lr_schedule="plateau",
-            lr_gamma=0.3,
-            patience=10,
-            grad_clip=10.0,
-        ),
-    ),
-}
-
-
-#: ``starlabel tune``: the network's sizes, dropout and the optimiser's step and batch
-#: (each convolution's channels and pooling and each dense width drawn on its own).
-CNN_SEARCH_SPACE: dict[str, Param] = {
-    "cnn.channels": IntRange(2, 64, log=True),
-    "cnn.kernel_size": IntRange(4, 64, log=True),
-    "cnn.pool": IntRange(1, 4),
-    "cnn.dense": IntRange(8, 256, log=True),
-    "cnn.dropout": FloatRange(0.0, 0.4),
-    "train.lr": FloatRange(1e-4, 1e-2, log=True),
-    "train.batch_size": Choice((16, 32, 64, 128)),
-}
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class CNNPredictOptions(PredictOptions):
-    """Options of :meth:`DeepEnsembleRegressor.predict` (``batch_size`` only)."""
-
-
-def mixture_moments(
-    means: np.ndarray, variances: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean and the two variance parts of an equally weighted Gaussian mixture.
-
-    Args:
-        means, variances: ``(n_members, ...)`` each member's mean and variance.
-
-    Returns:
-        ``(mean, aleatoric, epistemic)``: the mixture mean, the mean of the member
-        variances (data) and the variance of the member means (model, ddof 0); the
-        mixture's total variance is their sum.
-
-    Example:
-        >>> m, a, e = mixture_moments(np.array([[1.0], [3.0]]), np.array([[1.0], [1.0]]))
-        >>> float(m[0]), float(a[0]), float(e[0])
-        (2.0, 1.0, 1.0)
-    """
-    means = np.asarray(means, dtype=np.float64)
-    mean = means.mean(axis=0)
-    return mean, np.asarray(variances, dtype=np.float64).mean(axis=0), means.var(axis=0)
-
-
-def _jitter_shift(wavelength: torch.Tensor) -> torch.Tensor:
-    """Pixels per km/s at each pixel (for small Doppler shifts on any grid)."""
-    step = torch.diff(wavelength)
-    step = torch.cat([step, step[-1:]])
-    return wavelength / SPEED_OF_LIGHT_KMS / step
 
 
 class DeepEnsembleRegressor(SpectralModel):
@@ -371,18 +180,6 @@ class DeepEnsembleRegressor(SpectralModel):
             module.flux_scaler = Standardizer(n_pixels)
         return module
 
-    def _extras(self, spectra: Spectra) -> np.ndarray:
-        missing = [n for n in self.extra_names_ if n not in spectra.extra]
-        if missing:
-            raise StarlabelInputError(
-                f"the model needs extra inputs {missing}; the data has {sorted(spectra.extra)}"
-            )
-        if not self.extra_names_:
-            return np.zeros((spectra.n_spectra, 0), dtype=np.float32)
-        return np.stack([spectra.extra[n] for n in self.extra_names_], axis=1).astype(
-            np.float32
-        )
-
     # -------------------------------------------------------------------- fit
     def fit(
         self, train: Spectra, valid: Spectra | None = None
@@ -404,19 +201,8 @@ class DeepEnsembleRegressor(SpectralModel):
         cfg = self._config
         names = self._begin_fit(train)
         self.extra_names_ = tuple(self.extra)
-        validation = valid
-        if validation is None:
-            if train.n_spectra < 2:
-                raise ValueError(
-                    f"train: {train.n_spectra} spectrum; a CNN needs at least 2 "
-                    "(one to train on, one to validate)"
-                )
-            train, validation = train.split(
-                (1 - cfg.valid_fraction, cfg.valid_fraction), seed=self.random_state
-            )
-        if train.n_spectra < 1 or validation.n_spectra < 1:
-            raise ValueError("train: too few spectra to train and validate a CNN")
-        self._check_sizes(train, validation)
+        train, validation = self._split_valid(train, valid)
+        self._fit_grid(train, validation)
         if cfg.n_keep == 1 and cfg.loss == "mse":
             self._warn(
                 "a 1-member ensemble has no spread: its catalogues' _err_raw and "
@@ -424,33 +210,11 @@ class DeepEnsembleRegressor(SpectralModel):
                 "terms, not a per-star model uncertainty (train with --ensemble 2 "
                 "or more)"
             )
-        if validation.n_pixels != train.n_pixels or not np.allclose(
-            validation.wavelength_aa, train.wavelength_aa
-        ):
-            raise ValueError(
-                "validation: its wavelength grid differs from the training set's"
-            )
-        self.wavelength_ = train.wavelength_aa.copy()
-        self.medium_ = train.medium
         dev = device_of(self.device)
-
-        def tensors(sp: Spectra) -> list[torch.Tensor]:
-            flux, _ = dense_flux(sp)
-            y = sp.label_array(names)
-            mask = np.isfinite(y)
-            sigma, snr = noise_tensors(sp, dev)
-            return [
-                torch.as_tensor(flux, device=dev),
-                torch.as_tensor(self._extras(sp), device=dev),
-                torch.as_tensor(
-                    np.where(mask, y, 0.0), dtype=torch.float32, device=dev
-                ),
-                torch.as_tensor(mask, device=dev),
-                sigma,
-                snr,
-            ]
-
-        tr, va = tensors(train), tensors(validation)
+        tr, va = (
+            batch_tensors(sp, names, self.extra_names_, dev)
+            for sp in (train, validation)
+        )
         known = tr[3].sum(0)
         if (known == 0).any():
             empty = [n for n, k in zip(names, known.tolist(), strict=True) if k == 0]
@@ -470,7 +234,7 @@ class DeepEnsembleRegressor(SpectralModel):
 
         members = train_members(
             build,
-            self._loss_fn(cfg, per_px),
+            member_loss(cfg, per_px),
             tr,
             va,
             cfg.train,
@@ -494,89 +258,23 @@ class DeepEnsembleRegressor(SpectralModel):
         self._fit_reliability(train, validation)
         return self
 
-    def _loss_fn(self, cfg: EnsembleConfig, per_px: torch.Tensor) -> Callable:
-        jitter = cfg.rv_jitter_kms
-
-        def loss(module: torch.nn.Module, batch: Sequence[torch.Tensor]):
-            flux, extra, y, mask, sigma, snr = batch
-            if module.training:
-                flux = augment_batch(cfg, flux, sigma, snr)
-                if cfg.augment_noise:
-                    flux = flux + torch.randn_like(flux) * sigma
-                if jitter > 0:
-                    flux = _shift(
-                        flux,
-                        torch.randn(flux.shape[0], 1, device=flux.device)
-                        * jitter
-                        * per_px,
-                    )
-            pred = module.net(
-                scaled_flux(module, flux), extra if extra.shape[1] else None
-            )
-            if cfg.loss == "beta_nll":
-                n = y.shape[1]
-                log_var = pred[:, n:].clamp(-30.0, 30.0)
-                # beta shapes the training gradients only; validation (early
-                # stopping, member selection) scores the proper Gaussian NLL
-                beta = cfg.beta if module.training else 0.0
-                return masked_beta_nll(
-                    pred[:, :n], log_var, module.scaler(y), mask, beta=beta
+    def _split_valid(
+        self, train: Spectra, valid: Spectra | None
+    ) -> tuple[Spectra, Spectra]:
+        """``valid``, or ``valid_fraction`` of ``train`` (random, seeded)."""
+        if valid is None:
+            if train.n_spectra < 2:
+                raise ValueError(
+                    f"train: {train.n_spectra} spectrum; a CNN needs at least 2 "
+                    "(one to train on, one to validate)"
                 )
-            return masked_mse(pred, module.scaler(y), mask)
-
-        return loss
+            fraction = self._config.valid_fraction
+            train, valid = train.split((1 - fraction, fraction), seed=self.random_state)
+        if train.n_spectra < 1 or valid.n_spectra < 1:
+            raise ValueError("train: too few spectra to train and validate a CNN")
+        return train, valid
 
     # ---------------------------------------------------------------- predict
-    def predict_members(self, spectra: Spectra, *, batch_size: int = 512) -> np.ndarray:
-        """``(n_members, n_spectra, n_labels)`` predictions (means) of every kept
-        member, in the labels' units."""
-        return self._member_outputs(spectra, batch_size)[0]
-
-    def _member_outputs(
-        self, spectra: Spectra, batch_size: int
-    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-        """Every kept member's means and, for ``beta_nll`` members, variances
-        ``(n_members, n_spectra, n_labels)`` in the labels' units (squared), and the
-        first member's last hidden activations ``(n_spectra, dense[-1])``."""
-        self._check_fitted()
-        self.check_grid(spectra)
-        flux, dead = dense_flux(spectra)
-        extra = self._extras(spectra)
-        dev = next(self.members_[0].parameters()).device
-        n_lab = len(self.label_names_)
-        shape = (len(self.members_), spectra.n_spectra, n_lab)
-        out = np.empty(shape, dtype=np.float64)
-        var = (
-            np.empty(shape, dtype=np.float64)
-            if self._config.loss == "beta_nll"
-            else None
-        )
-        nets = [self._inference_net(module, dev) for module in self.members_]
-        features = np.empty((spectra.n_spectra, self._config.cnn.dense[-1]))
-        with torch.inference_mode():
-            for start in range(0, spectra.n_spectra, batch_size):
-                sl = slice(start, start + batch_size)
-                x = torch.as_tensor(flux[sl], device=dev)
-                e = torch.as_tensor(extra[sl], device=dev) if extra.shape[1] else None
-                for m, (module, net) in enumerate(
-                    zip(self.members_, nets, strict=True)
-                ):
-                    if m == 0:  # the first member's features, for the OOD score
-                        y, h = _with_features(net, scaled_flux(module, x), e)
-                        features[sl] = h.double().cpu().numpy()
-                    else:
-                        y = net(scaled_flux(module, x), e)
-                    y = y.double()
-                    out[m, sl] = module.scaler.inverse(y[:, :n_lab]).cpu().numpy()
-                    if var is not None:
-                        scale = module.scaler.scale.double() ** 2
-                        log_var = y[:, n_lab:].clamp(-30.0, 30.0)
-                        var[m, sl] = (torch.exp(log_var) * scale).cpu().numpy()
-        out[:, dead] = np.nan
-        features[dead] = np.nan
-        if var is not None:
-            var[:, dead] = np.nan
-        return out, var, features
 
     def label_function(self) -> Callable[[torch.Tensor], torch.Tensor]:
         """Differentiable ``flux (n, n_pixels) -> labels (n, n_labels)`` (member mean,
@@ -597,18 +295,12 @@ class DeepEnsembleRegressor(SpectralModel):
 
         return fn
 
-    def _inference_net(self, module: torch.nn.Module, dev: torch.device) -> Any:
-        """The member's network for prediction: on CPU its banded-matrix twin (faster)."""
-        if dev.type != "cpu":
-            return module.net
-        return BandedConvRegressor(module.net.eval())
-
     def _predict(self, spectra: Spectra, options: CNNPredictOptions) -> LabelPrediction:
         """Member mean and standard deviation (internal uncertainty) per label; for
         ``beta_nll`` members the mixture: internal = spread of the member means,
         external = the members' mean predicted noise."""
-        preds, var, features = self._member_outputs(
-            spectra, min(512, options.batch_size)
+        preds, var, features = member_outputs(
+            self, spectra, min(512, options.batch_size)
         )
         if var is not None:
             mean, aleatoric, epistemic = mixture_moments(preds, var)
@@ -698,22 +390,3 @@ class DeepEnsembleRegressor(SpectralModel):
         est.member_seeds_ = [m["seed"] for m in members_meta]
         est.member_losses_ = [m["best_valid_loss"] for m in members_meta]
         return est
-
-
-def _with_features(
-    net: Any, flux: torch.Tensor, extra: torch.Tensor | None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Outputs and last hidden activations of a member's network (either twin)."""
-    if isinstance(net, BandedConvRegressor):
-        return net(flux, extra, with_features=True)
-    return net.forward_with_features(flux, extra)
-
-
-def _shift(flux: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
-    """Shift each spectrum by a (small, per-pixel varying) fractional number of pixels."""
-    frac = pixels.clamp(-1.0, 1.0)
-    right = torch.roll(flux, shifts=1, dims=1)  # f[i-1]: redshift moves features right
-    left = torch.roll(flux, shifts=-1, dims=1)
-    return torch.where(
-        frac >= 0, flux * (1 - frac) + right * frac, flux * (1 + frac) - left * frac
-    )

@@ -253,10 +253,7 @@ class SpectrumEmulator(SpectralModel):
                 f"train: {train.n_spectra} stars with every label {names}: an emulator "
                 "needs at least 2 to train and 1 to validate"
             )
-        self._check_sizes(train, validation)
-        self.check_grid_of(train, validation)
-        self.wavelength_ = train.wavelength_aa.copy()
-        self.medium_ = train.medium
+        self._fit_grid(train, validation)
         dev = device_of(self.device)
 
         def tensors(sp: Spectra) -> list[torch.Tensor]:
@@ -317,14 +314,6 @@ class SpectrumEmulator(SpectralModel):
         self._record_training(train, names)
         self._fit_reliability(train, validation)
         return self
-
-    def check_grid_of(self, train: Spectra, validation: Spectra) -> None:
-        if validation.n_pixels != train.n_pixels or not np.allclose(
-            validation.wavelength_aa, train.wavelength_aa
-        ):
-            raise ValueError(
-                "validation: its wavelength grid differs from the training set's"
-            )
 
     # -------------------------------------------------------------- emulate
     def emulate(self, labels: np.ndarray) -> np.ndarray:

@@ -44,7 +44,7 @@ from ..nn.autoencoder import LabelAutoencoder, mlp
 from ..spectra.container import Spectra
 from ..spectra.preprocess import dense_flux
 from ..training import History, check_deadline, report_epoch
-from ._shared import SpectralModel, check_grid, device_of, load_state
+from ._shared import SpectralModel, device_of, load_state
 from .base import LabelPrediction
 from .latent import DenseRegressor, fit_dense_regressor, r2_per_label
 from .members import ProgressBar
@@ -284,9 +284,7 @@ class LatentAutoencoder(SpectralModel):
             raise ValueError(
                 "train: too few stars with every label to train an autoencoder"
             )
-        check_grid(train.wavelength_aa, validation, "validation")
-        self.wavelength_ = train.wavelength_aa.copy()
-        self.medium_ = train.medium
+        self._fit_grid(train, validation, sizes=False)
         dev = device_of(self.device)
         seed = int(self.random_state)
 
