@@ -15,26 +15,18 @@ from .base import (
     PosteriorEstimator,
     SaliencyEstimator,
 )
-from .cinn import (
-    CINN_PRESETS,
-    CINNConfig,
-    CINNPredictOptions,
-    ConditionalINNRegressor,
-)
+from .cinn import ConditionalINNRegressor
+from .cinn_config import CINN_PRESETS, CINNConfig, CINNPredictOptions
 from .cnn import DeepEnsembleRegressor
 from .cnn_config import PRESETS, CNNConfig, CNNPredictOptions, EnsembleConfig
-from .emulator import (
-    EMULATOR_PRESETS,
-    EmulatorConfig,
-    EmulatorPredictOptions,
-    SpectrumEmulator,
-)
-from .gandalf import (
+from .emulator import SpectrumEmulator
+from .emulator_config import EMULATOR_PRESETS, EmulatorConfig, EmulatorPredictOptions
+from .gandalf import LatentAutoencoder
+from .gandalf_config import (
     GANDALF_PRESETS,
     EditedSpectrum,
     GandalfConfig,
     GandalfPredictOptions,
-    LatentAutoencoder,
 )
 from .options import PredictOptions
 from .persist import check_model_target

@@ -19,22 +19,16 @@ labels outside the training set) has a high chi^2.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from .._config import DictConfig
 from ..errors import StarlabelInputError
-from ..nn import Standardizer
-from ..nn.emulator import EmulatorNet
 from ..spectra.container import Spectra
 from ..spectra.flags import Flag
-from ..training import TrainConfig
 from ._shared import (
     SpectralModel,
     device_of,
@@ -42,11 +36,17 @@ from ._shared import (
     load_state,
 )
 from .base import LabelPrediction
-from .labelfit import FitSettings, LabelFit, best_candidates, levenberg_marquardt
+from .emulator_config import (
+    EMULATOR_PRESETS,
+    EMULATOR_SEARCH_SPACE,
+    EmulatorConfig,
+    EmulatorPredictOptions,
+)
+from .emulator_net import EmulatorNetwork, _emulator_error
+from .labelfit import LabelFit, best_candidates, levenberg_marquardt
 from .members import train_members
-from .options import TRAIN_FLAGS, PredictOptions
+from .options import TRAIN_FLAGS
 from .persist import load_tensors
-from .space import Choice, FloatRange, IntRange, Param
 
 __all__ = [
     "EMULATOR_PRESETS",
@@ -54,155 +54,6 @@ __all__ = [
     "EmulatorPredictOptions",
     "SpectrumEmulator",
 ]
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class EmulatorConfig(DictConfig):
-    """The emulator's network, its training and the per-star fit.
-
-    Attributes:
-        hidden: widths of the SiLU hidden layers (The Payne: 2 x 300).
-        train: training-loop settings.
-        valid_fraction: share of the training stars held out when no validation
-            set is given.
-        n_candidates: training label vectors kept as starting points of the fit.
-        fit_max_iter: Levenberg-Marquardt steps per star at most.
-        fit_tol_chi2: a step that lowers chi^2 by less than this ends the fit.
-        fit_prior_width: width, in training standard deviations, of the weak
-            Gaussian prior on each label (0: none).
-    """
-
-    hidden: tuple[int, ...] = (300, 300)
-    train: TrainConfig = field(
-        default_factory=lambda: TrainConfig(
-            optimizer="adam",
-            lr=1e-3,
-            batch_size=128,
-            max_epochs=150,
-            patience=20,
-            lr_schedule="plateau",
-            lr_gamma=0.3,
-        )
-    )
-    valid_fraction: float = 0.2
-    n_candidates: int = 1024
-    fit_max_iter: int = 30
-    fit_tol_chi2: float = 1e-2
-    fit_prior_width: float = 3.0
-
-    def __post_init__(self) -> None:
-        if not self.hidden or min(self.hidden) < 1:
-            raise ValueError(f"hidden: expected widths >= 1, got {self.hidden}")
-        if not 0 < self.valid_fraction < 1:
-            raise ValueError(
-                f"valid_fraction: expected (0, 1), got {self.valid_fraction}"
-            )
-        if self.n_candidates < 1:
-            raise ValueError(f"n_candidates: expected >= 1, got {self.n_candidates}")
-        if self.fit_prior_width < 0:
-            raise ValueError(
-                f"fit_prior_width: expected >= 0, got {self.fit_prior_width}"
-            )
-        self.fit_settings()  # validates the fit settings
-
-    def fit_settings(self) -> FitSettings:
-        prior = 1.0 / self.fit_prior_width**2 if self.fit_prior_width > 0 else 0.0
-        return FitSettings(
-            max_iter=self.fit_max_iter, tol_chi2=self.fit_tol_chi2, prior=prior
-        )
-
-
-#: ``starlabel tune``: the hidden widths (each layer on its own), the learning rate
-#: and the batch size.
-EMULATOR_SEARCH_SPACE: dict[str, Param] = {
-    "hidden": IntRange(64, 1024, log=True),
-    "train.lr": FloatRange(1e-4, 1e-2, log=True),
-    "train.batch_size": Choice((64, 128, 256)),
-}
-
-EMULATOR_PRESETS: dict[str, EmulatorConfig] = {
-    # 2 x 300 SiLU (The Payne's size), Adam with a plateau schedule.
-    "default": EmulatorConfig(),
-    # A smaller network for small training sets and quick runs.
-    "fast": EmulatorConfig(
-        hidden=(128, 128),
-        train=TrainConfig(
-            optimizer="adam",
-            lr=2e-3,
-            batch_size=64,
-            max_epochs=100,
-            patience=15,
-            lr_schedule="plateau",
-            lr_gamma=0.3,
-        ),
-        n_candidates=512,
-    ),
-}
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class EmulatorPredictOptions(PredictOptions):
-    """Options of :meth:`SpectrumEmulator.predict` and :meth:`~SpectrumEmulator.refine`.
-
-    Attributes:
-        fit_batch: stars fitted together (memory ~ fit_batch x pixels x labels).
-    """
-
-    fit_batch: int = 256
-
-    def __post_init__(self) -> None:
-        PredictOptions.__post_init__(self)
-        if not isinstance(self.fit_batch, int) or self.fit_batch < 1:
-            raise ValueError(
-                f"fit_batch: expected an integer >= 1, got {self.fit_batch!r}"
-            )
-
-
-class _Module(torch.nn.Module):
-    """Network + label and flux scalers + the emulator's error per pixel."""
-
-    def __init__(self, n_labels: int, n_pixels: int, hidden: Sequence[int]) -> None:
-        super().__init__()
-        self.net = EmulatorNet(n_labels, n_pixels, hidden)
-        self.scaler = Standardizer(n_labels)
-        self.flux_scaler = Standardizer(n_pixels)
-        self.register_buffer("error", torch.zeros(n_pixels))
-        self.register_buffer("median_abs_residual", torch.zeros(n_pixels))
-        self.register_buffer("median_noise", torch.zeros(n_pixels))
-        self.register_buffer("lo", torch.zeros(n_labels))
-        self.register_buffer("hi", torch.zeros(n_labels))
-        self.register_buffer("candidates", torch.zeros(0, n_labels))
-
-    def flux(self, x: torch.Tensor) -> torch.Tensor:
-        """Flux of standardised labels ``x``."""
-        return self.flux_scaler.inverse(self.net(x))
-
-    def flux_and_jac(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Flux and its transposed Jacobian ``(n, n_labels, n_pixels)``."""
-        y, jac_t = self.net.with_jacobian(x)
-        return self.flux_scaler.inverse(y), jac_t * self.flux_scaler.scale
-
-
-def _emulator_error(
-    resid: np.ndarray, ivar: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per pixel: the emulator's own rms error (residual variance beyond the noise,
-    each star weighted by 1 / its total variance squared, 3 passes), the median
-    |residual| and the median noise, over stars where the pixel is not masked."""
-    good = ivar > 0
-    var_noise = np.where(good, 1.0 / np.where(good, ivar, 1.0), np.nan)
-    r2 = np.where(good, resid**2, np.nan)
-    err2 = np.zeros(resid.shape[1])
-    for _ in range(3):
-        w = 1.0 / (var_noise + err2) ** 2
-        num = np.nansum(w * (r2 - var_noise), axis=0)
-        den = np.nansum(np.where(good, w, 0.0), axis=0)
-        err2 = np.clip(num / np.maximum(den, 1e-300), 0.0, None)
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)  # pixels masked in every star
-        med_res = np.nanmedian(np.where(good, np.abs(resid), np.nan), axis=0)
-        med_noise = np.nanmedian(np.sqrt(var_noise), axis=0)
-    return np.sqrt(err2), np.nan_to_num(med_res), np.nan_to_num(med_noise)
 
 
 class SpectrumEmulator(SpectralModel):
@@ -269,7 +120,7 @@ class SpectrumEmulator(SpectralModel):
         seed = int(self.random_state)
 
         def build(seed: int) -> torch.nn.Module:
-            module = _Module(len(names), train.n_pixels, cfg.hidden).to(dev)
+            module = EmulatorNetwork(len(names), train.n_pixels, cfg.hidden).to(dev)
             module.scaler.fit(tr[0])
             known = torch.where(tr[2] > 0, tr[1], torch.full_like(tr[1], float("nan")))
             fit_flux_scaler(module, known)
@@ -487,7 +338,7 @@ class SpectrumEmulator(SpectralModel):
         est = cls(config, labels=names, random_state=manifest.get("random_state", 0))
         est._restore(path, manifest)
         file = str(manifest.get("weights", "emulator.safetensors"))
-        module = _Module(len(names), est.wavelength_.size, config.hidden)
+        module = EmulatorNetwork(len(names), est.wavelength_.size, config.hidden)
         # the number of grid candidates depends on the training set: take the file's
         module.candidates = torch.zeros_like(
             load_tensors(path, file).get("candidates", module.candidates)

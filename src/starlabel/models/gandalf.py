@@ -28,29 +28,30 @@ the validation stars like every model's (``models.recalibration``).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from .._config import DictConfig
 from ..errors import StarlabelInputError
 from ..nn import Standardizer
 from ..nn.autoencoder import LabelAutoencoder, mlp
 from ..spectra.container import Spectra
 from ..spectra.preprocess import dense_flux
-from ..training import History, check_deadline, report_epoch
 from ._shared import SpectralModel, device_of, load_state
 from .base import LabelPrediction
+from .gandalf_config import (
+    GANDALF_PRESETS,
+    GANDALF_SEARCH_SPACE,
+    EditedSpectrum,
+    GandalfConfig,
+    GandalfPredictOptions,
+)
+from .gandalf_train import train_autoencoder
 from .latent import DenseRegressor, fit_dense_regressor, r2_per_label
-from .members import ProgressBar
-from .options import PredictOptions
 from .persist import load_tensors
-from .space import FloatRange, IntRange, Param
 
 __all__ = [
     "GANDALF_PRESETS",
@@ -59,131 +60,6 @@ __all__ = [
     "GandalfPredictOptions",
     "LatentAutoencoder",
 ]
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class GandalfConfig(DictConfig):
-    """Sizes and training of the disentangling autoencoder (defaults: the paper).
-
-    Attributes:
-        latent: size of z (paper: 25).
-        encoder, decoder: hidden widths (paper: 512, 256 and 256, 512).
-        discriminator: hidden widths of each discriminator (paper: 64, 32).
-        n_bins: equal-width label bins the discriminators classify (paper: 10).
-        disentangle: labels removed from z (lambda = +strength).
-        entangle: labels reinforced in z (lambda = -strength).
-        strength: |lambda| of every conditioned label.
-        adversary: how the encoder fights a disentangled label's discriminator:
-            ``"paper"`` maximises its cross-entropy (the paper's loss, which the
-            encoder can also satisfy by making it confidently wrong, keeping the
-            information); ``"uniform"`` pushes its prediction to the uniform
-            distribution (cross-entropy to uniform; a confusion loss), which can only
-            be met by removing the information. Entangling is the same in both.
-        encoder_labels: labels also enter the encoder (paper Fig. 1, synthetic sets;
-            ``predict`` then needs them). Default: decoder only (Fig. 6).
-        max_epochs, batch_size, lr, weight_decay: Adam on both players.
-        lambda_ramp_epochs: epochs over which lambda rises linearly from 0.
-        regressor: hidden widths of the latent regressor (paper: 200, 100).
-        regressor_max_iter: its maximum Adam epochs (early stopping inside).
-        n_regressors: latent regressors, each fitted on a bootstrap sample of the
-            training stars (1: the paper's single regressor); their spread is the
-            per-star model part of the error (``_err_int``).
-        valid_fraction: held-out share when no validation set is given.
-    """
-
-    latent: int = 25
-    encoder: tuple[int, ...] = (512, 256)
-    decoder: tuple[int, ...] = (256, 512)
-    discriminator: tuple[int, ...] = (64, 32)
-    n_bins: int = 10
-    disentangle: tuple[str, ...] = ()
-    entangle: tuple[str, ...] = ()
-    strength: float = 0.1
-    adversary: str = "paper"
-    encoder_labels: bool = False
-    max_epochs: int = 60
-    batch_size: int = 64
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    lambda_ramp_epochs: int = 5
-    regressor: tuple[int, ...] = (200, 100)
-    regressor_max_iter: int = 200
-    n_regressors: int = 5
-    valid_fraction: float = 0.2
-
-    def __post_init__(self) -> None:
-        both = set(self.disentangle) & set(self.entangle)
-        if both:
-            raise ValueError(f"labels both disentangled and entangled: {sorted(both)}")
-        if self.n_regressors < 1:
-            raise ValueError(f"n_regressors: expected >= 1, got {self.n_regressors}")
-        if self.n_bins < 2 or self.latent < 1:
-            raise ValueError("n_bins >= 2 and latent >= 1 expected")
-        if self.adversary not in ("paper", "uniform"):
-            raise ValueError(
-                f"adversary: expected 'paper' or 'uniform', got {self.adversary!r}"
-            )
-        if self.strength < 0:
-            raise ValueError(
-                f"strength: expected >= 0 (the sign comes from disentangle/entangle), got {self.strength}"
-            )
-
-    @property
-    def lambdas(self) -> dict[str, float]:
-        """Label -> lambda (positive: disentangle, negative: entangle)."""
-        return {n: self.strength for n in self.disentangle} | {
-            n: -self.strength for n in self.entangle
-        }
-
-
-GANDALF_PRESETS: dict[str, GandalfConfig] = {
-    # The paper's sizes and schedule (60 epochs).
-    "santovena2025": GandalfConfig(),
-    # Smaller encoder and decoder, 30 epochs.
-    "fast": GandalfConfig(encoder=(256, 128), decoder=(128, 256), max_epochs=30),
-}
-
-
-#: ``starlabel tune``: latent size, widths, the strength lambda of the conditioned
-#: labels and the learning rate.
-GANDALF_SEARCH_SPACE: dict[str, Param] = {
-    "latent": IntRange(4, 64, log=True),
-    "encoder": IntRange(32, 1024, log=True),
-    "decoder": IntRange(32, 1024, log=True),
-    "strength": FloatRange(0.01, 1.0, log=True),
-    "lr": FloatRange(1e-4, 1e-2, log=True),
-}
-
-
-@dataclass(frozen=True)
-class EditedSpectrum:
-    """A star's spectrum, its reconstruction and its regeneration with new labels.
-
-    Attributes:
-        star_id: the star's ``id``.
-        wavelength: ``(n_pixels,)`` Angstrom.
-        original, reconstruction, edited: ``(n_pixels,)`` normalised flux.
-        labels: the labels given to the decoder for the reconstruction.
-        edited_labels: the same with the requested changes.
-    """
-
-    star_id: str
-    wavelength: np.ndarray
-    original: np.ndarray
-    reconstruction: np.ndarray
-    edited: np.ndarray
-    labels: dict[str, float]
-    edited_labels: dict[str, float]
-
-    @property
-    def largest_change(self) -> float:
-        """Largest |edited - reconstruction| over the pixels (normalised flux)."""
-        return float(np.max(np.abs(self.edited - self.reconstruction)))
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class GandalfPredictOptions(PredictOptions):
-    """Options of :meth:`LatentAutoencoder.predict` (``batch_size`` only)."""
 
 
 class LatentAutoencoder(SpectralModel):
@@ -305,7 +181,7 @@ class LatentAutoencoder(SpectralModel):
         steps = torch.linspace(0, 1, cfg.n_bins + 1, device=dev)
         module.bin_edges.copy_(lo[:, None] + (hi - lo)[:, None] * steps[None, :])
         self.module_ = module
-        self.history_ = _train(
+        self.history_ = train_autoencoder(
             module, (xt, yt), (xv, yv), cond, cfg, seed, self.show_progress
         )
 
@@ -624,100 +500,3 @@ class LatentAutoencoder(SpectralModel):
         )
         est.module_ = module.to(device_of(est.device))
         return est
-
-
-def _bins(module: torch.nn.Module, y: torch.Tensor, cond: list[int]) -> torch.Tensor:
-    """``(n, n_cond)`` bin index of each conditioned label (edges from training)."""
-    inner = module.bin_edges[:, 1:-1]
-    if not cond:
-        return torch.zeros(y.shape[0], 0, dtype=torch.long, device=y.device)
-    return torch.stack(
-        [
-            torch.bucketize(y[:, j].contiguous(), inner[i].contiguous())
-            for i, j in enumerate(cond)
-        ],
-        dim=1,
-    )
-
-
-def _train(
-    module: torch.nn.Module,
-    train: tuple[torch.Tensor, torch.Tensor],
-    valid: tuple[torch.Tensor, torch.Tensor],
-    cond: list[int],
-    cfg: GandalfConfig,
-    seed: int,
-    show_progress: bool,
-) -> list[dict[str, Any]]:
-    """Alternate discriminator and autoencoder steps (module docstring); history per epoch."""
-    lambdas = torch.tensor(list(cfg.lambdas.values()), dtype=torch.float32)
-    ae, discs = module.ae, module.discriminators
-    opt_ae = torch.optim.Adam(ae.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    opt_d = torch.optim.Adam(discs.parameters(), lr=cfg.lr) if len(discs) else None
-    ce = torch.nn.functional.cross_entropy
-    gen = torch.Generator().manual_seed(seed)
-    xt = module.flux_scaler(train[0])
-    yt, bt = module.label_scaler(train[1]), _bins(module, train[1], cond)
-    xv = module.flux_scaler(valid[0])
-    yv, bv = module.label_scaler(valid[1]), _bins(module, valid[1], cond)
-    progress = ProgressBar(1, cfg.max_epochs) if show_progress else None
-    history: list[dict[str, Any]] = []
-    for epoch in range(cfg.max_epochs):
-        ramp = (
-            min(1.0, (epoch + 1) / cfg.lambda_ramp_epochs)
-            if cfg.lambda_ramp_epochs
-            else 1.0
-        )
-        t0 = time.perf_counter()
-        module.train()
-        rec_sum = 0.0
-        for idx in torch.split(
-            torch.randperm(xt.shape[0], generator=gen), cfg.batch_size
-        ):
-            check_deadline()
-            x, y, b = xt[idx], yt[idx], bt[idx]
-            if opt_d is not None:
-                with torch.no_grad():
-                    z = ae.encode(x, y)
-                d_loss = sum(ce(d(z), b[:, i]) for i, d in enumerate(discs))
-                opt_d.zero_grad(set_to_none=True)
-                d_loss.backward()
-                opt_d.step()
-            z, xh = ae(x, y)
-            rec = torch.mean((xh - x) ** 2)
-            loss = rec
-            for i, d in enumerate(discs):
-                if lambdas[i] > 0 and cfg.adversary == "uniform":
-                    logp = torch.log_softmax(d(z), dim=1)
-                    loss = loss - ramp * lambdas[i] * logp.mean()
-                elif lambdas[i] != 0:
-                    loss = loss - ramp * lambdas[i] * ce(d(z), b[:, i])
-            opt_ae.zero_grad(set_to_none=True)
-            loss.backward()
-            opt_ae.step()
-            rec_sum += rec.item() * len(idx)
-        module.eval()
-        with torch.no_grad():
-            z, xh = ae(xv, yv)
-            v_rec = float(torch.mean((xh - xv) ** 2))
-            acc = [
-                float((d(z).argmax(1) == bv[:, i]).float().mean())
-                for i, d in enumerate(discs)
-            ]
-        row = {
-            "epoch": epoch + 1,
-            "train_mse": rec_sum / xt.shape[0],
-            "valid_mse": v_rec,
-            "discriminator_accuracy": acc,
-            "seconds": time.perf_counter() - t0,
-        }
-        history.append(row)
-        report_epoch(epoch, v_rec)
-        if progress is not None:
-            progress.member(0)(
-                epoch, History(train_loss=[row["train_mse"]], valid_loss=[v_rec])
-            )
-    if progress is not None:
-        progress.close()
-    module.eval()
-    return history
