@@ -22,14 +22,16 @@ from ..errors import StarlabelInputError
 from ..spectra.container import Spectra
 from ..spectra.labels import label_spec
 from .base import LabelPrediction, NotFittedError
+from .grid import check_grid, grid_manifest, grid_tensors, load_grid
 from .options import PredictOptions, resolve_config
-from .persist import grid_fingerprint, load_tensors, save_model_dir
+from .persist import save_model_dir
 from .reliability import (
     apply_reliability,
     fit_reliability,
     reliability_parts,
     restore_reliability,
 )
+from .tensors import device_of, fit_flux_scaler, load_state, noise_tensors, scaled_flux
 
 log = logging.getLogger(__name__)
 
@@ -45,95 +47,6 @@ __all__ = [
     "load_grid",
     "load_state",
 ]
-
-
-def device_of(device: str | torch.device | None) -> torch.device:
-    """``"auto"``/None: CUDA when present, else CPU."""
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-def check_grid(
-    wavelength: np.ndarray, spectra: Spectra, source: str | None = None
-) -> None:
-    """Refuse spectra on another wavelength grid than ``wavelength`` (Angstrom)."""
-    wl = spectra.wavelength_aa
-    if wl.size != wavelength.size or not np.allclose(wl, wavelength, rtol=0, atol=1e-4):
-        raise StarlabelInputError(
-            f"wavelength grid ({wl.size} px, {wl[0]:.2f}-{wl[-1]:.2f} A) differs from the model's "
-            f"({wavelength.size} px, {wavelength[0]:.2f}-{wavelength[-1]:.2f} A); "
-            "resample it with `starlabel prepare --grid MODEL_GRID`",
-            path=source,
-        )
-
-
-def grid_manifest(wavelength: np.ndarray, medium: str) -> dict[str, Any]:
-    """The ``grid`` section of ``model.json``."""
-    return {
-        "n_pixels": int(wavelength.size),
-        "min": float(wavelength[0]),
-        "max": float(wavelength[-1]),
-        "medium": medium,
-        "unit": "Angstrom",
-        "sha256": grid_fingerprint(wavelength),
-    }
-
-
-def grid_tensors(wavelength: np.ndarray) -> dict[str, torch.Tensor]:
-    """Contents of ``grid.safetensors``."""
-    return {"wavelength": torch.as_tensor(wavelength, dtype=torch.float64)}
-
-
-def load_grid(path: Path, manifest: dict[str, Any]) -> tuple[np.ndarray, str]:
-    """Wavelength grid and medium of a model directory, checked against its manifest."""
-    wavelength = load_tensors(path, "grid.safetensors")["wavelength"].numpy()
-    if grid_fingerprint(wavelength) != manifest.get("grid", {}).get("sha256"):
-        raise StarlabelInputError(
-            "grid.safetensors does not match the grid in model.json", path=path
-        )
-    return wavelength, manifest["grid"].get("medium", "air")
-
-
-def load_state(path: Path, file: str, module: torch.nn.Module) -> torch.nn.Module:
-    """Load one safetensors file into ``module`` (strict), in eval mode."""
-    state = load_tensors(path, file)
-    try:
-        module.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise StarlabelInputError(
-            f"{file} does not fit the architecture in model.json: {str(exc).splitlines()[0]}",
-            path=path,
-        ) from exc
-    return module.eval()
-
-
-def scaled_flux(module: torch.nn.Module, flux: torch.Tensor) -> torch.Tensor:
-    """``flux`` standardised per pixel when ``module`` has a ``flux_scaler`` (configs
-    with ``standardize_flux``), else unchanged."""
-    scaler = getattr(module, "flux_scaler", None)
-    return flux if scaler is None else scaler(flux)
-
-
-def noise_tensors(
-    spectra: Spectra, device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-pixel 1-sigma (0 where masked) and per-spectrum S/N of ``spectra``, for
-    the noise augmentation of training batches (``training.augment``)."""
-    ivar = np.where(np.isfinite(spectra.ivar) & (spectra.ivar > 0), spectra.ivar, 0.0)
-    sigma = np.where(ivar > 0, 1.0 / np.sqrt(np.where(ivar > 0, ivar, 1.0)), 0.0)
-    snr = np.nan_to_num(spectra.snr(), nan=0.0)
-    return (
-        torch.as_tensor(sigma.astype(np.float32), device=device),
-        torch.as_tensor(snr.astype(np.float32), device=device),
-    )
-
-
-def fit_flux_scaler(module: torch.nn.Module, flux: torch.Tensor) -> None:
-    """Set ``module.flux_scaler`` from the training flux; a pixel that hardly varies
-    in training (scatter < 1e-3) must not blow up on new spectra."""
-    module.flux_scaler.fit(flux)
-    module.flux_scaler.scale.clamp_(min=1e-3)
 
 
 def check_trainable(
