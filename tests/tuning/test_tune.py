@@ -350,7 +350,7 @@ def test_every_declared_space_names_real_fields_and_builds(kind):
 def test_a_trial_whose_process_died_says_so_in_the_csv(tmp_path):
     import optuna
 
-    from starlabel.tuning.study import STOPPED, _write_trials
+    from starlabel.tuning.summary import STOPPED, write_trials
 
     study = optuna.create_study()
     done = study.ask()
@@ -360,7 +360,7 @@ def test_a_trial_whose_process_died_says_so_in_the_csv(tmp_path):
     study.tell(reasoned, state=optuna.trial.TrialState.FAIL)
     died = study.ask()  # what the heartbeat leaves of a killed process's trial
     study.tell(died, state=optuna.trial.TrialState.FAIL)
-    _write_trials(study, tmp_path / "trials.csv")
+    write_trials(study, tmp_path / "trials.csv")
     rows = {int(r["number"]): r for r in _trials(tmp_path)}
     assert [rows[i]["state"] for i in range(3)] == ["COMPLETE", "FAIL", "FAIL"]
     assert rows[0]["error"] == ""
