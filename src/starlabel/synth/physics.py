@@ -48,11 +48,11 @@ import math
 import numpy as np
 import torch
 
-from ..spectra.grids import bin_edges
 from ..spectra.labels import solar_abundance
-from ..spectra.preprocess import SPEED_OF_LIGHT_KMS, air_to_vacuum, overlap_matrix
+from ..spectra.preprocess import SPEED_OF_LIGHT_KMS, air_to_vacuum
 from .atoms import ELEMENTS, LineList, load_linelist
 from .setups import Setup, get_setup
+from .tables import fine_grid, window_groups
 
 __all__ = ["LABELS", "SpectrumGenerator", "vmic_relation", "default_device"]
 
@@ -108,6 +108,22 @@ def vmic_relation(teff, logg):
     return np.clip(v, 0.5, 2.5)
 
 
+def _abundance_terms(species) -> tuple[np.ndarray, np.ndarray]:
+    """Abundance of each line's element as ``a_sun + labels @ coef.T``: ``coef``
+    ``(n_lines, len(LABELS))`` and the solar offsets ``a_sun`` ``(n_lines,)``."""
+    coef = np.zeros((len(species), len(LABELS)))
+    a_sun = np.zeros(len(species))
+    for i, s in enumerate(species):
+        if s == "Li":
+            coef[i, LABELS.index("a_li")] = 1.0
+            continue
+        a_sun[i] = solar_abundance(s)
+        coef[i, LABELS.index("fe_h")] = 1.0
+        if s in _X_FE:
+            coef[i, LABELS.index(_X_FE[s])] = 1.0
+    return coef, a_sun
+
+
 class SpectrumGenerator(torch.nn.Module):
     """Noise-free, continuum-normalised spectra for labels, on a setup's grid.
 
@@ -149,53 +165,15 @@ class SpectrumGenerator(torch.nn.Module):
         device = torch.device(device) if device is not None else default_device()
         lines = lines if lines is not None else load_linelist()
         grid = self.setup.grid
-        dln = velocity_step / SPEED_OF_LIGHT_KMS
-
-        fine_parts, seg_info, bin_idx, bin_w = [], [], [], []
-        offset = 0
-        keep = np.zeros(len(lines), dtype=bool)
-        line_seg = np.full(len(lines), -1)
-        for s, seg in enumerate(grid.segments):
-            lo, hi = seg[0] - margin_aa, seg[-1] + margin_aa
-            n = int(math.ceil(math.log(hi / lo) / dln)) + 1
-            fine = lo * np.exp(dln * np.arange(n))
-            fine_parts.append(fine)
-            seg_info.append((offset, n, self.setup.resolution[s]))
-            # Output pixels as averages over the fine grid (flux-conserving weights).
-            a = overlap_matrix(bin_edges(fine), bin_edges(seg)).tocsr()
-            a = a.multiply(1.0 / np.maximum(a.sum(axis=1), 1e-300)).tocsr()
-            width = int(np.diff(a.indptr).max())
-            idx = np.zeros((seg.size, width), dtype=np.int64)
-            w = np.zeros((seg.size, width))
-            for j in range(seg.size):
-                cols = a.indices[a.indptr[j] : a.indptr[j + 1]]
-                idx[j, : cols.size] = cols + offset
-                w[j, : cols.size] = a.data[a.indptr[j] : a.indptr[j + 1]]
-            bin_idx.append(idx)
-            bin_w.append(w)
-            wl_line = (
-                lines.wavelength
-                if grid.medium == "air"
-                else air_to_vacuum(lines.wavelength)
-            )
-            reach = wl_line * lines.window_kms / SPEED_OF_LIGHT_KMS
-            inside = (wl_line + reach >= lo) & (wl_line - reach <= hi)
-            line_seg[inside] = s
-            keep |= inside
-            offset += n
-        self.fine_wavelength = np.concatenate(fine_parts)
-        self.n_fine = offset
-        self._segments = seg_info
-        width = max(x.shape[1] for x in bin_idx)
-        pad = [np.pad(x, ((0, 0), (0, width - x.shape[1]))) for x in bin_idx]
-        padw = [np.pad(x, ((0, 0), (0, width - x.shape[1]))) for x in bin_w]
+        layout = fine_grid(self.setup, lines, self.velocity_step, margin_aa)
+        self.fine_wavelength = layout.wavelength
+        self.n_fine = layout.n_fine
+        self._segments = layout.segments
         self.register_buffer(
-            "bin_idx", torch.as_tensor(np.concatenate(pad)), persistent=False
+            "bin_idx", torch.as_tensor(layout.bin_idx), persistent=False
         )
         self.register_buffer(
-            "bin_w",
-            torch.as_tensor(np.concatenate(padw), dtype=dtype),
-            persistent=False,
+            "bin_w", torch.as_tensor(layout.bin_w, dtype=dtype), persistent=False
         )
         self.register_buffer(
             "fine_ln",
@@ -203,8 +181,8 @@ class SpectrumGenerator(torch.nn.Module):
             persistent=False,
         )
 
-        lines = lines.select(keep)
-        line_seg = line_seg[keep]
+        lines = lines.select(layout.keep)
+        line_seg = layout.line_seg[layout.keep]
         self.lines = lines
         wl = (
             lines.wavelength
@@ -217,17 +195,7 @@ class SpectrumGenerator(torch.nn.Module):
         u1 = np.array([e.u1 for e in el])
         u2 = np.array([e.u2 for e in el])
         log_u = np.where(lines.ion == 1, np.log10(u1), np.log10(u2))
-        # Abundance of each line's element: offset + labels @ coef.
-        coef = np.zeros((len(lines), len(LABELS)))
-        a_sun = np.zeros(len(lines))
-        for i, s in enumerate(lines.species):
-            if s == "Li":
-                coef[i, LABELS.index("a_li")] = 1.0
-                continue
-            a_sun[i] = solar_abundance(s)
-            coef[i, LABELS.index("fe_h")] = 1.0
-            if s in _X_FE:
-                coef[i, LABELS.index(_X_FE[s])] = 1.0
+        coef, a_sun = _abundance_terms(lines.species)
         # Doppler width of each line in the Sun (vmic 1 km/s), the reference of log_damping.
         vd_sun = np.sqrt(0.016629 * LAYER_TEMPERATURE * 5777.0 / mass + 1.0)
         t = lambda x: torch.as_tensor(np.asarray(x, dtype=float), dtype=dtype)  # noqa: E731
@@ -249,30 +217,15 @@ class SpectrumGenerator(torch.nn.Module):
         # each group a dense (lines, W) block.
         windows = self._auto_windows(lines, wl)
         self._groups = []
-        pos = np.empty(len(lines))
-        for i in range(len(lines)):
-            off, n, _ = seg_info[line_seg[i]]
-            lo = fine_parts[line_seg[i]][0]
-            pos[i] = off + math.log(wl[i] / lo) / dln
-        for k, w in enumerate(np.unique(windows)):
-            members = np.flatnonzero(windows == w)
-            half = int(math.ceil(w / velocity_step))
-            centre = np.round(pos[members]).astype(np.int64)
-            idx = centre[:, None] + np.arange(-half, half + 1)[None, :]
-            dv = (idx - pos[members][:, None]) * velocity_step  # km/s from line centre
-            lo_i = np.array([seg_info[line_seg[m]][0] for m in members])[:, None]
-            hi_i = lo_i + np.array([seg_info[line_seg[m]][1] for m in members])[:, None]
-            valid = (idx >= lo_i) & (idx < hi_i)
-            idx = np.where(
-                valid, idx, self.n_fine
-            )  # a dump column dropped after scatter
+        groups = window_groups(layout, line_seg, wl, windows, velocity_step)
+        for k, group in enumerate(groups):
             self.register_buffer(
-                f"g{k}_members", torch.as_tensor(members), persistent=False
+                f"g{k}_members", torch.as_tensor(group.members), persistent=False
             )
             self.register_buffer(
-                f"g{k}_idx", torch.as_tensor(idx.reshape(-1)), persistent=False
+                f"g{k}_idx", torch.as_tensor(group.idx), persistent=False
             )
-            self.register_buffer(f"g{k}_dv", t(dv), persistent=False)
+            self.register_buffer(f"g{k}_dv", t(group.dv), persistent=False)
             self._groups.append(k)
         self.to(device)
 
