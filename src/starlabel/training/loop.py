@@ -184,7 +184,6 @@ class TrainConfig(DictConfig):
             raise ValueError(f"lr: expected > 0, got {self.lr}")
 
 
-
 @dataclass
 class History:
     """Loss per epoch, the best epoch and why training stopped."""
