@@ -204,3 +204,46 @@ def test_every_model_is_calibrated_and_scores_ood_without_options(
     for col in ("ood_score", "logg_err", "logg_err_raw", "fe_h_err_raw", "flag"):
         assert col in cat.colnames, col
     np.testing.assert_allclose(cat["ood_score"], pred.ood_score, rtol=1e-4, atol=1e-5)
+
+
+def _state(est) -> dict[str, np.ndarray]:
+    """Every tensor a fitted estimator saves, by file and key."""
+    _, files, _ = est._save_parts()
+    return {
+        f"{name}:{key}": value.detach().cpu().numpy()
+        for name, tensors in files.items()
+        for key, value in tensors.items()
+    }
+
+
+def test_fitting_again_resets_the_state_and_gives_the_same_model(fitted, data):
+    """sklearn: fit resets; with the same seed, fit twice = fit once."""
+    train, valid, test = data
+    once = _state(fitted)
+    before = fitted.predict(test)
+    fitted.fit(train, valid)
+    again = _state(fitted)
+    assert sorted(again) == sorted(once)
+    for key, value in once.items():
+        np.testing.assert_array_equal(again[key], value, err_msg=key)
+    after = fitted.predict(test)
+    np.testing.assert_array_equal(after.mean, before.mean)
+    np.testing.assert_array_equal(after.total, before.total)
+
+
+@pytest.mark.parametrize("kind", sorted(MODELS))
+def test_set_params_round_trips_and_rebuilds_like_the_constructor(kind):
+    est = MODELS[kind](TINY[kind], labels=["logg"], random_state=3)
+    other = clone(est).set_params(random_state=7, labels=["fe_h"])
+    assert other.get_params()["random_state"] == 7
+    assert other.get_params()["labels"] == ["fe_h"]
+    assert other.get_params()["config"] == est.get_params()["config"]
+    back = clone(other).set_params(**est.get_params())
+    assert back.get_params() == est.get_params()
+    built = MODELS[kind](**est.get_params())
+    assert built.get_params() == est.get_params()
+    assert est.resolved_config() is TINY[kind]
+    assert (
+        MODELS[kind]().resolved_config()
+        == MODELS[kind].presets[MODELS[kind].default_preset]
+    )

@@ -129,6 +129,11 @@ class SpectralModel(BaseEstimator):
             return self.presets[self.default_preset]
         return self.config
 
+    def resolved_config(self) -> Any:
+        """The config this estimator trains with: ``config``, or the default
+        preset's when ``config`` is None."""
+        return self._config
+
     @classmethod
     def adjust_flags(cls, base: Any, flags: dict[str, Any]) -> dict[str, Any]:
         """Flags that imply others (hook for subclasses); default: as given."""

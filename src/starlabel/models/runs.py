@@ -17,7 +17,6 @@ unfitted estimator; ``starlabel train --config run.toml`` reproduces the run.
 
 from __future__ import annotations
 
-import inspect
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
@@ -110,7 +109,7 @@ def build_estimator(
     }
     extra = list(extra) if extra else run.get("extra")
     if extra:
-        if "extra" not in inspect.signature(cls.__init__).parameters:
+        if "extra" not in cls().get_params():
             raise ValueError(f"--extra: not an option of --model {cls.kind}")
         kwargs["extra"] = tuple(extra)
     return cls(config, **kwargs)

@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from sklearn.base import clone
 
 from ..models.space import Param, draw_config
 from ..spectra import Spectra
 from ..training import TrainingDeadline, deadline, epoch_hook
 from .space import suggest
 
-__all__ = ["METRICS", "Objective", "extra_of", "score"]
+__all__ = ["METRICS", "Objective", "score"]
 
 #: objective name -> what it is (all are minimised)
 METRICS = {
@@ -87,13 +88,11 @@ class Objective:
 
         t0 = time.perf_counter()
         try:
-            cls, base_est = self.cls, self.base_est
-            est = cls(
-                cls.config_class.from_dict(config),
-                labels=base_est.labels,
+            est = clone(self.base_est).set_params(
+                config=self.cls.config_class.from_dict(config),
                 device=self.device,
                 random_state=self.seed,
-                **extra_of(base_est),
+                show_progress=False,
             )
             try:
                 with epoch_hook(hook), deadline(self.trial_timeout), _quiet_models():
@@ -128,9 +127,3 @@ def _quiet_models() -> Iterator[None]:
         yield
     finally:
         logger.setLevel(level)
-
-
-def extra_of(base_est: Any) -> dict[str, Any]:
-    """The ``extra`` keyword of the base estimator, where it has one."""
-    extra = getattr(base_est, "extra", ())
-    return {"extra": tuple(extra)} if extra else {}

@@ -132,7 +132,7 @@ def tune(
         raise ValueError(f"--metric: choose from {', '.join(METRICS)}, got {metric!r}")
     if not cls.search_space:
         raise ValueError(f"--model {cls.kind}: no search space is declared for it")
-    base = base_est._config.to_dict()
+    base = base_est.resolved_config().to_dict()
     space = read_space(space_file, cls.search_space, base)
     _check_folder(output, overwrite)
     train_sp, valid_sp, data_key = _train_valid(train, valid, seed)

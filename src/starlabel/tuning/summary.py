@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.base import clone
 
 from .._atomic import atomic_path, crash_point, make_temp_dir, remove_stale_temporaries
 from .._config import to_toml
 from ..errors import StarlabelInputError
-from .objective import METRICS, extra_of
+from .objective import METRICS
 
 __all__ = [
     "STOPPED",
@@ -172,12 +173,7 @@ def write_summaries(
     config = json.loads(best.user_attrs["config"])
     for key in fixed:  # the ensemble size etc. of the base configuration
         config[key] = base[key]
-    est = type(base_est)(
-        base_est.config_class.from_dict(config),
-        labels=base_est.labels,
-        random_state=base_est.random_state,
-        **extra_of(base_est),
-    )
+    est = clone(base_est).set_params(config=base_est.config_class.from_dict(config))
     header = (
         f"starlabel tune: best of {len(complete)} complete trials of study {name!r} "
         f"({url}): trial {best.number}, {metric} = {best.value:.6g}\n"
