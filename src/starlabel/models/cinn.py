@@ -14,15 +14,14 @@ Prediction modes:
   the KDE peak, internal = median over copies of (p84 - p16) / 2, external = std of
   the peaks over copies; the total (``_err_raw``) is by default the internal part
   alone (option ``total``: ``posterior``, ``pooled`` or the paper's quadrature sum,
-  which counts the noise twice). The conditioning network runs once
-  per copy and the condition's share of every subnetwork's first layer is computed once
-  per copy, not once per draw.
+  which counts the noise twice). The conditioning network, and the condition's
+  share of every subnetwork's first layer, run once per copy, not once per draw.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,19 +29,14 @@ import numpy as np
 import torch
 
 from ..errors import StarlabelInputError
-from ..nn import Standardizer
-from ..nn.condnet import ConditioningNet
-from ..nn.glow import ConditionalINN
 from ..spectra.container import Spectra
 from ..spectra.preprocess import dense_flux
-from ..training.augment import augment_batch
 from ._shared import (
     SpectralModel,
     device_of,
     fit_flux_scaler,
     load_state,
     noise_tensors,
-    scaled_flux,
 )
 from .base import LabelPrediction
 from .cinn_config import (
@@ -52,6 +46,7 @@ from .cinn_config import (
     CINNConfig,
     CINNPredictOptions,
 )
+from .cinn_parts import build_module, condition, draw_posterior, nll_loss
 from .members import keep_best, member_history, train_members
 from .options import TRAIN_FLAGS
 from .posterior import precision_summary
@@ -129,33 +124,6 @@ class ConditionalINNRegressor(SpectralModel):
     def _calibration_max_stars(self, key: str) -> int:
         return 5000 if key == "fast" else 1000
 
-    def _build(self, n_pixels: int, seed: int) -> torch.nn.Module:
-        c = self._config
-        module = torch.nn.Module()
-        module.cond = ConditioningNet(
-            n_pixels,
-            c.cond_dims,
-            channels=c.channels,
-            kernel_size=c.kernel_size,
-            pool=c.pool,
-            stage_hidden=c.stage_hidden,
-            dense=c.dense,
-            dropout=c.dropout,
-        )
-        module.inn = ConditionalINN(
-            len(self.label_names_),
-            c.cond_dims,
-            hidden=c.hidden,
-            depth=c.depth,
-            clamp=c.clamp,
-            init_std=c.init_std,
-            seed=seed,
-        )
-        module.scaler = Standardizer(len(self.label_names_))
-        if c.standardize_flux:
-            module.flux_scaler = Standardizer(n_pixels)
-        return module
-
     # -------------------------------------------------------------------- fit
     def fit(
         self, train: Spectra, valid: Spectra | None = None
@@ -188,7 +156,7 @@ class ConditionalINNRegressor(SpectralModel):
         tr, va = tensors(train), tensors(validation)
 
         def build(seed: int) -> torch.nn.Module:
-            module = self._build(train.n_pixels, seed).to(dev)
+            module = build_module(cfg, len(names), train.n_pixels, seed).to(dev)
             module.scaler.fit(tr[1])
             if cfg.standardize_flux:
                 fit_flux_scaler(module, tr[0])
@@ -196,7 +164,7 @@ class ConditionalINNRegressor(SpectralModel):
 
         members = train_members(
             build,
-            _nll_loss(cfg),
+            nll_loss(cfg),
             tr,
             va,
             cfg.train,
@@ -242,7 +210,12 @@ class ConditionalINNRegressor(SpectralModel):
         step = max(1, 400_000 // n_samples)
         for i in range(0, spectra.n_spectra, step):
             x = torch.as_tensor(flux[i : i + step], device=dev)
-            out[i : i + step] = self._draw(x, n_samples, gen).double().cpu().numpy()
+            out[i : i + step] = (
+                draw_posterior(self.module_, x, n_samples, len(self.label_names_), gen)
+                .double()
+                .cpu()
+                .numpy()
+            )
         out[dead] = np.nan
         return out
 
@@ -274,38 +247,13 @@ class ConditionalINNRegressor(SpectralModel):
             x = m.scaler(
                 torch.as_tensor(y[i : i + 256], dtype=torch.float32, device=dev)
             )
-            cond = _condition(m, torch.as_tensor(flux[i : i + 256], device=dev))
+            cond = condition(m, torch.as_tensor(flux[i : i + 256], device=dev))
             z, logdet = m.inn(x, m.inn.project(cond))
             logp = -0.5 * (z.double() ** 2).sum(-1) - 0.5 * d * np.log(2 * np.pi)
             out[i : i + 256] = (logp + logdet.double()).cpu().numpy()
         out -= float(torch.log(m.scaler.scale.double()).sum())
         out[dead] = np.nan
         return out
-
-    @torch.inference_mode()
-    def _draw(
-        self, flux: torch.Tensor, n_draws: int, generator: torch.Generator
-    ) -> torch.Tensor:
-        """``(n, n_pixels)`` flux tensor -> ``(n, n_draws, n_labels)`` posterior draws,
-        in the labels' units."""
-        m = self.module_
-        parts = [_condition(m, flux[i : i + 64]) for i in range(0, flux.shape[0], 64)]
-        conds = [torch.cat(c) for c in zip(*parts, strict=True)]
-        proj = m.inn.project([c.unsqueeze(1) for c in conds])
-        z = torch.randn(
-            flux.shape[0], n_draws, len(self.label_names_), generator=generator
-        ).to(flux.device)
-        step = max(1, 4096 // n_draws)  # ~4096 pairs at a time: 8 MB activations
-        out = torch.cat(
-            [
-                m.inn.inverse(
-                    z[i : i + step],
-                    [(a[i : i + step], b[i : i + step]) for a, b in proj],
-                )
-                for i in range(0, z.shape[0], step)
-            ]
-        )
-        return m.scaler.inverse(out)
 
     def label_function(
         self, n_draws: int = 16, seed: int = 0
@@ -319,7 +267,7 @@ class ConditionalINNRegressor(SpectralModel):
         z0 = torch.randn(1, n_draws, d, generator=torch.Generator().manual_seed(seed))
 
         def fn(flux: torch.Tensor) -> torch.Tensor:
-            proj = m.inn.project([c.unsqueeze(1) for c in _condition(m, flux)])
+            proj = m.inn.project([c.unsqueeze(1) for c in condition(m, flux)])
             z = z0.to(flux.device).expand(flux.shape[0], -1, -1)
             return m.scaler.inverse(m.inn.inverse(z, proj)).mean(1)
 
@@ -352,7 +300,11 @@ class ConditionalINNRegressor(SpectralModel):
                     dev
                 )
                 x = (x[:, None, :] + noise * s[:, None, :]).reshape(-1, x.shape[1])
-            draws = self._draw(x, n_int, gen).double().cpu()
+            draws = (
+                draw_posterior(self.module_, x, n_int, len(self.label_names_), gen)
+                .double()
+                .cpu()
+            )
             if mode == "precision":
                 draws = draws.reshape(-1, n_ext, n_int, d)
                 for i in range(0, draws.shape[0], 8):  # bounded KDE memory
@@ -395,7 +347,7 @@ class ConditionalINNRegressor(SpectralModel):
     def _features(self, flux: torch.Tensor) -> np.ndarray:
         """The last conditioning vector of each spectrum as observed (OOD features)."""
         m = self.module_.eval()
-        parts = [_condition(m, flux[i : i + 64])[-1] for i in range(0, len(flux), 64)]
+        parts = [condition(m, flux[i : i + 64])[-1] for i in range(0, len(flux), 64)]
         return torch.cat(parts).double().cpu().numpy()
 
     # ------------------------------------------------------------ persistence
@@ -440,31 +392,9 @@ class ConditionalINNRegressor(SpectralModel):
         est.seed_ = int(member["seed"])
         est.best_valid_loss_ = float(member["best_valid_loss"])
         module = load_state(
-            path, member["file"], est._build(est.wavelength_.size, est.seed_)
+            path,
+            member["file"],
+            build_module(est._config, len(names), est.wavelength_.size, est.seed_),
         )
         est.module_ = module.to(device_of(est.device))
         return est
-
-
-def _condition(module: torch.nn.Module, flux: torch.Tensor) -> list[torch.Tensor]:
-    """The conditioning network's outputs for ``flux`` (standardised per pixel first
-    when the model has a ``flux_scaler``)."""
-    return module.cond(scaled_flux(module, flux))
-
-
-def _nll_loss(cfg: CINNConfig) -> Callable:
-    """Per-star negative log-likelihood per label: (|z|^2 / 2 - log|det J|) / n_labels;
-    in training, label noise and the S/N augmentation."""
-    label_noise = cfg.label_noise
-
-    def loss(module: torch.nn.Module, batch: Sequence[torch.Tensor]) -> torch.Tensor:
-        flux, y, sigma, snr = batch
-        if module.training:
-            flux = augment_batch(cfg, flux, sigma, snr)
-        x = module.scaler(y)
-        if module.training and label_noise > 0:
-            x = x + label_noise * torch.randn_like(x)
-        z, logdet = module.inn(x, module.inn.project(_condition(module, flux)))
-        return (0.5 * (z * z).sum(-1) - logdet) / x.shape[-1]
-
-    return loss
