@@ -49,6 +49,7 @@ from .gandalf_config import (
     GandalfConfig,
     GandalfPredictOptions,
 )
+from .gandalf_parts import edit_spectrum, latent_label_function, reconstruction_error
 from .gandalf_train import train_autoencoder
 from .latent import DenseRegressor, fit_dense_regressor, r2_per_label
 from .persist import load_tensors
@@ -214,11 +215,6 @@ class LatentAutoencoder(SpectralModel):
         self._fit_reliability(train, validation)
         return self
 
-    @property
-    def regressor_(self) -> DenseRegressor:
-        """The regressor fitted on every training star (the paper's)."""
-        return self.regressors_[0]
-
     def _regress(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean and spread (ddof 1; NaN with one regressor) of the regressors."""
         preds = np.stack([r.predict(z) for r in self.regressors_])
@@ -287,7 +283,7 @@ class LatentAutoencoder(SpectralModel):
             mean[ok], spread[ok] = self._regress(z[ok])
         scatter = np.array([self.scatter_[n] for n in self.label_names_])
         external = np.where(ok[:, None], scatter[None, :], np.nan)
-        signals = {"reconstruction_error": self._reconstruction_error(x, y, z)}
+        signals = {"reconstruction_error": reconstruction_error(self, x, y, z)}
         if len(self.regressors_) > 1:
             signals["regressor_spread"] = spread
         return LabelPrediction(
@@ -299,57 +295,12 @@ class LatentAutoencoder(SpectralModel):
             features=z,
         )
 
-    @torch.inference_mode()
-    def _reconstruction_error(
-        self, flux: torch.Tensor, labels: torch.Tensor | None, z: np.ndarray
-    ) -> np.ndarray:
-        """Mean squared difference of the standardised flux and its reconstruction
-        from z and the regressed labels (NaN where z is)."""
-        m = self.module_.eval()
-        out = np.full(flux.shape[0], np.nan)
-        ok = np.flatnonzero(np.isfinite(z).all(axis=1))
-        for i in range(0, ok.size, 1024):
-            rows = ok[i : i + 1024]
-            zz = torch.as_tensor(z[rows], dtype=torch.float32, device=flux.device)
-            y = labels[rows] if labels is not None else None
-            if y is None:
-                y = torch.as_tensor(
-                    self._regress(z[rows])[0], dtype=torch.float32, device=flux.device
-                )
-            x = m.flux_scaler(flux[rows])
-            rec = m.ae.decode(zz, m.label_scaler(y))
-            out[rows] = ((rec - x) ** 2).mean(1).double().cpu().numpy()
-        return out
-
     def label_function(self) -> Callable[[torch.Tensor], torch.Tensor]:
         """Differentiable ``flux (n, n_pixels) -> labels (n, n_labels)`` (encoder and
         latent regressor), for saliency; not for models that encode the labels."""
-        self._check_fitted()
-        if self._config.encoder_labels:
-            raise ValueError(
-                "saliency needs a model without labels at the encoder input"
-            )
-        m, regressors = self.module_.eval(), self.regressors_
-
-        def fn(flux: torch.Tensor) -> torch.Tensor:
-            def t(a: np.ndarray) -> torch.Tensor:
-                return torch.as_tensor(a, dtype=flux.dtype, device=flux.device)
-
-            z = m.ae.encode(m.flux_scaler(flux))
-            outs = []
-            for r in regressors:  # the mean of the regressors, as predict
-                h = (z - t(r.x_mean)) / t(r.x_scale)
-                for k, (w, b) in enumerate(zip(r.weights, r.biases, strict=True)):
-                    h = h @ t(w) + t(b)
-                    if k < len(r.weights) - 1:
-                        h = torch.relu(h)
-                outs.append(h * t(r.y_scale) + t(r.y_mean))
-            return torch.stack(outs).mean(0)
-
-        return fn
+        return latent_label_function(self)
 
     # ------------------------------------------------------------------ edit
-    @torch.inference_mode()
     def edit(
         self, spectra: Spectra, star: str | int, changes: Mapping[str, float]
     ) -> EditedSpectrum:
@@ -359,74 +310,7 @@ class LatentAutoencoder(SpectralModel):
         the latent regressor's prediction where not; ``changes`` replaces some of
         them. With no change, ``edited`` equals ``reconstruction``.
         """
-        self._check_fitted()
-        unknown = [n for n in changes if n not in self.label_names_]
-        if unknown:
-            raise ValueError(
-                f"--set: {unknown} are not labels of this model {list(self.label_names_)}"
-            )
-        for n, v in changes.items():
-            lo, hi = getattr(self, "label_range_", {}).get(n, (-np.inf, np.inf))
-            if not np.isfinite(v):
-                raise ValueError(f"--set: {n}={v}: give a finite number")
-            if not lo <= v <= hi:
-                raise ValueError(
-                    f"--set: {n}={v:g} is outside the model's training range "
-                    f"{lo:g} .. {hi:g}; the decoder cannot extrapolate"
-                )
-        ids = np.asarray(spectra.ids).astype(str)
-        if isinstance(star, str):
-            hits = np.flatnonzero(ids == star)
-            if hits.size == 0:
-                raise StarlabelInputError("is not in the dataset", star=star)
-            index = int(hits[0])
-        else:
-            index = int(star)
-            if not 0 <= index < spectra.n_spectra:
-                raise ValueError(
-                    f"star: row {index} is outside the dataset's {spectra.n_spectra} rows"
-                )
-        where = f"{ids[index]} (row {index})"
-        one = spectra[np.array([index])]
-        labels = np.array(
-            [
-                one.labels[n][0] if n in one.labels else np.nan
-                for n in self.label_names_
-            ],
-            dtype=np.float64,
-        )
-        if not np.isfinite(labels).all():
-            if self._config.encoder_labels:
-                raise StarlabelInputError(
-                    f"labels {list(self.label_names_)} needed by the encoder are missing",
-                    star=where,
-                )
-            guess = self.predict(one).mean[0]
-            labels = np.where(np.isfinite(labels), labels, guess)
-        x, _, dead = self._inputs(one, False)
-        if dead[0]:
-            raise StarlabelInputError("no usable pixel", star=where)
-        m = self.module_
-        y0 = torch.as_tensor(labels[None], dtype=torch.float32, device=x.device)
-        new = labels.copy()
-        for n, v in changes.items():
-            new[self.label_names_.index(n)] = float(v)
-        y1 = torch.as_tensor(new[None], dtype=torch.float32, device=x.device)
-        z = m.ae.encode(m.flux_scaler(x), m.label_scaler(y0))
-
-        def decode(y: torch.Tensor) -> np.ndarray:
-            out = m.flux_scaler.inverse(m.ae.decode(z, m.label_scaler(y)))
-            return out[0].cpu().numpy().astype(np.float64)
-
-        return EditedSpectrum(
-            str(ids[index]),
-            self.wavelength_.copy(),
-            one.flux[0].astype(np.float64),
-            decode(y0),
-            decode(y1),
-            dict(zip(self.label_names_, labels.tolist(), strict=True)),
-            dict(zip(self.label_names_, new.tolist(), strict=True)),
-        )
+        return edit_spectrum(self, spectra, star, changes)
 
     # ------------------------------------------------------------ persistence
     def _save_parts(self) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
