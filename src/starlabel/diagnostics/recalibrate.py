@@ -31,6 +31,7 @@ from ..models import load
 from ..models.persist import is_model_dir, read_manifest
 from ..models.recalibration import LabelCalibration
 from ..models.reliability import fit_calibration_on, fit_calibration_on_pairs
+from ..spectra.container import Spectra
 from ..spectra.io.hdf5 import read_dataset
 from .calibration import LEVELS, coverage_gaussian
 from .metrics import z_statistics
@@ -166,54 +167,20 @@ def calibrate_model_dir(
     for k, name in enumerate(pred.label_names):
         if name not in new:
             continue
-        c = new[name]
-        if pairs is not None:
-            i, j = rows_[:, 0], rows_[:, 1]
-            res = pred.mean[i, k] - pred.mean[j, k]
-            ends = (raw[i, k], raw[j, k], snr[i], snr[j])
-            s_raw = np.hypot(raw[i, k], raw[j, k])
-            s_old = _pair_sigma(old[name], *ends) if name in old else None
-            s_new = _pair_sigma(c, *ends)
-        else:
-            res = pred.mean[:, k] - ref.labels[name]
-            s_raw = raw[:, k]
-            by = (
-                pred.mean[:, list(pred.label_names).index(c.by)]
-                if c.by in pred.label_names
-                else None
-            )
-            s_old = old[name].apply(raw[:, k], snr, by) if name in old else None
-            s_new = c.apply(raw[:, k], snr, by)
-        z_raw, c_raw = _z(res, s_raw)
-        z_old, c_old = _z(res, s_old) if s_old is not None else (np.nan, np.nan)
-        z_new, c_new = _z(res, s_new)
-        rows.append(
-            {
-                "label": name,
-                "n": c.n,
-                "a": c.a,
-                "b": c.b,
-                "c": c.c,
-                "p": c.p,
-                "z_std_raw": z_raw,
-                "cov68_raw": c_raw,
-                "z_std_before": z_old,
-                "cov68_before": c_old,
-                "z_std_after": z_new,
-                "cov68_after": c_new,
-            }
+        res, s_raw, s_old, s_new = _sigmas(
+            pred,
+            ref,
+            k,
+            new[name],
+            old.get(name),
+            raw,
+            snr,
+            rows_ if pairs is not None else None,
         )
-        zero = np.zeros_like(res)
-        before.append(
-            coverage_gaussian(
-                res[:, None],
-                (s_old if s_old is not None else s_raw)[:, None],
-                zero[:, None],
-            )[:, 0]
-        )
-        after.append(
-            coverage_gaussian(res[:, None], s_new[:, None], zero[:, None])[:, 0]
-        )
+        row, cov_before, cov_after = _compare(name, new[name], res, s_raw, s_old, s_new)
+        rows.append(row)
+        before.append(cov_before)
+        after.append(cov_after)
         names.append(name)
     with staged_dir(out, command="calibrate") as stage:
         _write_report(
@@ -229,6 +196,69 @@ def calibrate_model_dir(
         _write_calibration(model_dir, key, new)  # the report is complete by then
     files = tuple(out / f for f in REPORT_FILES)
     return CalibrationResult(key, new, rows, files, n)
+
+
+def _sigmas(
+    pred: Any,
+    ref: Spectra,
+    k: int,
+    c: LabelCalibration,
+    old: LabelCalibration | None,
+    raw: np.ndarray,
+    snr: np.ndarray,
+    pairs: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+    """Label ``k``'s residuals (against the reference, or pair differences) and
+    their sigma raw, with the old calibration (None: none) and with the new one."""
+    name = pred.label_names[k]
+    if pairs is not None:
+        i, j = pairs[:, 0], pairs[:, 1]
+        res = pred.mean[i, k] - pred.mean[j, k]
+        ends = (raw[i, k], raw[j, k], snr[i], snr[j])
+        s_old = _pair_sigma(old, *ends) if old is not None else None
+        return res, np.hypot(raw[i, k], raw[j, k]), s_old, _pair_sigma(c, *ends)
+    res = pred.mean[:, k] - ref.labels[name]
+    by = (
+        pred.mean[:, list(pred.label_names).index(c.by)]
+        if c.by in pred.label_names
+        else None
+    )
+    s_old = old.apply(raw[:, k], snr, by) if old is not None else None
+    return res, raw[:, k], s_old, c.apply(raw[:, k], snr, by)
+
+
+def _compare(
+    name: str,
+    c: LabelCalibration,
+    res: np.ndarray,
+    s_raw: np.ndarray,
+    s_old: np.ndarray | None,
+    s_new: np.ndarray,
+) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+    """The report row of a label (z std and 68 % coverage raw, before, after) and
+    its coverage curves before and after."""
+    z_raw, c_raw = _z(res, s_raw)
+    z_old, c_old = _z(res, s_old) if s_old is not None else (np.nan, np.nan)
+    z_new, c_new = _z(res, s_new)
+    row = {
+        "label": name,
+        "n": c.n,
+        "a": c.a,
+        "b": c.b,
+        "c": c.c,
+        "p": c.p,
+        "z_std_raw": z_raw,
+        "cov68_raw": c_raw,
+        "z_std_before": z_old,
+        "cov68_before": c_old,
+        "z_std_after": z_new,
+        "cov68_after": c_new,
+    }
+    zero = np.zeros_like(res)[:, None]
+    s_before = s_old if s_old is not None else s_raw
+    before = coverage_gaussian(res[:, None], s_before[:, None], zero)[:, 0]
+    after = coverage_gaussian(res[:, None], s_new[:, None], zero)[:, 0]
+    return row, before, after
 
 
 def _pair_sigma(
