@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -217,6 +217,11 @@ def predict(
             log=log,
             overwrite=overwrite,
         )
+    _report(counts, output, len(inputs), model, options)
+
+
+def _report(counts: dict, output: Path, n_files: int, model: Any, options: Any) -> None:
+    """What a predict run did: chunks, rate, rows, flags and uncalibrated errors."""
     if counts["chunks_run"]:
         rate = counts["rows_run"] / max(counts["seconds"], 1e-9)
         console.print(
@@ -232,8 +237,8 @@ def predict(
         console.print("nothing to label: every chunk was done by an earlier run")
     what = "wrote" if counts["written"] else "up to date:"
     console.print(
-        f"{what} {output}: {counts['n_spectra']} rows from {len(inputs)} file"
-        f"{'s' if len(inputs) > 1 else ''}, {counts['n_not_processed']} not processed "
+        f"{what} {output}: {counts['n_spectra']} rows from {n_files} file"
+        f"{'s' if n_files > 1 else ''}, {counts['n_not_processed']} not processed "
         f"(NaN, flag {Flag.NOT_PROCESSED.value}), {counts['n_outside_range']} outside the training range"
         + (
             f", {counts['n_ood']} unlike the training set (flag {Flag.OUT_OF_DISTRIBUTION.value})"
