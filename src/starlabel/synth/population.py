@@ -170,21 +170,75 @@ def sample_population(
     rng = np.random.default_rng(seed)
     sn = np.exp(rng.uniform(np.log(snr[0]), np.log(snr[1]), n))
     if kind == "uniform":
-        r = dict(UNIFORM_RANGES, **(ranges or {}))
-        labels = {k: rng.uniform(*r[k], n) for k in LABELS if k != "vmic"}
-        labels["vmic"] = vmic_relation(labels["teff"], labels["logg"])
-        meta = {
-            "population": np.full(n, "uniform"),
-            "cluster": np.full(n, ""),
-            "snr": sn,
-            "rv": rng.normal(0, 30.0, n),
-            "li_rich": np.zeros(n, bool),
-            "stage": np.full(n, ""),
-        }
-        return Population({k: labels[k] for k in LABELS}, meta)
+        return _uniform(n, rng, sn, ranges)
     if kind != "galactic":
         raise ValueError(f"kind: expected 'galactic' or 'uniform', got {kind!r}")
 
+    comp, fe_h, cluster, rv, stage, young, oc, gc = _membership(n, rng)
+
+    field = np.isin(comp, ["thin", "thick", "halo"])
+    teff, logg = _kiel(stage, fe_h, rng)
+    in_cluster = ~field
+    if in_cluster.any():  # clusters follow one sequence: less scatter
+        t2, g2 = _kiel(stage[in_cluster], fe_h[in_cluster], rng, scatter=0.3)
+        teff[in_cluster], logg[in_cluster] = t2, g2
+
+    mg, al, si, ca, ti, ni = _abundances(comp, fe_h, cluster, oc, gc, rng)
+
+    a_li, li_rich, vmic, vsini = _lithium_and_rotation(
+        teff, logg, fe_h, stage, young, in_cluster, rng
+    )
+
+    labels = {
+        "teff": teff,
+        "logg": logg,
+        "fe_h": fe_h,
+        "mg_fe": mg,
+        "al_fe": al,
+        "si_fe": si,
+        "ca_fe": ca,
+        "ti_fe": ti,
+        "ni_fe": ni,
+        "a_li": a_li,
+        "vmic": vmic,
+        "vsini": vsini,
+    }
+    meta = {
+        "population": comp.astype(str),
+        "cluster": cluster,
+        "stage": stage,
+        "li_rich": li_rich,
+        "snr": sn,
+        "rv": rv,
+    }
+    return Population(labels, meta)
+
+
+def _uniform(
+    n: int,
+    rng: np.random.Generator,
+    sn: np.ndarray,
+    ranges: dict[str, tuple[float, float]] | None,
+) -> Population:
+    """Labels drawn independently and uniformly over ``ranges``."""
+    r = dict(UNIFORM_RANGES, **(ranges or {}))
+    labels = {k: rng.uniform(*r[k], n) for k in LABELS if k != "vmic"}
+    labels["vmic"] = vmic_relation(labels["teff"], labels["logg"])
+    meta = {
+        "population": np.full(n, "uniform"),
+        "cluster": np.full(n, ""),
+        "snr": sn,
+        "rv": rng.normal(0, 30.0, n),
+        "li_rich": np.zeros(n, bool),
+        "stage": np.full(n, ""),
+    }
+    return Population({k: labels[k] for k in LABELS}, meta)
+
+
+def _membership(n: int, rng: np.random.Generator) -> tuple:
+    """Each star's component (thin, thick, halo, open or globular cluster), [Fe/H],
+    cluster name, RV, evolutionary stage and youth; the rows of the clusters'
+    stars (open, globular)."""
     comp = rng.choice(
         ["thin", "thick", "halo", "open_cluster", "globular_cluster"],
         n,
@@ -238,14 +292,23 @@ def sample_population(
         stage[i] = rng.choice(["rgb", "sg", "to"], p=[0.7, 0.15, 0.15])
     stage = stage.astype(str)
     cluster = cluster.astype(str)
+    return comp, fe_h, cluster, rv, stage, young, oc, gc
 
+
+def _abundances(
+    comp: np.ndarray,
+    fe_h: np.ndarray,
+    cluster: np.ndarray,
+    oc: np.ndarray,
+    gc: np.ndarray,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, ...]:
+    """[Mg/Fe], [Al/Fe], [Si/Fe], [Ca/Fe], [Ti/Fe], [Ni/Fe] by component: the
+    disc's alpha sequences, each open cluster's values, the globular clusters'
+    Mg-Al anticorrelation."""
+    n = comp.size
     field = np.isin(comp, ["thin", "thick", "halo"])
-    teff, logg = _kiel(stage, fe_h, rng)
     in_cluster = ~field
-    if in_cluster.any():  # clusters follow one sequence: less scatter
-        t2, g2 = _kiel(stage[in_cluster], fe_h[in_cluster], rng, scatter=0.3)
-        teff[in_cluster], logg[in_cluster] = t2, g2
-
     mg = np.empty(n)
     mg[field] = _alpha(fe_h[field], comp[field], rng)
     al = np.empty(n)
@@ -272,7 +335,20 @@ def sample_population(
     ti = 0.75 * alpha_like + rng.normal(0, 0.04, n) * spread
     ni_mu = np.select([comp == "thick", comp == "halo"], [-0.03, -0.05], 0.0)
     ni = ni_mu + rng.normal(0, 0.04, n) * spread
+    return mg, al, si, ca, ti, ni
 
+
+def _lithium_and_rotation(
+    teff: np.ndarray,
+    logg: np.ndarray,
+    fe_h: np.ndarray,
+    stage: np.ndarray,
+    young: np.ndarray,
+    in_cluster: np.ndarray,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, ...]:
+    """A(Li) with 1 % Li-rich giants, microturbulence and v sin i."""
+    n = teff.size
     a_li = _lithium(teff, logg, fe_h, rng, young)
     li_rich = np.zeros(n, bool)
     giants = np.flatnonzero((logg < 3.5) & (stage != "ms"))
@@ -291,27 +367,4 @@ def sample_population(
     fast = (logg > 3.9) & (teff > 6200)
     vsini[fast] = np.clip(rng.lognormal(np.log(8.0), 0.6, fast.sum()), 0, 40)
     vsini[young & (teff > 5600)] += rng.uniform(0, 15, (young & (teff > 5600)).sum())
-
-    labels = {
-        "teff": teff,
-        "logg": logg,
-        "fe_h": fe_h,
-        "mg_fe": mg,
-        "al_fe": al,
-        "si_fe": si,
-        "ca_fe": ca,
-        "ti_fe": ti,
-        "ni_fe": ni,
-        "a_li": a_li,
-        "vmic": vmic,
-        "vsini": vsini,
-    }
-    meta = {
-        "population": comp.astype(str),
-        "cluster": cluster,
-        "stage": stage,
-        "li_rich": li_rich,
-        "snr": sn,
-        "rv": rv,
-    }
-    return Population(labels, meta)
+    return a_li, li_rich, vmic, vsini
