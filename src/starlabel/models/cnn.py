@@ -77,7 +77,7 @@ class DeepEnsembleRegressor(SpectralModel):
         show_progress: draw a progress bar while training.
 
     Example:
-        >>> from starlabel.synth.population import sample_population
+        >>> from starlabel.training import TrainConfig
         >>> est = DeepEnsembleRegressor(EnsembleConfig(n_members=2, n_keep=1,
         ...     train=TrainConfig(max_epochs=2)), labels=["teff"])
         >>> est.get_params()["random_state"]
