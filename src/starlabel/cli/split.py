@@ -41,11 +41,15 @@ def split(
     from ..spectra.io.hdf5 import split_dataset
 
     fr = check_fractions(fractions)
+    test = Path(f"{output}-test.h5")
+    had_test = test.exists()
     parts = split_dataset(
         path, output, fr, seed=seed, stratify=stratify, overwrite=overwrite
     )
     for name, (p, n) in parts.items():
         console.print(f"wrote {p}: {n} spectra ({name})")
+    if had_test and not test.exists():
+        console.print(f"removed {test}: the test part of the earlier split")
 
 
 def check_fractions(fractions: list[float] | None) -> list[float]:

@@ -57,7 +57,8 @@ def split_dataset(
     ``--overwrite``.
 
     Args:
-        overwrite: replace existing part files.
+        overwrite: replace existing part files of ours (and remove the test part
+            of an earlier 3-part split when this one has 2 parts).
 
     Returns:
         part name -> (path, number of spectra).
@@ -100,6 +101,10 @@ def split_dataset(
             )
         replace = {name: overwrite or outputs[name] in unfinished for name in names}
         _write_parts(reader, part, outputs, replace, group, batch_size)
+    if overwrite:  # a 2-part split over a 3-part one: its test part would mix in
+        for target in split_outputs(prefix, 3).values():
+            if target not in outputs.values() and _split_group(target) is not None:
+                target.unlink()
     return {name: (outputs[name], int(counts[k])) for k, name in enumerate(names)}
 
 
@@ -158,18 +163,22 @@ def _unfinished_split(outputs: dict[str, Path]) -> set[Path]:
     """Parts of an earlier split of ours whose group is incomplete (a part missing
     or of another split: a run killed while moving its files into place). They
     are replaced without ``--overwrite``; a complete earlier split is not."""
-    groups: dict[Path, str | None] = {}
-    for target in outputs.values():
-        groups[target] = None
-        if not target.is_file() or target.is_symlink():
-            continue
-        try:
-            with h5py.File(target, "r") as h5:
-                if h5.attrs.get("format") == FORMAT:
-                    groups[target] = str(h5.attrs.get("split_group", "")) or None
-        except (OSError, ValueError):
-            pass
+    groups = {target: _split_group(target) for target in outputs.values()}
     tokens = {g for g in groups.values() if g is not None}
     if not tokens or (len(tokens) == 1 and all(groups.values())):
         return set()
     return {t for t, g in groups.items() if g is not None}
+
+
+def _split_group(target: Path) -> str | None:
+    """The split a part file of ours belongs to (None: no such file, not ours,
+    or not a split part)."""
+    if not target.is_file() or target.is_symlink():
+        return None
+    try:
+        with h5py.File(target, "r") as h5:
+            if h5.attrs.get("format") == FORMAT:
+                return str(h5.attrs.get("split_group", "")) or None
+    except (OSError, ValueError):
+        pass
+    return None
