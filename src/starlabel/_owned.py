@@ -5,12 +5,11 @@ An existing output path is replaced only when starlabel wrote it and the user as
 without. starlabel recognises its own results by a marker inside them:
 
 * HDF5 (datasets): root attribute ``format`` beginning ``starlabel`` or ``creator``;
-* FITS (catalogues, raw spectra): a ``CREATOR = 'starlabel ...'`` card (or the
-  ``SLRUN`` card of catalogues of earlier versions) in the first header;
+* FITS (catalogues): a ``CREATOR = 'starlabel ...'`` card in the primary header (or
+  the ``SLRUN`` card in the table header of catalogues of earlier versions);
 * Parquet: schema metadata ``creator`` (or ``starlabel_*`` / ``SLRUN`` keys);
 * CSV and other text: a first line ``# written by starlabel ...``; HTML: a
-  ``<meta name="generator" content="starlabel ...">``; JSON: a ``format`` or
-  ``creator`` beginning ``starlabel``;
+  ``<meta name="generator" content="starlabel ...">``;
 * PNG: a ``Software`` text chunk beginning ``starlabel``;
 * safetensors: ``format`` or ``creator`` in the header's metadata;
 * folders: a marker file (:data:`FOLDER_MARKER`, a model's ``model.json``, a tune
@@ -24,7 +23,6 @@ apply the rule before a command does any work.
 from __future__ import annotations
 
 import json
-import os
 import re
 import struct
 from datetime import UTC, datetime
@@ -92,32 +90,19 @@ def _str(value: Any) -> Any:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
-def _fits(head: bytes) -> bool:
-    """The primary header's cards (80-character records, up to ``END``)."""
-    for i in range(0, len(head) - 79, 80):
-        card = head[i : i + 80].decode("ascii", "replace")
-        key = card[:8].strip()
-        if key == "END":
-            return False
-        if key == "SLRUN":
-            return True
-        if key == "CREATOR" and "=" in card[8:10]:
-            value = card[10:].split("/")[0].strip().strip("'").strip()
-            if _ours(value):
+def _fits(path: Path) -> bool:
+    """``CREATOR = 'starlabel ...'`` in the primary header, or the run card
+    ``SLRUN`` of a predicted catalogue (in its table header, as earlier versions
+    wrote it)."""
+    from astropy.io import fits
+
+    try:
+        with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
+            if _ours(hdul[0].header.get("CREATOR")):
                 return True
-    return False
-
-
-def _fits_full(path: Path, head: bytes) -> bool:
-    if _fits(head):
-        return True
-    try:  # a long primary header: read it properly
-        from astropy.io import fits
-
-        header = fits.getheader(path, 0)
-    except (OSError, ValueError, IndexError):
+            return len(hdul) > 1 and "SLRUN" in hdul[1].header
+    except (OSError, ValueError, IndexError, TypeError):
         return False
-    return "SLRUN" in header or _ours(header.get("CREATOR"))
 
 
 def _parquet(path: Path) -> bool:
@@ -171,21 +156,8 @@ def _text(head: bytes) -> bool:
     first = text.lstrip().split("\n", 1)[0]
     if re.match(r"#\s*written by starlabel\b", first):
         return True
-    if re.search(
-        r"<meta\s+name=[\"']generator[\"']\s+content=[\"']starlabel", text, re.I
-    ):
-        return True
-    if first.startswith("{"):
-        try:
-            obj = json.loads(first) if len(text) >= _HEAD else json.loads(text)
-        except ValueError:
-            try:
-                obj = json.loads(first)
-            except ValueError:
-                return False
-        if isinstance(obj, dict):
-            return _ours(obj.get("format")) or _ours(obj.get("creator"))
-    return False
+    generator = r"<meta\s+name=[\"']generator[\"']\s+content=[\"']starlabel"
+    return re.search(generator, text, re.I) is not None
 
 
 def _file_is_ours(path: Path) -> bool:
@@ -197,7 +169,7 @@ def _file_is_ours(path: Path) -> bool:
     if head.startswith(b"\x89HDF\r\n\x1a\n"):
         return _hdf5(path)
     if head.startswith(b"SIMPLE  ="):
-        return _fits_full(path, head)
+        return _fits(path)
     if head.startswith(b"PAR1"):
         return _parquet(path)
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
@@ -273,10 +245,11 @@ def write_folder_marker(folder: PathLike, command: str) -> Path:
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "files": files,
     }
+    from ._atomic import atomic_path  # it imports the checks built on this module
+
     target = folder / FOLDER_MARKER
-    tmp = target.with_name(f".{FOLDER_MARKER}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, target)
+    with atomic_path(target) as tmp:
+        tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     return target
 
 

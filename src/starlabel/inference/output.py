@@ -30,8 +30,9 @@ def output_token(path: Path) -> str | None:
             return meta.get(b"SLRUN", b"").decode() or None
         from .catalogue import read_csv_meta
 
-        if read_csv_meta(path).get("SLRUN"):
-            return read_csv_meta(path)["SLRUN"]
+        token = read_csv_meta(path).get("SLRUN")
+        if token:
+            return token
         st = path.stat()  # a CSV of an earlier version: no metadata
         return f"csv:{st.st_size}:{st.st_mtime_ns}"
     except (OSError, ValueError, KeyError, IndexError):
