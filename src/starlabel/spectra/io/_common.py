@@ -112,7 +112,9 @@ def check_csv_rows(
         reader = csv.reader(lines, delimiter=delimiter)
         header = next(reader, None)
         if header is None:
-            raise StarlabelInputError("no header line: an empty or truncated table", path=path)
+            raise StarlabelInputError(
+                "no header line: an empty or truncated table", path=path
+            )
         n_rows = 0
         last: list[str] = []
         for row in reader:
