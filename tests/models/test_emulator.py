@@ -103,7 +103,7 @@ def _fisher_sigma(est: SpectrumEmulator, labels: np.ndarray) -> np.ndarray:
     """1-sigma from the inverse of a finite-difference Fisher matrix plus the fit's
     prior, in label units (independent of the closed-form Jacobian)."""
     mod = est.module_
-    scale = mod.scaler.scale.double().numpy()
+    scale = mod.label_scaler.scale.double().numpy()
     w = (1 / SIGMA**2) / (1 + mod.error.double().numpy() ** 2 / SIGMA**2)
     prior = est._config.fit_settings().prior / scale**2
     out = []

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from safetensors.numpy import load_file
@@ -10,7 +12,12 @@ from safetensors.numpy import load_file
 import starlabel
 from starlabel.models import MODELS
 
-from .fixtures.make_model_fixtures import HERE, PREDICT_SEED, prediction_arrays
+from .fixtures.make_model_fixtures import (
+    HERE,
+    PREDICT_SEED,
+    fit_fixture,
+    prediction_arrays,
+)
 from .gandalf_toy import toy_spectra
 
 
@@ -25,3 +32,46 @@ def test_a_model_directory_of_the_release_predicts_as_it_did(kind):
         # float32 networks; torch's CPU kernels differ slightly between processes
         # (seen: 1.6e-5 relative on an OOD distance), never by a changed model
         np.testing.assert_allclose(got[name], value, rtol=1e-4, atol=1e-6, err_msg=name)
+
+
+def _expected(kind: str) -> dict[str, np.ndarray]:
+    return load_file(str(HERE / f"{kind}-expected.safetensors"))
+
+
+@pytest.mark.parametrize("kind", sorted(MODELS))
+def test_training_today_gives_the_model_of_the_release(kind, tmp_path):
+    """The fit template trains what each model's own fit trained: a refit with the
+    fixture's recipe predicts what the fixture does, also after save and load in
+    today's format."""
+    est = fit_fixture(kind)
+    test = toy_spectra(12, PREDICT_SEED)
+    back = starlabel.load(est.save(tmp_path / kind))
+    for model in (est, back):
+        got = prediction_arrays(model.predict(test))
+        for name, value in _expected(kind).items():
+            np.testing.assert_allclose(
+                got[name], value, rtol=1e-4, atol=1e-6, err_msg=name
+            )
+
+
+@pytest.mark.parametrize("kind", sorted(MODELS))
+def test_every_model_writes_one_manifest_schema(kind, tmp_path):
+    """Format 2: members as {file, seed, best_valid_loss}, history under members;
+    the release's format-1 directory reads into the same schema."""
+    from starlabel.models.persist import FORMAT_VERSION, read_manifest
+
+    path = fit_fixture(kind).save(tmp_path / kind)
+    new, old = read_manifest(path), read_manifest(HERE / kind)
+    assert new["format_version"] == FORMAT_VERSION == 2
+    assert old["read_from_format_version"] == 1
+    for manifest in (new, old):
+        assert manifest["members"], kind
+        for member in manifest["members"]:
+            assert set(member) >= {"file", "seed", "best_valid_loss"}
+            assert (path / member["file"]).exists()
+    assert [m["file"] for m in new["members"]] == [m["file"] for m in old["members"]]
+    history = json.loads((path / "history.json").read_text())
+    assert list(history) == ["members"] and history["members"]
+    assert all("seed" in h and "kept" in h for h in history["members"])
+    for legacy in ("weights", "valid_loss"):
+        assert legacy not in new, legacy

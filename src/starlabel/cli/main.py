@@ -27,6 +27,7 @@ from . import (
     tune,
 )
 from ._app import app, err_console, guarded
+from .model_help import ModelCommand
 
 #: (name, function, click context settings), in the order of ``starlabel --help``.
 COMMANDS = [
@@ -49,7 +50,11 @@ COMMANDS = [
 ]
 
 for _name, _fn, _settings in COMMANDS:
-    app.command(_name, context_settings=_settings or None)(guarded(_fn))
+    app.command(
+        _name,
+        context_settings=_settings or None,
+        cls=ModelCommand if _name in ("train", "tune") else None,
+    )(guarded(_fn))
 
 
 def main() -> None:

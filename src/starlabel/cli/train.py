@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -14,13 +13,6 @@ from ._app import Overwrite, Quiet, console, names, warn
 SETTINGS = {"allow_extra_args": True}
 
 
-class ModelKind(StrEnum):
-    cnn = "cnn"
-    cinn = "cinn"
-    gandalf = "gandalf"
-    emulator = "emulator"
-
-
 def train(
     ctx: typer.Context,
     data: Annotated[Path, typer.Argument(help="Training dataset (.h5).")],
@@ -28,13 +20,7 @@ def train(
         Path | None, typer.Option("-o", "--output", help="Model directory to write.")
     ] = None,
     model: Annotated[
-        ModelKind | None,
-        typer.Option(
-            "--model",
-            help="cnn (deep ensemble; default), cinn (posterior per star), gandalf "
-            "(disentangling autoencoder) or emulator (labels -> spectrum, for "
-            "`starlabel refine`).",
-        ),
+        str | None, typer.Option("--model", help="The model to train:")
     ] = None,
     labels: Annotated[
         list[str],
@@ -46,10 +32,7 @@ def train(
         str | None,
         typer.Option(
             "--preset",
-            help="cnn: default (paper network, Adam, 5 members), ambrosch2023 (the "
-            "paper: SGD, 10 members), ambrosch2023-adam, wide, fast. cinn: default, "
-            "candebat2024 (the paper), fast. gandalf: santovena2025 (default), fast. "
-            "emulator: default (2 x 300, The Payne's size), fast.",
+            help="Named settings (the papers' among them; --print-config shows one):",
         ),
     ] = None,
     config: Annotated[
@@ -75,34 +58,47 @@ def train(
     ensemble: Annotated[
         int | None,
         typer.Option(
-            "--ensemble", help="cnn: members trained; cinn: seeds, best kept."
+            "--ensemble",
+            help="Networks trained from seeds random_state + k (the cINN keeps the "
+            "best one).",
         ),
     ] = None,
     keep: Annotated[
         int | None,
-        typer.Option("--keep", help="cnn: members kept, lowest validation loss."),
+        typer.Option("--keep", help="Members kept, lowest validation loss first."),
     ] = None,
-    max_epochs: Annotated[int | None, typer.Option("--max-epochs")] = None,
+    max_epochs: Annotated[
+        int | None, typer.Option("--max-epochs", help="Epochs at most.")
+    ] = None,
     patience: Annotated[
-        int | None, typer.Option("--patience", help="cnn, cinn: early stopping.")
+        int | None, typer.Option("--patience", help="Early stopping (epochs).")
     ] = None,
-    batch_size: Annotated[int | None, typer.Option("--batch-size")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", help="Mini-batch size.")
+    ] = None,
     lr: Annotated[float | None, typer.Option("--lr", help="Learning rate.")] = None,
     optimizer: Annotated[
-        str | None, typer.Option("--optimizer", help="cnn, cinn: sgd or adam.")
+        str | None, typer.Option("--optimizer", help="sgd or adam.")
     ] = None,
+    hidden: Annotated[
+        list[int],
+        typer.Option("--hidden", help="Hidden layer sizes (repeat: --hidden 300 ...)."),
+    ] = [],  # noqa: B006
     extra: Annotated[
         list[str],
-        typer.Option("--extra", help="cnn: /extra inputs (hybrid CNN; repeat)."),
+        typer.Option(
+            "--extra",
+            help="cnn: /extra inputs joined to the features (hybrid CNN; repeat).",
+        ),
     ] = [],  # noqa: B006
     augment_noise: Annotated[
-        bool, typer.Option("--augment-noise", help="cnn: add noise drawn from ivar.")
+        bool, typer.Option("--augment-noise", help="Add noise drawn from ivar.")
     ] = False,
     augment_snr: Annotated[
         float | None,
         typer.Option(
             "--augment-snr",
-            help="cnn, cinn: degrade half of each training batch to a random S/N "
+            help="Degrade half of each training batch to a random S/N "
             "between this and the spectrum's own, with noise from its ivar (0: off).",
         ),
     ] = None,
@@ -110,35 +106,33 @@ def train(
         str | None,
         typer.Option(
             "--loss",
-            help="cnn: mse (the paper; member spread only) or beta_nll (each member "
+            help="mse (the paper; member spread only) or beta_nll (each member "
             "predicts a mean and a variance: data and model uncertainty).",
         ),
     ] = None,
     rv_jitter: Annotated[
-        float | None, typer.Option("--rv-jitter", help="cnn: random RV shifts [km/s].")
+        float | None, typer.Option("--rv-jitter", help="Random RV shifts [km/s].")
     ] = None,
-    latent: Annotated[
-        int | None, typer.Option("--latent", help="gandalf: latent size.")
-    ] = None,
+    latent: Annotated[int | None, typer.Option("--latent", help="Latent size.")] = None,
     disentangle: Annotated[
-        list[str], typer.Option("--disentangle", help="gandalf: labels removed from z.")
+        list[str], typer.Option("--disentangle", help="Labels removed from z.")
     ] = [],  # noqa: B006
     entangle: Annotated[
-        list[str], typer.Option("--entangle", help="gandalf: labels reinforced in z.")
+        list[str], typer.Option("--entangle", help="Labels reinforced in z.")
     ] = [],  # noqa: B006
     strength: Annotated[
         float | None,
-        typer.Option("--lambda", help="gandalf: |lambda| of those labels."),
+        typer.Option("--lambda", help="|lambda| of those labels."),
     ] = None,
     adversary: Annotated[
         str | None,
         typer.Option(
-            "--adversary", help="gandalf: paper (default) or uniform (confusion loss)."
+            "--adversary", help="paper (default) or uniform (confusion loss)."
         ),
     ] = None,
     encoder_labels: Annotated[
         bool,
-        typer.Option("--encoder-labels", help="gandalf: labels enter the encoder too."),
+        typer.Option("--encoder-labels", help="Labels enter the encoder too."),
     ] = False,
     seed: Annotated[int | None, typer.Option("--seed")] = None,
     device: Annotated[
@@ -159,7 +153,7 @@ def train(
     if valid is not None and valid_fraction is not None:
         raise ValueError("--valid and --valid-fraction: give one or the other")
     est = build_estimator(
-        model.value if model else None,
+        model,
         run=read_run_config(config) if config is not None else None,
         preset=preset,
         labels=names(labels, ctx) or None,
@@ -184,6 +178,7 @@ def train(
         entangle=tuple(entangle) or None,
         encoder_labels=encoder_labels or None,
         adversary=adversary,
+        hidden=tuple(hidden) or None,
         **{"lambda": strength},
     )
     if print_config:

@@ -10,7 +10,6 @@ from typing import Annotated
 import typer
 
 from ._app import Overwrite, Quiet, console
-from .train import ModelKind
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 
@@ -45,14 +44,13 @@ def tune(
         typer.Option("--valid", help="Validation dataset (default: 20 % of DATA)."),
     ] = None,
     model: Annotated[
-        ModelKind | None,
-        typer.Option("--model", help="cnn (default), cinn, gandalf or emulator."),
+        str | None, typer.Option("--model", help="The model to tune:")
     ] = None,
     labels: Annotated[
         list[str], typer.Option("--labels", help="Labels to learn (default: all).")
     ] = [],  # noqa: B006
     preset: Annotated[
-        str | None, typer.Option("--preset", help="Base configuration (a preset).")
+        str | None, typer.Option("--preset", help="Base configuration, a preset:")
     ] = None,
     config: Annotated[
         Path | None,
@@ -143,7 +141,7 @@ def tune(
         data,
         valid,
         output,
-        model=model.value if model else None,
+        model=model,
         run=read_run_config(config) if config is not None else None,
         preset=preset,
         labels=labels or None,

@@ -1,11 +1,13 @@
 """The estimators: CNN deep ensemble, cINN, disentangling autoencoder, spectrum
 emulator (labels -> flux, with the per-star fit of labels).
 
-All follow one protocol (see :mod:`starlabel.models.base`); :func:`load` reads any
+All follow one protocol (see :mod:`starlabel.models.base`) and are built on one
+base, :class:`SpectralModel` (its fit template in :mod:`starlabel.models.fitting`,
+its model directory in :mod:`starlabel.models.directory`); :func:`load` reads any
 model directory and :data:`MODELS` maps each ``--model`` kind to its class.
 """
 
-from ._shared import check_trainable
+from ._shared import SpectralModel, check_trainable
 from .base import (
     EditingEstimator,
     EmulatingEstimator,
@@ -60,6 +62,7 @@ __all__ = [
     "PosteriorEstimator",
     "PredictOptions",
     "SaliencyEstimator",
+    "SpectralModel",
     "build_estimator",
     "check_model_target",
     "check_trainable",

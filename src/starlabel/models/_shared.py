@@ -5,36 +5,32 @@ helpers, the training progress bar."""
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-import numpy as np
 from sklearn.base import BaseEstimator
 
 from .. import __version__
 from .._config import to_toml
-from .._typing import PathLike
-from ..errors import StarlabelInputError
 from ..spectra.container import Spectra
 from ..spectra.labels import label_spec
 from .base import LabelPrediction, NotFittedError
 from .directory import ModelDirectory
+from .fitting import FitTemplate, check_trainable
 from .grid import check_grid, grid_manifest, grid_tensors, load_grid
 from .options import PredictOptions, resolve_config
 from .reliability import (
     apply_reliability,
     fit_reliability,
 )
-from .tensors import device_of, fit_flux_scaler, load_state, noise_tensors, scaled_flux
+from .tensors import device_of, load_state, noise_tensors
 
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "check_trainable",
     "noise_tensors",
-    "fit_flux_scaler",
-    "scaled_flux",
     "SpectralModel",
     "check_grid",
     "device_of",
@@ -45,47 +41,20 @@ __all__ = [
 ]
 
 
-def check_trainable(
-    spectra: Spectra, names: Sequence[str], *, path: PathLike | None = None
-) -> None:
-    """Refuse a training set that has nothing to learn from: every pixel masked
-    (ivar = 0), or a label in ``names`` without a single known value.
-
-    Raises:
-        StarlabelInputError: naming ``path`` (or ``train`` when it is None).
-    """
-    where = {"path": path} if path is not None else {}
-    prefix = "" if path is not None else "train: "
-    if spectra.n_spectra and not np.any(spectra.ivar > 0):
-        raise StarlabelInputError(
-            f"{prefix}every pixel of its {spectra.n_spectra} spectra is masked "
-            "(ivar = 0): nothing to train on",
-            **where,
-        )
-    empty = [
-        n
-        for n in names
-        if n in spectra.labels and not np.isfinite(spectra.labels[n]).any()
-    ]
-    if empty:
-        raise StarlabelInputError(
-            f"{prefix}no star has a value for {empty} (all NaN); choose other "
-            "labels with --labels",
-            **where,
-        )
-
-
-class SpectralModel(ModelDirectory, BaseEstimator):
+class SpectralModel(FitTemplate, ModelDirectory, BaseEstimator):
     """What every starlabel estimator shares (the protocol of ``models.base``):
     fitted-state check, grid check, typed predict options, preset + flag
     resolution, label bookkeeping, the common part of ``model.json``, saving and a
-    summary. Subclasses set the class attributes below and implement ``fit``,
-    ``_predict``, ``_save_parts``, ``from_manifest`` and ``label_function``."""
+    summary; the fit template (``models.fitting``) and the model directory
+    (``models.directory``). Subclasses set the class attributes below and supply
+    the hooks of both, ``_predict`` and ``label_function``."""
 
-    #: ``--model`` name and ``model.json`` kind.
+    #: ``--model`` name and ``model.json`` kind, and what it is in a few words
+    #: (``train --help``).
     kind: ClassVar[str] = ""
+    title: ClassVar[str] = ""
     #: attribute that exists only after ``fit``.
-    _fitted_attr: ClassVar[str] = ""
+    _fitted_attr: ClassVar[str] = "members_"
     config_class: ClassVar[type] = object
     options_class: ClassVar[type[PredictOptions]] = PredictOptions
     presets: ClassVar[Mapping[str, Any]] = {}
@@ -248,10 +217,6 @@ class SpectralModel(ModelDirectory, BaseEstimator):
     def _predict(self, spectra: Spectra, options: Any) -> LabelPrediction:
         raise NotImplementedError
 
-    def validation_loss(self) -> float:
-        """The fitted model's validation loss (``loss_name``; ``starlabel tune``)."""
-        raise NotImplementedError
-
     def summary(self) -> dict[str, str]:
         """Plain-text facts about the fitted model, for ``starlabel info``."""
         self._check_fitted()
@@ -292,76 +257,11 @@ class SpectralModel(ModelDirectory, BaseEstimator):
         }
 
     def _summary(self) -> dict[str, str]:
-        return {}
-
-    # ---------------------------------------------------------------- fit
-    def _warn(self, message: str) -> None:
-        """A one-line warning about the fit (``fit_warnings_``; printed by the CLI)."""
-        self.fit_warnings_.append(message)
-        log.warning(message)
-
-    def _check_sizes(self, train: Spectra, valid: Spectra) -> None:
-        """Warn when there are too few stars for a meaningful fit or early stop."""
-        if train.n_spectra < 50 or valid.n_spectra < 10:
-            self._warn(
-                f"only {train.n_spectra} training and {valid.n_spectra} validation "
-                "spectra: the model and its validation loss mean little"
-            )
-
-    def _fit_grid(
-        self, train: Spectra, validation: Spectra, *, sizes: bool = True
-    ) -> None:
-        """The one grid check of every fit: the validation spectra on the training
-        grid; the grid is recorded. With ``sizes``, warn of too few stars."""
-        if sizes:
-            self._check_sizes(train, validation)
-        check_grid(train.wavelength_aa, validation, "validation")
-        self.wavelength_ = train.wavelength_aa.copy()
-        self.medium_ = train.medium
-
-    def _begin_fit(self, train: Spectra) -> list[str]:
-        """Reset every fitted attribute (fitting again starts afresh) and set the
-        label names; returns them."""
-        for attr in [
-            a for a in vars(self) if a.endswith("_") and not a.startswith("_")
-        ]:
-            delattr(self, attr)
-        self.fit_warnings_: list[str] = []
-        if not isinstance(train, Spectra):
-            raise TypeError(f"train: expected Spectra, got {type(train).__name__}")
-        names = self._set_labels(train)
-        check_trainable(train, names)  # before any warning about the fit
-        return names
-
-    def _complete_sets(
-        self,
-        train: Spectra,
-        validation: Spectra | None,
-        names: Sequence[str],
-        valid_fraction: float,
-    ) -> tuple[Spectra, Spectra]:
-        """Training and validation stars that have every label in ``names`` (the
-        dropped training stars are counted in ``n_dropped_``); without a validation
-        set, ``valid_fraction`` of the training stars, seeded by ``random_state``."""
-        complete = np.isfinite(train.label_array(names)).all(axis=1)
-        self.n_dropped_ = int((~complete).sum())
-        train = train[complete]
-        if validation is None:
-            return train.split(
-                (1 - valid_fraction, valid_fraction), seed=self.random_state
-            )
-        return train, validation[np.isfinite(validation.label_array(names)).all(axis=1)]
-
-    def _record_training(self, train: Spectra, names: Sequence[str]) -> None:
-        """Fingerprint, size and label ranges of the training set (``model.json``)."""
-        self.training_fingerprint_ = hashlib.sha256(
-            np.ascontiguousarray(train.flux[: min(64, train.n_spectra)]).tobytes()
-            + "|".join(train.ids[:64]).encode()
-        ).hexdigest()[:16]
-        self.n_train_ = train.n_spectra
-        self.label_range_ = {
-            n: [float(np.nanmin(train.labels[n])), float(np.nanmax(train.labels[n]))]
-            for n in names
+        """The kept members and their validation losses (models add their own)."""
+        losses = ", ".join(f"{x:.4f}" for x in self.member_losses_)
+        return {
+            "members": f"{len(self.members_)} kept (seeds {self.member_seeds_})",
+            "validation loss": f"{losses} ({self.loss_name})",
         }
 
     def _check_fitted(self) -> None:

@@ -21,21 +21,16 @@ Prediction modes:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
-from ..errors import StarlabelInputError
 from ..spectra.container import Spectra
 from ..spectra.preprocess import dense_flux
 from ._shared import (
     SpectralModel,
-    device_of,
-    fit_flux_scaler,
-    load_state,
     noise_tensors,
 )
 from .base import LabelPrediction
@@ -47,7 +42,6 @@ from .cinn_config import (
     CINNPredictOptions,
 )
 from .cinn_parts import build_module, condition, draw_posterior, nll_loss
-from .members import keep_best, member_history, train_members
 from .options import TRAIN_FLAGS
 from .posterior import precision_summary
 
@@ -74,7 +68,8 @@ class ConditionalINNRegressor(SpectralModel):
     """
 
     kind = "cinn"
-    _fitted_attr = "module_"
+    title = "conditional invertible network (a posterior per star)"
+    weight_file = "cinn.safetensors"
     config_class = CINNConfig
     options_class = CINNPredictOptions
     presets = CINN_PRESETS
@@ -124,67 +119,33 @@ class ConditionalINNRegressor(SpectralModel):
     def _calibration_max_stars(self, key: str) -> int:
         return 5000 if key == "fast" else 1000
 
-    # -------------------------------------------------------------------- fit
-    def fit(
-        self, train: Spectra, valid: Spectra | None = None
-    ) -> ConditionalINNRegressor:
-        """Train by maximum likelihood; keeps the seed with the lowest validation loss.
+    # -------------------------------------------------------- fit hooks
+    def _batch_tensors(
+        self, spectra: Spectra, names: Sequence[str], device: torch.device
+    ) -> list[torch.Tensor]:
+        flux, _ = dense_flux(spectra)
+        return [
+            torch.as_tensor(flux, device=device),
+            torch.as_tensor(
+                spectra.label_array(names), dtype=torch.float32, device=device
+            ),
+            *noise_tensors(spectra, device),
+        ]
 
-        Args:
-            train: training spectra; stars missing any of the labels are left out.
-            valid: spectra for early stopping (default: ``valid_fraction`` of train).
+    def _new_network(
+        self,
+        seed: int,
+        train: Sequence[torch.Tensor],
+        n_pixels: int,
+        device: torch.device,
+    ) -> torch.nn.Module:
+        module = build_module(self._config, len(self.label_names_), n_pixels, seed)
+        module = module.to(device)
+        module.fit_scalers(train[1], train[0])
+        return module
 
-        Returns:
-            self.
-        """
-        cfg = self._config
-        names = self._begin_fit(train)
-        train, validation = self._complete_sets(train, valid, names, cfg.valid_fraction)
-        if train.n_spectra < 2 or validation.n_spectra < 1:
-            raise ValueError("train: too few stars with every label to train a cINN")
-        self._fit_grid(train, validation)
-        dev = device_of(self.device)
-
-        def tensors(sp: Spectra) -> list[torch.Tensor]:
-            flux, _ = dense_flux(sp)
-            return [
-                torch.as_tensor(flux, device=dev),
-                torch.as_tensor(sp.label_array(names), dtype=torch.float32, device=dev),
-                *noise_tensors(sp, dev),
-            ]
-
-        tr, va = tensors(train), tensors(validation)
-
-        def build(seed: int) -> torch.nn.Module:
-            module = build_module(cfg, len(names), train.n_pixels, seed).to(dev)
-            module.scaler.fit(tr[1])
-            if cfg.standardize_flux:
-                fit_flux_scaler(module, tr[0])
-            return module
-
-        members = train_members(
-            build,
-            nll_loss(cfg),
-            tr,
-            va,
-            cfg.train,
-            n_members=cfg.n_members,
-            random_state=self.random_state,
-            device=dev,
-            show_progress=self.show_progress,
-        )
-        (best,) = keep_best(members, 1)
-        self.module_ = best.module.to(dev).eval()
-        self.seed_, self.best_valid_loss_ = best.seed, best.loss
-        self.history_ = member_history(members, [best])
-        if not np.isfinite(self.best_valid_loss_) or self.best_valid_loss_ > 1e3:
-            self._warn(
-                f"validation loss {self.best_valid_loss_:.3g} ({self.loss_name}): the "
-                "cINN did not learn"
-            )
-        self._record_training(train, names)
-        self._fit_reliability(train, validation)
-        return self
+    def _member_loss(self, device: torch.device) -> Callable:
+        return nll_loss(self._config)
 
     # ---------------------------------------------------------------- predict
     def sample(self, spectra: Spectra, *, n_samples: int, seed: int = 0) -> np.ndarray:
@@ -244,14 +205,14 @@ class ConditionalINNRegressor(SpectralModel):
         dev = next(m.parameters()).device
         out = np.empty(spectra.n_spectra)
         for i in range(0, spectra.n_spectra, 256):
-            x = m.scaler(
+            x = m.label_scaler(
                 torch.as_tensor(y[i : i + 256], dtype=torch.float32, device=dev)
             )
             cond = condition(m, torch.as_tensor(flux[i : i + 256], device=dev))
             z, logdet = m.inn(x, m.inn.project(cond))
             logp = -0.5 * (z.double() ** 2).sum(-1) - 0.5 * d * np.log(2 * np.pi)
             out[i : i + 256] = (logp + logdet.double()).cpu().numpy()
-        out -= float(torch.log(m.scaler.scale.double()).sum())
+        out -= float(torch.log(m.label_scaler.scale.double()).sum())
         out[dead] = np.nan
         return out
 
@@ -269,7 +230,7 @@ class ConditionalINNRegressor(SpectralModel):
         def fn(flux: torch.Tensor) -> torch.Tensor:
             proj = m.inn.project([c.unsqueeze(1) for c in condition(m, flux)])
             z = z0.to(flux.device).expand(flux.shape[0], -1, -1)
-            return m.scaler.inverse(m.inn.inverse(z, proj)).mean(1)
+            return m.label_scaler.inverse(m.inn.inverse(z, proj)).mean(1)
 
         return fn
 
@@ -351,50 +312,14 @@ class ConditionalINNRegressor(SpectralModel):
         return torch.cat(parts).double().cpu().numpy()
 
     # ------------------------------------------------------------ persistence
-    def _save_parts(self) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-        manifest = {
-            "members": [
-                {
-                    "file": "cinn.safetensors",
-                    "seed": self.seed_,
-                    "best_valid_loss": self.best_valid_loss_,
-                }
-            ],
-        }
-        files = {"cinn.safetensors": self.module_.state_dict()}
-        return manifest, files, {"members": getattr(self, "history_", [])}
-
-    def validation_loss(self) -> float:
-        """Best validation loss of the kept seed."""
-        self._check_fitted()
-        return float(self.best_valid_loss_)
+    def _empty_network(self, seed: int, path: Path, file: str) -> torch.nn.Module:
+        return build_module(
+            self._config, len(self.label_names_), self.wavelength_.size, seed
+        )
 
     def _summary(self) -> dict[str, str]:
         return {
-            "members": f"seed {self.seed_} kept of {self._config.n_members} trained",
-            "validation loss": f"{self.best_valid_loss_:.4f} ({self.loss_name})",
+            "members": f"seed {self.member_seeds_[0]} kept of "
+            f"{self._config.n_members} trained",
+            "validation loss": f"{self.member_losses_[0]:.4f} ({self.loss_name})",
         }
-
-    @classmethod
-    def from_manifest(
-        cls, path: Path, manifest: dict[str, Any]
-    ) -> ConditionalINNRegressor:
-        """Rebuild from a model directory (called by :func:`starlabel.load`)."""
-        config, names = cls._manifest_basics(path, manifest)
-        try:
-            member = manifest["members"][0]
-        except (KeyError, TypeError, IndexError) as exc:
-            raise StarlabelInputError(
-                f"model.json is incomplete or invalid: {exc}", path=path
-            ) from exc
-        est = cls(config, labels=names, random_state=manifest.get("random_state", 0))
-        est._restore(path, manifest)
-        est.seed_ = int(member["seed"])
-        est.best_valid_loss_ = float(member["best_valid_loss"])
-        module = load_state(
-            path,
-            member["file"],
-            build_module(est._config, len(names), est.wavelength_.size, est.seed_),
-        )
-        est.module_ = module.to(device_of(est.device))
-        return est

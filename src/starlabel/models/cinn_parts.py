@@ -7,20 +7,14 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from ..nn import Standardizer
-from ..nn.condnet import ConditioningNet
-from ..nn.glow import ConditionalINN
+from ..nn.cinn_network import CINNNetwork
 from ..training.augment import augment_batch
-from ._shared import (
-    scaled_flux,
-)
 from .cinn_config import CINNConfig
 
 
-def condition(module: torch.nn.Module, flux: torch.Tensor) -> list[torch.Tensor]:
-    """The conditioning network's outputs for ``flux`` (standardised per pixel first
-    when the model has a ``flux_scaler``)."""
-    return module.cond(scaled_flux(module, flux))
+def condition(module: CINNNetwork, flux: torch.Tensor) -> list[torch.Tensor]:
+    """The conditioning network's outputs for ``flux`` as observed."""
+    return module.condition(flux)
 
 
 def nll_loss(cfg: CINNConfig) -> Callable:
@@ -32,7 +26,7 @@ def nll_loss(cfg: CINNConfig) -> Callable:
         flux, y, sigma, snr = batch
         if module.training:
             flux = augment_batch(cfg, flux, sigma, snr)
-        x = module.scaler(y)
+        x = module.label_scaler(y)
         if module.training and label_noise > 0:
             x = x + label_noise * torch.randn_like(x)
         z, logdet = module.inn(x, module.inn.project(condition(module, flux)))
@@ -67,35 +61,29 @@ def draw_posterior(
             for i in range(0, z.shape[0], step)
         ]
     )
-    return m.scaler.inverse(out)
+    return m.label_scaler.inverse(out)
 
 
-def build_module(
-    c: CINNConfig, n_labels: int, n_pixels: int, seed: int
-) -> torch.nn.Module:
-    """A new cINN: conditioning network, invertible network, label scaler and
-    (``standardize_flux``) flux scaler, under the names its weight files use."""
-    module = torch.nn.Module()
-    module.cond = ConditioningNet(
+def build_module(c: CINNConfig, n_labels: int, n_pixels: int, seed: int) -> CINNNetwork:
+    """A new cINN network (its weight files use the names of :class:`CINNNetwork`)."""
+    return CINNNetwork(
+        n_labels,
         n_pixels,
         c.cond_dims,
-        channels=c.channels,
-        kernel_size=c.kernel_size,
-        pool=c.pool,
-        stage_hidden=c.stage_hidden,
-        dense=c.dense,
-        dropout=c.dropout,
+        standardize_flux=c.standardize_flux,
+        cond=dict(
+            channels=c.channels,
+            kernel_size=c.kernel_size,
+            pool=c.pool,
+            stage_hidden=c.stage_hidden,
+            dense=c.dense,
+            dropout=c.dropout,
+        ),
+        inn=dict(
+            hidden=c.hidden,
+            depth=c.depth,
+            clamp=c.clamp,
+            init_std=c.init_std,
+            seed=seed,
+        ),
     )
-    module.inn = ConditionalINN(
-        n_labels,
-        c.cond_dims,
-        hidden=c.hidden,
-        depth=c.depth,
-        clamp=c.clamp,
-        init_std=c.init_std,
-        seed=seed,
-    )
-    module.scaler = Standardizer(n_labels)
-    if c.standardize_flux:
-        module.flux_scaler = Standardizer(n_pixels)
-    return module

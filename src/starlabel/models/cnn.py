@@ -25,15 +25,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import StarlabelInputError
-from ..nn import ConvRegressor, Standardizer
+from ..nn.cnn_network import CNNNetwork
 from ..spectra.container import Spectra
 from ._shared import (
     SpectralModel,
-    device_of,
-    fit_flux_scaler,
-    load_state,
-    scaled_flux,
 )
 from .base import LabelPrediction
 from .cnn_config import (
@@ -50,7 +45,6 @@ from .cnn_parts import (
     member_outputs,
     mixture_moments,
 )
-from .members import keep_best, member_history, train_members
 from .options import TRAIN_FLAGS
 
 __all__ = [
@@ -89,6 +83,7 @@ class DeepEnsembleRegressor(SpectralModel):
     """
 
     kind = "cnn"
+    title = "deep ensemble of 1D CNNs (labels with the members' spread)"
     _fitted_attr = "members_"
     config_class = EnsembleConfig
     options_class = CNNPredictOptions
@@ -158,12 +153,14 @@ class DeepEnsembleRegressor(SpectralModel):
         self.show_progress = show_progress
 
     # ---------------------------------------------------------------- helpers
-    def _build(self, n_pixels: int) -> torch.nn.Module:
+    def _build(self, n_pixels: int) -> CNNNetwork:
         c = self._config.cnn
-        heteroscedastic = self._config.loss == "beta_nll"
-        net = ConvRegressor(
+        n = len(self.label_names_)
+        return CNNNetwork(
             n_pixels,
-            len(self.label_names_) * (2 if heteroscedastic else 1),
+            n,
+            n * (2 if self._config.loss == "beta_nll" else 1),
+            standardize_flux=self._config.standardize_flux,
             channels=c.channels,
             kernel_size=c.kernel_size,
             pool=c.pool,
@@ -173,95 +170,16 @@ class DeepEnsembleRegressor(SpectralModel):
             n_extra=len(self.extra_names_),
             batch_norm=c.batch_norm,
         )
-        module = torch.nn.Module()
-        module.net = net
-        module.scaler = Standardizer(len(self.label_names_))
-        if self._config.standardize_flux:
-            module.flux_scaler = Standardizer(n_pixels)
-        return module
 
-    # -------------------------------------------------------------------- fit
-    def fit(
-        self, train: Spectra, valid: Spectra | None = None
-    ) -> DeepEnsembleRegressor:
-        """Train the ensemble.
+    # -------------------------------------------------------- fit hooks
+    def _n_members(self) -> tuple[int, int]:
+        return self._config.n_members, self._config.n_keep
 
-        Args:
-            train: training spectra with labels (NaN = unknown label).
-            valid: spectra for early stopping and member selection; by default
-                ``valid_fraction`` of ``train`` (random, seeded).
-
-        Returns:
-            self.
-
-        Raises:
-            ValueError: fewer than 2 training spectra, no value for a label, or a
-                validation set on another grid.
-        """
-        cfg = self._config
-        names = self._begin_fit(train)
-        self.extra_names_ = tuple(self.extra)
-        train, validation = self._split_valid(train, valid)
-        self._fit_grid(train, validation)
-        if cfg.n_keep == 1 and cfg.loss == "mse":
-            self._warn(
-                "a 1-member ensemble has no spread: its catalogues' _err_raw and "
-                "_err_int are NaN, and _err is only the calibration's floor and S/N "
-                "terms, not a per-star model uncertainty (train with --ensemble 2 "
-                "or more)"
-            )
-        dev = device_of(self.device)
-        tr, va = (
-            batch_tensors(sp, names, self.extra_names_, dev)
-            for sp in (train, validation)
-        )
-        known = tr[3].sum(0)
-        if (known == 0).any():
-            empty = [n for n, k in zip(names, known.tolist(), strict=True) if k == 0]
-            raise ValueError(f"train: no star has a value for {empty}")
-        per_px = _jitter_shift(
-            torch.as_tensor(self.wavelength_, dtype=torch.float32, device=dev)
-        )
-
-        def build(seed: int) -> torch.nn.Module:
-            module = self._build(train.n_pixels).to(dev)
-            module.scaler.fit(
-                torch.where(tr[3], tr[2], torch.full_like(tr[2], float("nan")))
-            )
-            if cfg.standardize_flux:
-                fit_flux_scaler(module, tr[0])
-            return module
-
-        members = train_members(
-            build,
-            member_loss(cfg, per_px),
-            tr,
-            va,
-            cfg.train,
-            n_members=cfg.n_members,
-            random_state=self.random_state,
-            device=dev,
-            show_progress=self.show_progress,
-        )
-        kept = keep_best(members, cfg.n_keep)
-        self.members_ = [m.module.to(dev) for m in kept]
-        self.member_seeds_ = [m.seed for m in kept]
-        self.member_losses_ = [m.loss for m in kept]
-        self.history_ = member_history(members, kept)
-        bad = [x for x in self.member_losses_ if not np.isfinite(x) or x > 1e3]
-        if bad:
-            self._warn(
-                f"validation loss {bad[0]:.3g} ({self.loss_name}; ~1 means it predicts "
-                "the mean): the ensemble did not learn"
-            )
-        self._record_training(train, names)
-        self._fit_reliability(train, validation)
-        return self
-
-    def _split_valid(
-        self, train: Spectra, valid: Spectra | None
+    def _fit_sets(
+        self, train: Spectra, valid: Spectra | None, names: Sequence[str]
     ) -> tuple[Spectra, Spectra]:
-        """``valid``, or ``valid_fraction`` of ``train`` (random, seeded)."""
+        """``valid``, or ``valid_fraction`` of ``train`` (random, seeded); stars
+        with incomplete labels stay (their missing labels are masked in the loss)."""
         if valid is None:
             if train.n_spectra < 2:
                 raise ValueError(
@@ -273,6 +191,43 @@ class DeepEnsembleRegressor(SpectralModel):
         if train.n_spectra < 1 or valid.n_spectra < 1:
             raise ValueError("train: too few spectra to train and validate a CNN")
         return train, valid
+
+    def _before_training(self, train: Spectra, validation: Spectra) -> None:
+        self.extra_names_ = tuple(self.extra)
+        cfg = self._config
+        if cfg.n_keep == 1 and cfg.loss == "mse":
+            self._warn(
+                "a 1-member ensemble has no spread: its catalogues' _err_raw and "
+                "_err_int are NaN, and _err is only the calibration's floor and S/N "
+                "terms, not a per-star model uncertainty (train with --ensemble 2 "
+                "or more)"
+            )
+        names = self.label_names_
+        known = np.isfinite(train.label_array(names)).sum(0)
+        if (known == 0).any():
+            empty = [n for n, k in zip(names, known.tolist(), strict=True) if k == 0]
+            raise ValueError(f"train: no star has a value for {empty}")
+
+    def _batch_tensors(
+        self, spectra: Spectra, names: Sequence[str], device: torch.device
+    ) -> list[torch.Tensor]:
+        return list(batch_tensors(spectra, names, self.extra_names_, device))
+
+    def _new_network(
+        self,
+        seed: int,
+        train: Sequence[torch.Tensor],
+        n_pixels: int,
+        device: torch.device,
+    ) -> CNNNetwork:
+        module = self._build(n_pixels).to(device)
+        known = torch.where(train[3], train[2], torch.full_like(train[2], float("nan")))
+        module.fit_scalers(known, train[0])
+        return module
+
+    def _member_loss(self, device: torch.device) -> Callable:
+        wl = torch.as_tensor(self.wavelength_, dtype=torch.float32, device=device)
+        return member_loss(self._config, _jitter_shift(wl))
 
     # ---------------------------------------------------------------- predict
 
@@ -288,8 +243,7 @@ class DeepEnsembleRegressor(SpectralModel):
         def fn(flux: torch.Tensor) -> torch.Tensor:
             n = len(self.label_names_)
             outs = [
-                m.scaler.inverse(m.net.eval()(scaled_flux(m, flux), None)[:, :n])
-                for m in self.members_
+                m.label_scaler.inverse(m.eval()(flux)[:, :n]) for m in self.members_
             ]
             return torch.stack(outs).mean(0)
 
@@ -328,30 +282,19 @@ class DeepEnsembleRegressor(SpectralModel):
         )
 
     # ------------------------------------------------------------ persistence
-    def _save_parts(self) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-        files = {
-            f"member-{k:02d}.safetensors": m.state_dict()
-            for k, m in enumerate(self.members_)
-        }
-        manifest = {
-            "extra": list(self.extra_names_),
-            "members": [
-                {
-                    "file": f"member-{k:02d}.safetensors",
-                    "seed": s,
-                    "best_valid_loss": loss,
-                }
-                for k, (s, loss) in enumerate(
-                    zip(self.member_seeds_, self.member_losses_, strict=True)
-                )
-            ],
-        }
-        return manifest, files, {"members": self.history_}
+    def _state_parts(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        return {"extra": list(self.extra_names_)}, {}
 
-    def validation_loss(self) -> float:
-        """Mean best validation loss of the kept members."""
-        self._check_fitted()
-        return float(np.mean(self.member_losses_))
+    @classmethod
+    def _init_args(cls, manifest: dict[str, Any]) -> dict[str, Any]:
+        return {"extra": tuple(manifest.get("extra", []))}
+
+    def _empty_network(self, seed: int, path: Path, file: str) -> CNNNetwork:
+        self.extra_names_ = tuple(self.extra)
+        return self._build(self.wavelength_.size)
+
+    def _restore_state(self, path: Path, manifest: dict[str, Any]) -> None:
+        self.extra_names_ = tuple(self.extra)
 
     def _summary(self) -> dict[str, str]:
         losses = ", ".join(f"{x:.4f}" for x in self.member_losses_)
@@ -361,32 +304,3 @@ class DeepEnsembleRegressor(SpectralModel):
             "validation loss": f"{losses} ({self.loss_name})",
             "extra inputs": extra,
         }
-
-    @classmethod
-    def from_manifest(
-        cls, path: Path, manifest: dict[str, Any]
-    ) -> DeepEnsembleRegressor:
-        """Rebuild from a model directory (called by :func:`starlabel.load`)."""
-        config, names = cls._manifest_basics(path, manifest)
-        try:
-            members_meta = manifest["members"]
-        except (KeyError, TypeError) as exc:
-            raise StarlabelInputError(
-                f"model.json is incomplete or invalid: {exc}", path=path
-            ) from exc
-        est = cls(
-            config,
-            labels=names,
-            extra=tuple(manifest.get("extra", [])),
-            random_state=manifest.get("random_state", 0),
-        )
-        est._restore(path, manifest)
-        est.extra_names_ = tuple(manifest.get("extra", []))
-        dev = device_of(est.device)
-        est.members_ = [
-            load_state(path, meta["file"], est._build(est.wavelength_.size)).to(dev)
-            for meta in members_meta
-        ]
-        est.member_seeds_ = [m["seed"] for m in members_meta]
-        est.member_losses_ = [m["best_valid_loss"] for m in members_meta]
-        return est

@@ -16,7 +16,7 @@ from ..spectra.container import Spectra
 from ..spectra.preprocess import SPEED_OF_LIGHT_KMS, dense_flux
 from ..training.augment import augment_batch
 from ..training.losses import masked_beta_nll, masked_mse
-from ._shared import noise_tensors, scaled_flux
+from ._shared import noise_tensors
 from .cnn_config import EnsembleConfig
 
 
@@ -83,7 +83,7 @@ def member_loss(cfg: EnsembleConfig, per_px: torch.Tensor) -> Callable:
                     flux,
                     torch.randn(flux.shape[0], 1, device=flux.device) * jitter * per_px,
                 )
-        pred = module.net(scaled_flux(module, flux), extra if extra.shape[1] else None)
+        pred = module(flux, extra if extra.shape[1] else None)
         if cfg.loss == "beta_nll":
             n = y.shape[1]
             log_var = pred[:, n:].clamp(-30.0, 30.0)
@@ -91,9 +91,9 @@ def member_loss(cfg: EnsembleConfig, per_px: torch.Tensor) -> Callable:
             # stopping, member selection) scores the proper Gaussian NLL
             beta = cfg.beta if module.training else 0.0
             return masked_beta_nll(
-                pred[:, :n], log_var, module.scaler(y), mask, beta=beta
+                pred[:, :n], log_var, module.label_scaler(y), mask, beta=beta
             )
-        return masked_mse(pred, module.scaler(y), mask)
+        return masked_mse(pred, module.label_scaler(y), mask)
 
     return loss
 
@@ -122,14 +122,14 @@ def member_outputs(
             e = torch.as_tensor(extra[sl], device=dev) if extra.shape[1] else None
             for m, (module, net) in enumerate(zip(est.members_, nets, strict=True)):
                 if m == 0:  # the first member's features, for the OOD score
-                    y, h = _with_features(net, scaled_flux(module, x), e)
+                    y, h = _with_features(net, module.flux_scaler(x), e)
                     features[sl] = h.double().cpu().numpy()
                 else:
-                    y = net(scaled_flux(module, x), e)
+                    y = net(module.flux_scaler(x), e)
                 y = y.double()
-                out[m, sl] = module.scaler.inverse(y[:, :n_lab]).cpu().numpy()
+                out[m, sl] = module.label_scaler.inverse(y[:, :n_lab]).cpu().numpy()
                 if var is not None:
-                    scale = module.scaler.scale.double() ** 2
+                    scale = module.label_scaler.scale.double() ** 2
                     log_var = y[:, n_lab:].clamp(-30.0, 30.0)
                     var[m, sl] = (torch.exp(log_var) * scale).cpu().numpy()
     out[:, dead] = np.nan

@@ -19,21 +19,18 @@ labels outside the training set) has a high chi^2.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..errors import StarlabelInputError
+from ..nn.emulator_network import EmulatorNetwork
 from ..spectra.container import Spectra
 from ..spectra.flags import Flag
 from ._shared import (
     SpectralModel,
-    device_of,
-    fit_flux_scaler,
-    load_state,
 )
 from .base import LabelPrediction
 from .emulator_config import (
@@ -42,9 +39,8 @@ from .emulator_config import (
     EmulatorConfig,
     EmulatorPredictOptions,
 )
-from .emulator_net import EmulatorNetwork, _emulator_error
+from .emulator_error import emulator_error
 from .labelfit import LabelFit, best_candidates, levenberg_marquardt
-from .members import train_members
 from .options import TRAIN_FLAGS
 from .persist import load_tensors
 
@@ -73,7 +69,10 @@ class SpectrumEmulator(SpectralModel):
     """
 
     kind = "emulator"
-    _fitted_attr = "module_"
+    title = "labels -> spectrum network, and the per-star label fit it gives (starlabel refine)"
+    weight_file = "emulator.safetensors"
+    #: chi^2 per pixel has no scale at which the emulator "did not learn"
+    max_learned_loss = float("inf")
     config_class = EmulatorConfig
     options_class = EmulatorPredictOptions
     presets = EMULATOR_PRESETS
@@ -87,84 +86,75 @@ class SpectrumEmulator(SpectralModel):
     }
     loss_name = "chi^2 per pixel of the emulated spectra (1 = at the noise)"
 
-    # -------------------------------------------------------------------- fit
-    def fit(self, train: Spectra, valid: Spectra | None = None) -> SpectrumEmulator:
-        """Train the emulator on ``train`` (stars with every label), measure its
-        error per pixel on ``valid`` (default: ``valid_fraction`` of ``train``), and
-        fit the calibration of the fitted labels' errors and the OOD score on it.
+    # -------------------------------------------------------- fit hooks
+    def _n_members(self) -> tuple[int, int]:
+        return 1, 1
 
-        Returns:
-            self.
-        """
-        cfg = self._config
-        names = self._begin_fit(train)
-        train, validation = self._complete_sets(train, valid, names, cfg.valid_fraction)
-        if train.n_spectra < 2 or validation.n_spectra < 1:
-            raise ValueError(
-                f"train: {train.n_spectra} stars with every label {names}: an emulator "
-                "needs at least 2 to train and 1 to validate"
-            )
-        self._fit_grid(train, validation)
-        dev = device_of(self.device)
+    def _batch_tensors(
+        self, spectra: Spectra, names: Sequence[str], device: torch.device
+    ) -> list[torch.Tensor]:
+        ivar = np.where(np.isfinite(spectra.flux), spectra.ivar, 0.0)
+        flux = np.where(ivar > 0, spectra.flux, 0.0)
+        return [
+            torch.as_tensor(
+                spectra.label_array(names), dtype=torch.float32, device=device
+            ),
+            torch.as_tensor(flux, dtype=torch.float32, device=device),
+            torch.as_tensor(ivar, dtype=torch.float32, device=device),
+        ]
 
-        def tensors(sp: Spectra) -> list[torch.Tensor]:
-            ivar = np.where(np.isfinite(sp.flux), sp.ivar, 0.0)
-            flux = np.where(ivar > 0, sp.flux, 0.0)
-            return [
-                torch.as_tensor(sp.label_array(names), dtype=torch.float32, device=dev),
-                torch.as_tensor(flux, dtype=torch.float32, device=dev),
-                torch.as_tensor(ivar, dtype=torch.float32, device=dev),
-            ]
+    def _new_network(
+        self,
+        seed: int,
+        train: Sequence[torch.Tensor],
+        n_pixels: int,
+        device: torch.device,
+    ) -> EmulatorNetwork:
+        module = EmulatorNetwork(len(self.label_names_), n_pixels, self._config.hidden)
+        module = module.to(device)
+        known = torch.where(
+            train[2] > 0, train[1], torch.full_like(train[1], float("nan"))
+        )
+        module.fit_scalers(train[0], known)
+        return module
 
-        tr, va = tensors(train), tensors(validation)
-        seed = int(self.random_state)
-
-        def build(seed: int) -> torch.nn.Module:
-            module = EmulatorNetwork(len(names), train.n_pixels, cfg.hidden).to(dev)
-            module.scaler.fit(tr[0])
-            known = torch.where(tr[2] > 0, tr[1], torch.full_like(tr[1], float("nan")))
-            fit_flux_scaler(module, known)
-            return module
-
+    def _member_loss(self, device: torch.device) -> Callable:
         def loss(mod: torch.nn.Module, batch: Sequence[torch.Tensor]):
             y, flux, ivar = batch
-            r = mod.flux(mod.scaler(y)) - flux
+            r = mod.flux(mod.label_scaler(y)) - flux
             return (ivar * r * r).sum(1), (ivar > 0).sum(1).to(r.dtype)
 
-        (member,) = train_members(
-            build,
-            loss,
-            tr,
-            va,
-            cfg.train,
-            n_members=1,
-            random_state=seed,
-            device=dev,
-            show_progress=self.show_progress,
-        )
-        module = member.module.to(dev)
-        self.history_ = [member.history.to_dict()]
-        self.valid_loss_ = member.loss
+        return loss
+
+    def _after_training(
+        self,
+        kept: Sequence[Any],
+        train: Sequence[torch.Tensor],
+        valid: Sequence[torch.Tensor],
+        spectra: Spectra,
+    ) -> None:
+        """The error per pixel on the validation stars, the training label box and
+        the start candidates of the per-star fit (all in the weight file)."""
+        module = self.module_
         with torch.no_grad():
-            resid = (module.flux(module.scaler(va[0])) - va[1]).cpu().numpy()
-        err, med_res, med_noise = _emulator_error(resid, va[2].cpu().numpy())
-        module.error.copy_(torch.as_tensor(err, dtype=torch.float32))
-        module.median_abs_residual.copy_(torch.as_tensor(med_res, dtype=torch.float32))
-        module.median_noise.copy_(torch.as_tensor(med_noise, dtype=torch.float32))
-        z = module.scaler(tr[0])
-        module.lo.copy_(z.min(0).values)
-        module.hi.copy_(z.max(0).values)
-        rows = np.random.default_rng(seed).permutation(train.n_spectra)[
-            : cfg.n_candidates
-        ]
-        module.candidates = z[torch.as_tensor(np.sort(rows), device=dev)].clone()
-        module.eval()
+            resid = (
+                (module.flux(module.label_scaler(valid[0])) - valid[1]).cpu().numpy()
+            )
+            err, med_res, med_noise = emulator_error(resid, valid[2].cpu().numpy())
+            module.error.copy_(torch.as_tensor(err, dtype=torch.float32))
+            module.median_abs_residual.copy_(
+                torch.as_tensor(med_res, dtype=torch.float32)
+            )
+            module.median_noise.copy_(torch.as_tensor(med_noise, dtype=torch.float32))
+            z = module.label_scaler(train[0])
+            module.lo.copy_(z.min(0).values)
+            module.hi.copy_(z.max(0).values)
+        rows = np.random.default_rng(int(self.random_state)).permutation(
+            spectra.n_spectra
+        )[: self._config.n_candidates]
+        module.candidates = z[torch.as_tensor(np.sort(rows), device=z.device)].clone()
         for p in module.parameters():
             p.requires_grad_(False)
-        self.module_ = module
-        self._record_training(train, names)
-        self._fit_reliability(train, validation)
-        return self
 
     # -------------------------------------------------------------- emulate
     def emulate(self, labels: np.ndarray) -> np.ndarray:
@@ -175,7 +165,7 @@ class SpectrumEmulator(SpectralModel):
         dev = mod.lo.device
         y = torch.as_tensor(np.atleast_2d(labels), dtype=torch.float32, device=dev)
         with torch.no_grad():
-            return mod.flux(mod.scaler(y)).double().cpu().numpy()
+            return mod.flux(mod.label_scaler(y)).double().cpu().numpy()
 
     def error_per_pixel(self) -> dict[str, np.ndarray]:
         """The held-out error of the emulator per pixel: ``error`` (rms beyond the
@@ -247,7 +237,7 @@ class SpectrumEmulator(SpectralModel):
                 idx, chi_grid = best_candidates(f, w, cand_flux)
                 x0 = mod.candidates[idx].clone()
                 if start is not None:
-                    xs = mod.scaler(
+                    xs = mod.label_scaler(
                         torch.as_tensor(start[sl], dtype=torch.float32, device=dev)
                     )
                     xs = torch.where(torch.isfinite(xs), xs, x0)
@@ -274,8 +264,8 @@ class SpectrumEmulator(SpectralModel):
         options: EmulatorPredictOptions,
     ) -> LabelPrediction:
         fit = self.fit_spectra(spectra, start, fit_batch=options.fit_batch)
-        scale = self.module_.scaler.scale.double().cpu().numpy()
-        mean = self.module_.scaler.mean.double().cpu().numpy()
+        scale = self.module_.label_scaler.scale.double().cpu().numpy()
+        mean = self.module_.label_scaler.mean.double().cpu().numpy()
         labels = fit.x * scale + mean
         cov = fit.covariance * scale[None, :, None] * scale[None, None, :]
         sigma = np.sqrt(np.clip(np.diagonal(cov, axis1=1, axis2=2), 0.0, None))
@@ -307,17 +297,19 @@ class SpectrumEmulator(SpectralModel):
         )
 
     # ------------------------------------------------------------ persistence
-    def _save_parts(self) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-        return (
-            {"weights": "emulator.safetensors", "valid_loss": self.valid_loss_},
-            {"emulator.safetensors": self.module_.state_dict()},
-            {"emulator": self.history_},
+    def _empty_network(self, seed: int, path: Path, file: str) -> EmulatorNetwork:
+        module = EmulatorNetwork(
+            len(self.label_names_), self.wavelength_.size, self._config.hidden
         )
+        # the number of grid candidates depends on the training set: take the file's
+        module.candidates = torch.zeros_like(
+            load_tensors(path, file).get("candidates", module.candidates)
+        )
+        return module
 
-    def validation_loss(self) -> float:
-        """Best validation loss."""
-        self._check_fitted()
-        return float(self.valid_loss_)
+    def _restore_state(self, path: Path, manifest: dict[str, Any]) -> None:
+        for p in self.module_.parameters():
+            p.requires_grad_(False)
 
     def _summary(self) -> dict[str, str]:
         e = self.error_per_pixel()
@@ -325,31 +317,8 @@ class SpectrumEmulator(SpectralModel):
             "network": f"{len(self.label_names_)} labels -> "
             + " -> ".join(str(h) for h in self._config.hidden)
             + f" -> {self.wavelength_.size} px (SiLU)",
-            "validation loss": f"{self.valid_loss_:.4f} ({self.loss_name})",
+            "validation loss": f"{self.validation_loss():.4f} ({self.loss_name})",
             "emulator error": f"median {np.median(e['error']):.2e}, 95th percentile "
             f"{np.percentile(e['error'], 95):.2e} (median noise of the held-out "
             f"spectra {np.median(e['median_noise']):.2e})",
         }
-
-    @classmethod
-    def from_manifest(cls, path: Path, manifest: dict[str, Any]) -> SpectrumEmulator:
-        """Rebuild from a model directory (called by :func:`starlabel.load`)."""
-        config, names = cls._manifest_basics(path, manifest)
-        est = cls(config, labels=names, random_state=manifest.get("random_state", 0))
-        est._restore(path, manifest)
-        file = str(manifest.get("weights", "emulator.safetensors"))
-        module = EmulatorNetwork(len(names), est.wavelength_.size, config.hidden)
-        # the number of grid candidates depends on the training set: take the file's
-        module.candidates = torch.zeros_like(
-            load_tensors(path, file).get("candidates", module.candidates)
-        )
-        try:
-            est.module_ = load_state(path, file, module).to(device_of(est.device))
-            est.valid_loss_ = float(manifest.get("valid_loss", float("nan")))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise StarlabelInputError(
-                f"model.json is incomplete or invalid: {exc}", path=path
-            ) from exc
-        for p in est.module_.parameters():
-            p.requires_grad_(False)
-        return est

@@ -28,19 +28,17 @@ the validation stars like every model's (``models.recalibration``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..errors import StarlabelInputError
-from ..nn import Standardizer
-from ..nn.autoencoder import LabelAutoencoder, mlp
+from ..nn.gandalf_network import AutoencoderNetwork
 from ..spectra.container import Spectra
 from ..spectra.preprocess import dense_flux
-from ._shared import SpectralModel, device_of, load_state
+from ._shared import SpectralModel
 from .base import LabelPrediction
 from .gandalf_config import (
     GANDALF_PRESETS,
@@ -76,7 +74,11 @@ class LatentAutoencoder(SpectralModel):
     """
 
     kind = "gandalf"
-    _fitted_attr = "module_"
+    title = "adversarial autoencoder (labels disentangled from or entangled with its latent space; editing spectra)"
+    weight_file = "gandalf.safetensors"
+    #: an adversarial objective: too few stars are refused, not warned of
+    min_stars = (20, 5)
+    warn_few_stars = False
     config_class = GandalfConfig
     options_class = GandalfPredictOptions
     presets = GANDALF_PRESETS
@@ -110,84 +112,70 @@ class LatentAutoencoder(SpectralModel):
         """Labels that have a discriminator, in the order of ``lambdas_``."""
         return tuple(self._config.lambdas)
 
-    def _build(self, n_pixels: int, seed: int) -> torch.nn.Module:
-        c, n_lab, n_cond = self._config, len(self.label_names_), len(self.conditioned_)
-        module = torch.nn.Module()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            module.ae = LabelAutoencoder(
-                n_pixels,
-                n_lab,
-                c.latent,
-                encoder=c.encoder,
-                decoder=c.decoder,
-                encoder_labels=c.encoder_labels,
-            )
-            # Discriminators from their own stream: with lambda = 0 the autoencoder
-            # trains exactly as without them.
-            torch.manual_seed(seed + 7919)
-            module.discriminators = torch.nn.ModuleList(
-                mlp([c.latent, *c.discriminator, c.n_bins]) for _ in range(n_cond)
-            )
-        module.flux_scaler = Standardizer(n_pixels)
-        module.label_scaler = Standardizer(n_lab)
-        module.register_buffer("bin_edges", torch.zeros(n_cond, c.n_bins + 1))
-        return module
+    def _build(self, n_pixels: int, seed: int) -> AutoencoderNetwork:
+        c = self._config
+        return AutoencoderNetwork(
+            n_pixels,
+            len(self.label_names_),
+            c.latent,
+            n_conditioned=len(self.conditioned_),
+            n_bins=c.n_bins,
+            encoder=c.encoder,
+            decoder=c.decoder,
+            discriminator=c.discriminator,
+            encoder_labels=c.encoder_labels,
+            seed=seed,
+        )
 
-    # -------------------------------------------------------------------- fit
-    def fit(self, train: Spectra, valid: Spectra | None = None) -> LatentAutoencoder:
-        """Train the autoencoder and discriminators, then the latent regressor.
-
-        Args:
-            train: training spectra; stars missing any of the labels are left out.
-            valid: held-out spectra for the regressor's scatter and R^2 (default:
-                ``valid_fraction`` of train).
-
-        Returns:
-            self.
-        """
-        cfg = self._config
-        names = self._begin_fit(train)
-        validation = valid
+    # -------------------------------------------------------- fit hooks
+    def _fit_sets(
+        self, train: Spectra, valid: Spectra | None, names: Sequence[str]
+    ) -> tuple[Spectra, Spectra]:
         unknown = [n for n in self.conditioned_ if n not in names]
         if unknown:
             raise ValueError(
-                f"disentangle/entangle: {unknown} are not among the model's labels {names}"
+                f"disentangle/entangle: {unknown} are not among the model's labels "
+                f"{list(names)}"
             )
-        train, validation = self._complete_sets(
-            train, validation, names, cfg.valid_fraction
-        )
-        if train.n_spectra < 20 or validation.n_spectra < 5:
-            raise ValueError(
-                "train: too few stars with every label to train an autoencoder"
-            )
-        self._fit_grid(train, validation, sizes=False)
-        dev = device_of(self.device)
+        return super()._fit_sets(train, valid, names)
+
+    def _batch_tensors(
+        self, spectra: Spectra, names: Sequence[str], device: torch.device
+    ) -> list[torch.Tensor]:
+        flux, _ = dense_flux(spectra)
+        y = spectra.label_array(names)
+        return [
+            torch.as_tensor(flux, device=device),
+            torch.as_tensor(y, dtype=torch.float32, device=device),
+        ]
+
+    def _train(
+        self,
+        train: Sequence[torch.Tensor],
+        valid: Sequence[torch.Tensor],
+        spectra: Spectra,
+        device: torch.device,
+    ) -> None:
+        """The adversarial loop (``train_autoencoder``: the last weights are kept),
+        then the latent regressors: z of the training stars -> every label; the
+        first on all stars, the others on bootstrap samples."""
+        cfg, names = self._config, list(self.label_names_)
         seed = int(self.random_state)
-
-        def tensors(sp: Spectra) -> tuple[torch.Tensor, torch.Tensor]:
-            flux, _ = dense_flux(sp)
-            y = sp.label_array(names)
-            return (
-                torch.as_tensor(flux, device=dev),
-                torch.as_tensor(y, dtype=torch.float32, device=dev),
-            )
-
-        (xt, yt), (xv, yv) = tensors(train), tensors(validation)
-        module = self._build(train.n_pixels, seed).to(dev)
+        (xt, yt), (xv, yv) = train, valid
+        module = self._build(spectra.n_pixels, seed).to(device)
         module.flux_scaler.fit(xt)
         module.label_scaler.fit(yt)
         cond = [names.index(n) for n in self.conditioned_]
         lo, hi = yt[:, cond].min(0).values, yt[:, cond].max(0).values
-        steps = torch.linspace(0, 1, cfg.n_bins + 1, device=dev)
+        steps = torch.linspace(0, 1, cfg.n_bins + 1, device=device)
         module.bin_edges.copy_(lo[:, None] + (hi - lo)[:, None] * steps[None, :])
-        self.module_ = module
-        self.history_ = train_autoencoder(
+        epochs = train_autoencoder(
             module, (xt, yt), (xv, yv), cond, cfg, seed, self.show_progress
         )
-
-        # The latent regressors: z of the training stars -> every label; the first
-        # on all stars, the others on bootstrap samples.
+        last = epochs[-1]["valid_mse"] if epochs else float("nan")
+        self._set_members(
+            [module], [seed], [last], [{"epochs": epochs, "seed": seed, "kept": True}]
+        )
         zt, zv = self.encode_tensor(xt, yt), self.encode_tensor(xv, yv)
         y_np = yt.cpu().numpy()
         rng = np.random.default_rng(seed)
@@ -211,9 +199,6 @@ class LatentAutoencoder(SpectralModel):
         self.scatter_ = dict(
             zip(names, np.std(pred - truth, axis=0).tolist(), strict=True)
         )
-        self._record_training(train, names)
-        self._fit_reliability(train, validation)
-        return self
 
     def _regress(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean and spread (ddof 1; NaN with one regressor) of the regressors."""
@@ -313,33 +298,39 @@ class LatentAutoencoder(SpectralModel):
         return edit_spectrum(self, spectra, star, changes)
 
     # ------------------------------------------------------------ persistence
-    def _save_parts(self) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-        manifest = {
-            "lambdas": self._config.lambdas,
-            "metrics": {
-                "latent_r2": self.latent_r2_,
-                "regressor_scatter": self.scatter_,
-                "valid_mse": self.history_[-1]["valid_mse"] if self.history_ else None,
-            },
-            "members": [
-                {"file": "gandalf.safetensors", "seed": int(self.random_state)}
-            ],
+    def _state_parts(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        metrics = {
+            "latent_r2": self.latent_r2_,
+            "regressor_scatter": self.scatter_,
+            "valid_mse": self.member_losses_[0],
         }
-        files = {
-            "gandalf.safetensors": self.module_.state_dict(),
-            "regressor.safetensors": {
-                k: torch.as_tensor(np.ascontiguousarray(v))
-                for i, r in enumerate(self.regressors_)
-                for k, v in r.to_arrays("" if i == 0 else f"r{i}_").items()
-            },
+        regressors = {
+            k: torch.as_tensor(np.ascontiguousarray(v))
+            for i, r in enumerate(self.regressors_)
+            for k, v in r.to_arrays("" if i == 0 else f"r{i}_").items()
         }
-        return manifest, files, {"epochs": self.history_}
+        return (
+            {"lambdas": self._config.lambdas, "metrics": metrics},
+            {"regressor.safetensors": regressors},
+        )
 
-    def validation_loss(self) -> float:
-        """Reconstruction MSE on the validation stars after the last epoch."""
-        self._check_fitted()
-        mse = self.history_[-1]["valid_mse"] if self.history_ else self.valid_mse_
-        return float("nan") if mse is None else float(mse)
+    def _empty_network(self, seed: int, path: Path, file: str) -> AutoencoderNetwork:
+        return self._build(self.wavelength_.size, seed)
+
+    def _restore_state(self, path: Path, manifest: dict[str, Any]) -> None:
+        metrics = manifest["metrics"]
+        self.latent_r2_ = dict(metrics["latent_r2"])
+        self.scatter_ = {
+            n: float(metrics["regressor_scatter"][n]) for n in self.label_names_
+        }
+        arrays = {
+            k: v.numpy() for k, v in load_tensors(path, "regressor.safetensors").items()
+        }
+        self.regressors_ = [DenseRegressor.from_arrays(arrays)] + [
+            DenseRegressor.from_arrays(arrays, f"r{i}_")
+            for i in range(1, self._config.n_regressors)
+            if f"r{i}_w0" in arrays
+        ]
 
     def _summary(self) -> dict[str, str]:
         cfg = self._config
@@ -350,37 +341,3 @@ class LatentAutoencoder(SpectralModel):
         if np.isfinite(mse):
             out["validation loss"] = f"{mse:.4f} ({self.loss_name})"
         return out
-
-    @classmethod
-    def from_manifest(cls, path: Path, manifest: dict[str, Any]) -> LatentAutoencoder:
-        """Rebuild from a model directory (called by :func:`starlabel.load`)."""
-        config, names = cls._manifest_basics(path, manifest)
-        try:
-            metrics = manifest["metrics"]
-            est = cls(
-                config, labels=names, random_state=manifest.get("random_state", 0)
-            )
-            est._restore(path, manifest)
-            est.latent_r2_ = dict(metrics["latent_r2"])
-            est.scatter_ = {n: float(metrics["regressor_scatter"][n]) for n in names}
-            est.valid_mse_ = metrics.get("valid_mse")
-            arrays = {
-                k: v.numpy()
-                for k, v in load_tensors(path, "regressor.safetensors").items()
-            }
-            est.regressors_ = [DenseRegressor.from_arrays(arrays)] + [
-                DenseRegressor.from_arrays(arrays, f"r{i}_")
-                for i in range(1, config.n_regressors)
-                if f"r{i}_w0" in arrays
-            ]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise StarlabelInputError(
-                f"model.json is incomplete or invalid: {exc}", path=path
-            ) from exc
-        module = load_state(
-            path,
-            "gandalf.safetensors",
-            est._build(est.wavelength_.size, est.random_state),
-        )
-        est.module_ = module.to(device_of(est.device))
-        return est

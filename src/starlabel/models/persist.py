@@ -51,7 +51,11 @@ __all__ = [
 ]
 
 FORMAT = "starlabel-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# Format 2 (starlabel 0.x, the models as one family): every model lists its
+# networks as ``members`` ({file, seed, best_valid_loss}); history.json keys them
+# ``members``; the label scaler is ``label_scaler`` in the weight files. Format 1
+# directories are read through :func:`_upgrade_v1`.
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]+\.safetensors$")
 # Files a model directory may hold besides the weight files its manifest names.
 _OWN_FILES = ("model.json", "history.json", "config.toml")
@@ -237,6 +241,8 @@ def read_manifest(path: PathLike, known: Iterable[str] = ()) -> dict[str, Any]:
             f"{FORMAT_VERSION}); upgrade starlabel",
             path=file,
         )
+    if version == 1:
+        manifest = _upgrade_v1(manifest)
     known = sorted(known)
     if known and manifest.get("class") not in known:
         raise StarlabelInputError(
@@ -249,6 +255,34 @@ def read_manifest(path: PathLike, known: Iterable[str] = ()) -> dict[str, Any]:
                 f"model.json names an unsafe weight file {name!r}", path=file
             )
     return manifest
+
+
+def _upgrade_v1(manifest: dict[str, Any]) -> dict[str, Any]:
+    """A format-1 manifest in format 2's schema: the emulator's ``weights`` and
+    ``valid_loss`` as its one member, the autoencoder's member with its last
+    validation MSE as ``best_valid_loss``. (The weight files' old ``scaler``
+    names are renamed as they load: ``nn.standardize.ScaledNetwork``.)"""
+    out = dict(manifest)
+    if "members" not in out and "weights" in out:
+        out["members"] = [
+            {
+                "file": out.pop("weights"),
+                "seed": out.get("random_state", 0),
+                "best_valid_loss": out.pop("valid_loss", float("nan")),
+            }
+        ]
+    metrics = out.get("metrics") if isinstance(out.get("metrics"), dict) else {}
+    members = out.get("members")
+    last = metrics.get("valid_mse")
+    last = float("nan") if last is None else last
+    if isinstance(members, list):
+        out["members"] = [
+            {"best_valid_loss": last} | dict(m) if isinstance(m, dict) else m
+            for m in members
+        ]
+    out["format_version"] = FORMAT_VERSION
+    out["read_from_format_version"] = 1
+    return out
 
 
 def load_tensors(path: PathLike, name: str) -> dict[str, torch.Tensor]:

@@ -17,7 +17,7 @@ from .emulator import SpectrumEmulator
 from .gandalf import LatentAutoencoder
 from .persist import read_manifest
 
-__all__ = ["MODELS", "load", "model_class"]
+__all__ = ["DEFAULT_KIND", "MODELS", "load", "model_class"]
 
 #: Estimator classes by kind (``starlabel train --model KIND``).
 MODELS: dict[str, type] = {
@@ -26,7 +26,8 @@ MODELS: dict[str, type] = {
     "gandalf": LatentAutoencoder,
     "emulator": SpectrumEmulator,
 }
-_BY_CLASS: dict[str, type] = {cls.__name__: cls for cls in MODELS.values()}
+#: the kind ``train`` and ``tune`` use when none is given.
+DEFAULT_KIND = "cnn"
 
 
 def model_class(kind: str) -> type:
@@ -57,5 +58,6 @@ def load(path: PathLike) -> Any:
         ...     print(exc.problem)
         no model.json: not a starlabel model directory
     """
-    manifest = read_manifest(path, known=_BY_CLASS)
-    return _BY_CLASS[manifest["class"]].from_manifest(Path(path), manifest)
+    by_class = {cls.__name__: cls for cls in MODELS.values()}
+    manifest = read_manifest(path, known=by_class)
+    return by_class[manifest["class"]].from_manifest(Path(path), manifest)

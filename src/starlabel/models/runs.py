@@ -24,7 +24,7 @@ from typing import Any
 
 from .._typing import PathLike
 from ..errors import StarlabelInputError
-from .registry import model_class
+from .registry import DEFAULT_KIND, model_class
 
 __all__ = ["build_estimator", "read_run_config"]
 
@@ -91,7 +91,7 @@ def build_estimator(
     run = run or {}
     if kind and run.get("model") and kind != run["model"]:
         raise ValueError(f"--model {kind}: the run file is for --model {run['model']}")
-    cls = model_class(kind or run.get("model") or "cnn")
+    cls = model_class(kind or run.get("model") or DEFAULT_KIND)
     base = None
     if "config" in run:
         try:

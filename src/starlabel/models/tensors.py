@@ -33,13 +33,6 @@ def load_state(path: Path, file: str, module: torch.nn.Module) -> torch.nn.Modul
     return module.eval()
 
 
-def scaled_flux(module: torch.nn.Module, flux: torch.Tensor) -> torch.Tensor:
-    """``flux`` standardised per pixel when ``module`` has a ``flux_scaler`` (configs
-    with ``standardize_flux``), else unchanged."""
-    scaler = getattr(module, "flux_scaler", None)
-    return flux if scaler is None else scaler(flux)
-
-
 def noise_tensors(
     spectra: Spectra, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -52,10 +45,3 @@ def noise_tensors(
         torch.as_tensor(sigma.astype(np.float32), device=device),
         torch.as_tensor(snr.astype(np.float32), device=device),
     )
-
-
-def fit_flux_scaler(module: torch.nn.Module, flux: torch.Tensor) -> None:
-    """Set ``module.flux_scaler`` from the training flux; a pixel that hardly varies
-    in training (scatter < 1e-3) must not blow up on new spectra."""
-    module.flux_scaler.fit(flux)
-    module.flux_scaler.scale.clamp_(min=1e-3)

@@ -1,6 +1,12 @@
 """Pure torch building blocks (no data, no files, no fitting logic)."""
 
 from .conv1d import BandedConvRegressor, ConvRegressor
-from .standardize import Standardizer
+from .standardize import IdentityScaler, ScaledNetwork, Standardizer
 
-__all__ = ["BandedConvRegressor", "ConvRegressor", "Standardizer"]
+__all__ = [
+    "BandedConvRegressor",
+    "ConvRegressor",
+    "IdentityScaler",
+    "ScaledNetwork",
+    "Standardizer",
+]
