@@ -125,7 +125,7 @@ def main() -> None:
     epochs = [len(h["valid_loss"]) for h in est.history_]
     print(
         f"\npreset {args.preset}: {n_params:,} parameters; {args.members} model(s) trained in "
-        f"{wall / 60:.1f} min (epochs {epochs}; best validation NLL/label {est.best_valid_loss_:.3f})"
+        f"{wall / 60:.1f} min (epochs {epochs}; best validation NLL/label {est.member_losses_[0]:.3f})"
     )
     good = np.ones(test.n_spectra, dtype=bool)
 

@@ -105,7 +105,7 @@ def main() -> None:
         pred = reg.predict(z_test)
         rows.append((name, pred, reg.fit_seconds))
         latents[name], models[name] = z_test, model
-        h = model.history_[-1]
+        h = model.history_[0]["epochs"][-1]
         r2 = r2_per_label(y_test, pred)
         print(
             f"{name}: trained {train_s / 60:.1f} min ({cfg.max_epochs} epochs); valid MSE "

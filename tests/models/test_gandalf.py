@@ -42,14 +42,14 @@ def disentangled() -> LatentAutoencoder:
 
 
 def test_lambda_zero_is_a_plain_autoencoder(plain):
-    mse = [h["valid_mse"] for h in plain.history_]
+    mse = [h["valid_mse"] for h in plain.history_[0]["epochs"]]
     assert mse[-1] < 0.5 * mse[0]
     # A discriminator with lambda 0 is trained but never reaches the autoencoder:
     # its weights end exactly where the model without discriminators ends.
     ignored = _fit(disentangle=("logg",), strength=0.0)
     assert len(ignored.module_.discriminators) == 1
     # it learned: chance is 0.10 +- 0.024 on 160 held-out stars
-    assert ignored.history_[-1]["discriminator_accuracy"][0] > 0.15
+    assert ignored.history_[0]["epochs"][-1]["discriminator_accuracy"][0] > 0.15
     a, b = plain.module_.ae.state_dict(), ignored.module_.ae.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
 
@@ -59,7 +59,7 @@ def test_disentangling_removes_the_label_from_the_latent_space(plain, disentangl
     assert r2_plain > 0.4
     assert r2_dis < 0.5 * r2_plain and r2_dis < 0.25
     # The discriminator is fooled: near or below chance (0.1) on held-out stars.
-    assert disentangled.history_[-1]["discriminator_accuracy"][0] < 0.2
+    assert disentangled.history_[0]["epochs"][-1]["discriminator_accuracy"][0] < 0.2
     # The other labels are not removed.
     assert disentangled.latent_r2_["fe_h"] > 0.5
 

@@ -94,3 +94,34 @@ def test_uniform_population_respects_ranges():
     assert p.labels["teff"].min() >= 5000 and p.labels["teff"].max() <= 5100
     with pytest.raises(ValueError, match="kind"):
         sample_population(5, kind="nope")
+
+
+ABUNDANCES = ("mg_fe", "al_fe", "si_fe", "ca_fe", "ti_fe", "ni_fe")
+
+
+def test_decorrelated_stars_are_the_galactic_ones_with_independent_abundances(pop):
+    from starlabel.synth.population import DECORRELATED_RANGES
+
+    dec = sample_population(30000, seed=3, kind="decorrelated")
+    for name in ("teff", "logg", "fe_h", "a_li", "vsini"):
+        np.testing.assert_array_equal(dec.labels[name], pop.labels[name])
+    np.testing.assert_array_equal(dec.meta["population"], pop.meta["population"])
+    x = np.column_stack([dec.labels[k] for k in ("fe_h", *ABUNDANCES)])
+    r = np.corrcoef(x.T) - np.eye(x.shape[1])
+    assert np.abs(r).max() < 4 / np.sqrt(x.shape[0])  # independent: |r| ~ 1/sqrt(n)
+    galactic = np.corrcoef(pop.labels["mg_fe"], pop.labels["si_fe"])[0, 1]
+    assert galactic > 0.8  # what the Galactic population teaches
+    for k in ABUNDANCES:
+        lo, hi = DECORRELATED_RANGES[k]
+        v = dec.labels[k]
+        assert lo <= v.min() < lo + 0.01 and hi - 0.01 < v.max() <= hi, k
+
+
+def test_globular_population_is_the_clusters_alone():
+    gc = sample_population(2000, seed=5, kind="globular")
+    assert set(gc.meta["population"]) == {"globular_cluster"}
+    assert set(gc.meta["cluster"]) == {"GC-1", "GC-2"}
+    r = np.corrcoef(gc.labels["mg_fe"], gc.labels["al_fe"])[0, 1]
+    assert r < -0.8
+    with pytest.raises(ValueError, match="decorrelated"):
+        sample_population(10, kind="nope")

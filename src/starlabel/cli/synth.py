@@ -14,6 +14,8 @@ from ._app import Overwrite, Quiet, console, progress_bar
 
 class PopulationKind(StrEnum):
     galactic = "galactic"
+    decorrelated = "decorrelated"
+    globular = "globular"
     uniform = "uniform"
 
 
@@ -47,7 +49,11 @@ def synth(
     population: Annotated[
         PopulationKind,
         typer.Option(
-            "--population", help="Galactic mixture or independent uniform labels."
+            "--population",
+            help="galactic (a Milky Way mixture), decorrelated (its stars with "
+            "every [X/Fe] drawn independently: tests whether abundances follow "
+            "their own lines), globular (its globular-cluster stars alone: Mg-Al "
+            "anticorrelation) or uniform (independent uniform labels).",
         ),
     ] = PopulationKind.galactic,
     snr: Annotated[

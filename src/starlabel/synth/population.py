@@ -21,6 +21,13 @@
   dwarfs, S/N log-uniform in ``snr`` (default 10-150), radial velocities per
   component (``meta['rv']``, km/s).
 
+``decorrelated`` keeps the Galactic stars' Teff, log g, [Fe/H], stages, lithium and
+rotation, and draws every [X/Fe] independently of the others and of [Fe/H],
+uniformly over :data:`DECORRELATED_RANGES` (about the Galactic population's range):
+stars whose abundances break the training set's correlations, on which a model
+shows whether an abundance follows its own element's lines. ``globular`` is the
+globular-cluster component alone (its second generation: Mg-poor, Al-rich).
+
 ``uniform`` draws every label independently over given ranges (for tests).
 """
 
@@ -32,7 +39,16 @@ import numpy as np
 
 from .physics import LABELS, vmic_relation
 
-__all__ = ["Population", "sample_population", "UNIFORM_RANGES"]
+__all__ = [
+    "DECORRELATED_RANGES",
+    "KINDS",
+    "Population",
+    "UNIFORM_RANGES",
+    "sample_population",
+]
+
+#: the populations :func:`sample_population` draws.
+KINDS = ("galactic", "decorrelated", "globular", "uniform")
 
 UNIFORM_RANGES: dict[str, tuple[float, float]] = {
     "teff": (4000.0, 7000.0),
@@ -46,6 +62,25 @@ UNIFORM_RANGES: dict[str, tuple[float, float]] = {
     "ni_fe": (-0.2, 0.3),
     "a_li": (-0.5, 3.5),
     "vsini": (0.0, 10.0),
+}
+
+#: [X/Fe] ranges of the ``decorrelated`` population (each drawn uniformly and
+#: independently): about the 1-99 % range of the Galactic population.
+DECORRELATED_RANGES: dict[str, tuple[float, float]] = {
+    "mg_fe": (-0.15, 0.45),
+    "al_fe": (-0.15, 0.6),
+    "si_fe": (-0.15, 0.4),
+    "ca_fe": (-0.15, 0.35),
+    "ti_fe": (-0.15, 0.4),
+    "ni_fe": (-0.15, 0.1),
+}
+#: component shares of the Galactic mixture.
+COMPONENTS = {
+    "thin": 0.62,
+    "thick": 0.22,
+    "halo": 0.08,
+    "open_cluster": 0.05,
+    "globular_cluster": 0.03,
 }
 
 OPEN_CLUSTERS = {  # name: ([Fe/H], [Mg/Fe], [Al/Fe], rv km/s, young)
@@ -153,7 +188,7 @@ def sample_population(
 
     Args:
         n: number of stars.
-        kind: ``"galactic"`` or ``"uniform"``.
+        kind: one of :data:`KINDS` (see the module).
         seed: random seed (the same seed gives the same stars).
         snr: S/N range per pixel; drawn log-uniform.
         ranges: label ranges for ``"uniform"`` (defaults :data:`UNIFORM_RANGES`).
@@ -171,10 +206,12 @@ def sample_population(
     sn = np.exp(rng.uniform(np.log(snr[0]), np.log(snr[1]), n))
     if kind == "uniform":
         return _uniform(n, rng, sn, ranges)
-    if kind != "galactic":
-        raise ValueError(f"kind: expected 'galactic' or 'uniform', got {kind!r}")
-
-    comp, fe_h, cluster, rv, stage, young, oc, gc = _membership(n, rng)
+    if kind not in KINDS:
+        raise ValueError(f"kind: expected one of {', '.join(KINDS)}, got {kind!r}")
+    shares = COMPONENTS
+    if kind == "globular":
+        shares = {c: float(c == "globular_cluster") for c in COMPONENTS}
+    comp, fe_h, cluster, rv, stage, young, oc, gc = _membership(n, rng, shares)
 
     field = np.isin(comp, ["thin", "thick", "halo"])
     teff, logg = _kiel(stage, fe_h, rng)
@@ -184,6 +221,12 @@ def sample_population(
         teff[in_cluster], logg[in_cluster] = t2, g2
 
     mg, al, si, ca, ti, ni = _abundances(comp, fe_h, cluster, oc, gc, rng)
+    if kind == "decorrelated":  # after every Galactic draw: the same stars otherwise
+        own = np.random.default_rng([seed, 1])
+        mg, al, si, ca, ti, ni = (
+            own.uniform(*DECORRELATED_RANGES[k], n)
+            for k in ("mg_fe", "al_fe", "si_fe", "ca_fe", "ti_fe", "ni_fe")
+        )
 
     a_li, li_rich, vmic, vsini = _lithium_and_rotation(
         teff, logg, fe_h, stage, young, in_cluster, rng
@@ -235,15 +278,11 @@ def _uniform(
     return Population({k: labels[k] for k in LABELS}, meta)
 
 
-def _membership(n: int, rng: np.random.Generator) -> tuple:
-    """Each star's component (thin, thick, halo, open or globular cluster), [Fe/H],
-    cluster name, RV, evolutionary stage and youth; the rows of the clusters'
-    stars (open, globular)."""
-    comp = rng.choice(
-        ["thin", "thick", "halo", "open_cluster", "globular_cluster"],
-        n,
-        p=[0.62, 0.22, 0.08, 0.05, 0.03],
-    )
+def _membership(n: int, rng: np.random.Generator, shares: dict[str, float]) -> tuple:
+    """Each star's component (thin, thick, halo, open or globular cluster; drawn
+    with ``shares``), [Fe/H], cluster name, RV, evolutionary stage and youth; the
+    rows of the clusters' stars (open, globular)."""
+    comp = rng.choice(list(shares), n, p=list(shares.values()))
     fe_h = np.empty(n)
     cluster = np.full(n, "", dtype=object)
     rv = np.empty(n)
