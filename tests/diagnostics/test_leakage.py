@@ -69,3 +69,44 @@ def test_the_allowed_slope_is_what_an_estimator_at_the_bound_reaches(truth):
 def test_abundances_are_x_fe_and_a_x():
     assert is_abundance("mg_fe") and is_abundance("a_li")
     assert not is_abundance("fe_h") and not is_abundance("teff")
+
+
+def test_evaluate_writes_the_leakage_of_a_catalogue(tmp_path, truth):
+    """End to end: a catalogue whose [Al/Fe] is made of [Mg/Fe] is called a prior
+    in leakage.csv; its [Mg/Fe], at the bound, a measurement."""
+    import csv
+
+    import astropy.units as u
+    from astropy.table import Table
+
+    from starlabel.diagnostics.report_eval import write_evaluation
+    from starlabel.spectra import Spectra, write_dataset
+
+    rng = np.random.default_rng(5)
+    n = truth["teff"].size
+    ids = [f"s{i}" for i in range(n)]
+    crlb = {k: np.full(n, 0.03) for k in ("mg_fe", "al_fe")}
+    ref = Spectra(
+        np.ones((n, 8)),
+        np.linspace(5000, 5007, 8) * u.AA,
+        np.full((n, 8), 1e4),
+        truth,
+        meta={"id": ids},
+        labels_crlb=crlb,
+    )
+    write_dataset(ref, tmp_path / "truth.h5")
+    cat = Table({"id": ids})
+    cat["mg_fe"] = truth["mg_fe"] + rng.normal(0, 0.03, n)
+    cat["al_fe"] = 0.2 + 0.5 * (truth["mg_fe"] - 0.15)
+    cat.write(tmp_path / "cat.fits")
+    result = write_evaluation(
+        tmp_path / "cat.fits", tmp_path / "truth.h5", tmp_path / "ev"
+    )
+    with open(tmp_path / "ev" / "leakage.csv") as f:
+        rows = {r["label"]: r for r in csv.DictReader(f)}
+    assert rows["mg_fe"]["verdict"] == "measurement"
+    assert (
+        rows["al_fe"]["verdict"] == "prior"
+        and rows["al_fe"]["top_leak_label"] == "mg_fe"
+    )
+    assert [r.name for r in result.leakage] == ["mg_fe", "al_fe"]

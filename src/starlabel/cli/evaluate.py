@@ -29,6 +29,32 @@ def metrics_table(metrics: list, *, full: bool = True) -> Table:
     return t
 
 
+def leakage_table(rows: list) -> Table:
+    """Per abundance: the slope on its own truth against the one the Cramer-Rao
+    bound allows, the top leak and the verdict."""
+    t = Table(
+        "label",
+        "N",
+        "slope on own truth",
+        "allowed",
+        "top leak",
+        "verdict",
+        title="do the abundances follow their own truth? (slope 1 = fully; a "
+        "slope under half the allowed one: the population's prior, not a "
+        "measurement; leak: slope on another label's truth, in own-spread units)",
+    )
+    for r in rows:
+        t.add_row(
+            escape(r.name),
+            str(r.n),
+            f"{r.slope:.2f} +- {r.slope_err:.2f}",
+            f"{r.allowed:.2f}",
+            f"{escape(r.leak_label)} {r.leak:+.2f} +- {r.leak_err:.2f}",
+            r.verdict,
+        )
+    return t
+
+
 def calibration_table(bins: list, labels: list[str] | None = None) -> Table:
     """z std and 68 % coverage of ``_err`` (and ``_err_raw``) per label and bin."""
     names = list(
@@ -97,4 +123,6 @@ def evaluate(
     wide.print(metrics_table(result.metrics))
     if result.bins:
         wide.print(calibration_table(result.bins))
+    if result.leakage:
+        wide.print(leakage_table(result.leakage))
     console.print("wrote " + ", ".join(str(f) for f in result.files))

@@ -19,6 +19,7 @@ from ..models.base import PosteriorEstimator
 from ..spectra.container import Spectra
 from ..spectra.io.hdf5 import dataset_fingerprint, read_dataset
 from .calibration import LEVELS, coverage_from_samples, coverage_gaussian, sbc_ranks
+from .leakage import Leakage, leakage
 from .metrics import (
     BinCalibration,
     LabelMetrics,
@@ -46,12 +47,15 @@ class Evaluation:
         bins: calibration per label overall and per S/N and Teff bin.
         files: written.
         note: set when the truth is not the file the catalogue was predicted from.
+        leakage: per abundance, its slope on its own truth and the top leak
+            (:mod:`starlabel.diagnostics.leakage`).
     """
 
     metrics: list[LabelMetrics]
     bins: list[BinCalibration]
     files: list[Path]
     note: str | None
+    leakage: list[Leakage] = ()
 
 
 def truth_note(catalogue_table: Any, truth: PathLike, n_matched: int) -> str | None:
@@ -109,9 +113,14 @@ def write_evaluation(
         ) from exc
     found = rows >= 0
     metrics = evaluate(table, ref)
+    leaks = catalogue_leakage(table, ref, rows)
     with staged_dir(out, command="evaluate") as stage:
         files = []
         files.append(_write_csv(stage / "metrics.csv", [m.as_dict() for m in metrics]))
+        if leaks:
+            files.append(
+                _write_csv(stage / "leakage.csv", [r.as_dict() for r in leaks])
+            )
         bins = binned_calibration(table, ref)
         if bins:
             files.append(
@@ -168,7 +177,23 @@ def write_evaluation(
 
         plt.close("all")
     files = [out / f.relative_to(stage) for f in files]
-    return Evaluation(metrics, bins, files, truth_note(table, truth, int(found.sum())))
+    note = truth_note(table, truth, int(found.sum()))
+    return Evaluation(metrics, bins, files, note, leaks)
+
+
+def catalogue_leakage(table: Any, ref: Spectra, rows: np.ndarray) -> list[Leakage]:
+    """The leakage of every abundance in the catalogue, regressed on every label
+    of the reference (``rows``: the reference row of each catalogue row, -1 where
+    absent), with the reference's Cramer-Rao bounds where it has them."""
+    found = rows >= 0
+    pred = {
+        n: np.asarray(table[n], dtype=float)[found]
+        for n in ref.label_names
+        if n in table.colnames
+    }
+    truth = {n: ref.labels[n][rows[found]] for n in ref.label_names}
+    crlb = {n: v[rows[found]] for n, v in ref.labels_crlb.items()}
+    return leakage(pred, truth, crlb)
 
 
 def _write_csv(path: Path, rows: list[dict]) -> Path:
