@@ -1,0 +1,125 @@
+"""Censoring windows: the pixels an abundance may be read from.
+
+A network trained on a population whose abundances are correlated learns to read
+[Al/Fe] from the Mg lines when that is easier (Ambrosch et al. 2023, §4.4). Leung &
+Bovy (2019, astroNN) censor each element's output to windows around its own lines.
+:func:`element_windows` builds such windows on any wavelength grid from the package
+line list (``synth/data/linelist.csv``): every line of the element inside the grid,
+a half-width of ``width`` resolution elements (FWHM = lambda / R; R from the setup,
+or from the grid's sampling, 2.5 pixels per FWHM) plus the Doppler margin a
+rest-frame spectrum still carries. :func:`censoring_masks` gives, per label, its own
+element's windows joined with the Fe windows (the pixels that carry Teff, log g and
+[Fe/H]: excitation and ionisation balance of iron); Teff, log g, [Fe/H] and labels
+without an element see every pixel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..errors import StarlabelInputError
+from ..spectra.preprocess import air_to_vacuum
+from ..synth.atoms import ELEMENTS, load_linelist
+
+__all__ = ["censoring_masks", "element_of", "element_windows"]
+
+_C_KMS = 299_792.458
+
+
+def element_of(label: str) -> str | None:
+    """``mg_fe`` -> ``Mg``, ``a_li`` -> ``Li``; None for Teff, log g, [Fe/H] and
+    labels that name no element."""
+    if label.startswith("a_"):
+        symbol = label[2:].capitalize()
+    elif label.endswith("_fe") and label != "fe_h":
+        symbol = label[:-3].capitalize()
+    else:
+        return None
+    return symbol if symbol in ELEMENTS else None
+
+
+def _resolution(wavelength: np.ndarray) -> np.ndarray:
+    """R per pixel from the sampling, 2.5 pixels per FWHM (Nyquist and a margin);
+    a pixel's step is the smaller of its two neighbours' (a gap between joined
+    setups is not a pixel)."""
+    d = np.diff(wavelength)
+    step = np.minimum(np.r_[d[0], d], np.r_[d, d[-1]])
+    return wavelength / (2.5 * step)
+
+
+def element_windows(
+    wavelength: np.ndarray,
+    element: str,
+    *,
+    resolution: float | np.ndarray | None = None,
+    medium: str = "air",
+    width: float = 1.5,
+    rv_margin_kms: float = 5.0,
+) -> np.ndarray:
+    """Pixels within ``width`` FWHM (plus ``rv_margin_kms``) of a line of ``element``.
+
+    Args:
+        wavelength: the grid (Angstrom), strictly increasing.
+        element: an element symbol of the line list (``"Mg"``).
+        resolution: resolving power, one value or one per pixel (default: from the
+            grid's sampling).
+        medium: ``"air"`` or ``"vacuum"``: the grid's wavelengths (the line list is
+            in air).
+        width: half-width of a window in FWHM.
+        rv_margin_kms: a residual Doppler shift the window still covers.
+
+    Returns:
+        a boolean mask over the grid.
+
+    Raises:
+        StarlabelInputError: the line list has no line of ``element`` on the grid.
+
+    Example:
+        >>> wl = np.arange(5500.0, 5560.0, 0.05)
+        >>> mask = element_windows(wl, "Mg", resolution=20000)
+        >>> bool(mask[np.searchsorted(wl, 5528.4)]), bool(mask[0])
+        (True, False)
+    """
+    wl = np.asarray(wavelength, dtype=np.float64)
+    lines = load_linelist()
+    centres = lines.wavelength[lines.species == element]
+    if medium == "vacuum":
+        centres = air_to_vacuum(centres)
+    R = _resolution(wl) if resolution is None else np.broadcast_to(resolution, wl.shape)
+    half = width * wl / R + wl * rv_margin_kms / _C_KMS
+    mask = np.zeros(wl.size, bool)
+    near = centres[(centres >= wl[0] - half[0]) & (centres <= wl[-1] + half[-1])]
+    for c in near:
+        mask |= np.abs(wl - c) <= half
+    if not mask.any():
+        raise StarlabelInputError(
+            f"the package line list has no {element} line on this grid "
+            f"({wl[0]:.1f}-{wl[-1]:.1f} Angstrom, {medium}): its abundance cannot be "
+            "censored to its own lines here"
+        )
+    return mask
+
+
+def censoring_masks(
+    wavelength: np.ndarray,
+    labels: Sequence[str],
+    *,
+    resolution: float | np.ndarray | None = None,
+    medium: str = "air",
+) -> dict[str, np.ndarray]:
+    """Per label, the pixels its output may see: its element's windows with the Fe
+    windows; every pixel for labels without an element (Teff, log g, [Fe/H])."""
+    every = np.ones(np.asarray(wavelength).size, bool)
+    iron = element_windows(wavelength, "Fe", resolution=resolution, medium=medium)
+    out = {}
+    for name in labels:
+        element = element_of(name)
+        out[name] = (
+            every
+            if element is None
+            else iron
+            | element_windows(wavelength, element, resolution=resolution, medium=medium)
+        )
+    return out
