@@ -110,6 +110,14 @@ def train(
             "predicts a mean and a variance: data and model uncertainty).",
         ),
     ] = None,
+    censor: Annotated[
+        bool,
+        typer.Option(
+            "--censor",
+            help="Each abundance sees only the windows around its own element's "
+            "lines and the Fe lines (from the package line list).",
+        ),
+    ] = False,
     rv_jitter: Annotated[
         float | None, typer.Option("--rv-jitter", help="Random RV shifts [km/s].")
     ] = None,
@@ -172,6 +180,7 @@ def train(
         augment_noise=augment_noise or None,
         augment_snr=augment_snr,
         rv_jitter=rv_jitter,
+        censor=censor or None,
         loss=loss,
         latent=latent,
         disentangle=tuple(disentangle) or None,

@@ -31,6 +31,7 @@ from ._shared import (
     SpectralModel,
 )
 from .base import LabelPrediction
+from .censor import censoring_masks, element_of
 from .cnn_config import (
     CNN_SEARCH_SPACE,
     PRESETS,
@@ -46,6 +47,7 @@ from .cnn_parts import (
     mixture_moments,
 )
 from .options import TRAIN_FLAGS
+from .persist import load_tensors
 
 __all__ = [
     "CNNConfig",
@@ -101,6 +103,7 @@ class DeepEnsembleRegressor(SpectralModel):
         "augment_snr": "augment_snr_min",
         "rv_jitter": "rv_jitter_kms",
         "loss": "loss",
+        "censor": "censor",
     }
     uncertainty_parts = {
         "int": "spread (standard deviation) of the ensemble members' predictions: "
@@ -153,7 +156,22 @@ class DeepEnsembleRegressor(SpectralModel):
         self.show_progress = show_progress
 
     # ---------------------------------------------------------------- helpers
-    def _build(self, n_pixels: int) -> CNNNetwork:
+    def _censor_index(self) -> dict[int, torch.Tensor]:
+        """Label index -> the pixels a censored label sees (``config.censor``)."""
+        if not self._config.censor:
+            return {}
+        masks = censoring_masks(
+            self.wavelength_, self.label_names_, medium=self.medium_
+        )
+        return {
+            j: torch.as_tensor(np.flatnonzero(masks[n]))
+            for j, n in enumerate(self.label_names_)
+            if element_of(n) is not None
+        }
+
+    def _build(
+        self, n_pixels: int, censor: dict[int, torch.Tensor] | None = None
+    ) -> CNNNetwork:
         c = self._config.cnn
         n = len(self.label_names_)
         return CNNNetwork(
@@ -169,6 +187,7 @@ class DeepEnsembleRegressor(SpectralModel):
             slope=c.slope,
             n_extra=len(self.extra_names_),
             batch_norm=c.batch_norm,
+            censor=self._censor_index() if censor is None else censor,
         )
 
     # -------------------------------------------------------- fit hooks
@@ -291,7 +310,14 @@ class DeepEnsembleRegressor(SpectralModel):
 
     def _empty_network(self, seed: int, path: Path, file: str) -> CNNNetwork:
         self.extra_names_ = tuple(self.extra)
-        return self._build(self.wavelength_.size)
+        censor = {}
+        if self._config.censor:  # the pixels it was trained with, from its file
+            saved = load_tensors(path, file)
+            for k, j in enumerate(
+                i for i, n in enumerate(self.label_names_) if element_of(n)
+            ):
+                censor[j] = saved[f"censor_index_{k}"]
+        return self._build(self.wavelength_.size, censor)
 
     def _restore_state(self, path: Path, manifest: dict[str, Any]) -> None:
         self.extra_names_ = tuple(self.extra)

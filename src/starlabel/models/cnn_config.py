@@ -58,6 +58,10 @@ class EnsembleConfig(DictConfig):
             trained with the β-weighted Gaussian NLL; the ensemble is the mixture of
             the members, so the error splits into data and model parts).
         beta: the β of ``"beta_nll"`` (0: plain Gaussian NLL; 0.5: the usual choice).
+        censor: each abundance's output sees only the windows around its own
+            element's lines and the Fe lines (``models.censor``; Leung & Bovy 2019),
+            through a dense branch of its own; Teff, log g and [Fe/H] see every
+            pixel. Against reading one element from another's lines.
     """
 
     n_members: int = 10
@@ -72,6 +76,7 @@ class EnsembleConfig(DictConfig):
     standardize_flux: bool = False
     loss: str = "mse"
     beta: float = 0.5
+    censor: bool = False
 
     def __post_init__(self) -> None:
         if self.loss not in ("mse", "beta_nll"):

@@ -121,12 +121,13 @@ def member_outputs(
             x = torch.as_tensor(flux[sl], device=dev)
             e = torch.as_tensor(extra[sl], device=dev) if extra.shape[1] else None
             for m, (module, net) in enumerate(zip(est.members_, nets, strict=True)):
+                xs = module.flux_scaler(x)
                 if m == 0:  # the first member's features, for the OOD score
-                    y, h = _with_features(net, module.flux_scaler(x), e)
+                    y, h = _with_features(net, xs, e)
                     features[sl] = h.double().cpu().numpy()
                 else:
-                    y = net(module.flux_scaler(x), e)
-                y = y.double()
+                    y = net(xs, e)
+                y = module.censor_outputs(xs, y).double()
                 out[m, sl] = module.label_scaler.inverse(y[:, :n_lab]).cpu().numpy()
                 if var is not None:
                     scale = module.label_scaler.scale.double() ** 2
