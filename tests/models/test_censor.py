@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from starlabel.errors import StarlabelInputError
-from starlabel.models.censor import censoring_masks, element_of, element_windows
+from starlabel.models.censor import censored_element, censoring_masks, element_windows
 from starlabel.spectra.preprocess import air_to_vacuum
 from starlabel.synth.atoms import load_linelist
 from starlabel.synth.setups import get_setup
@@ -69,8 +69,8 @@ def test_each_abundance_sees_its_lines_and_iron_the_parameters_everything():
     iron = element_windows(wl, "Fe")
     np.testing.assert_array_equal(masks["mg_fe"], iron | element_windows(wl, "Mg"))
     assert not masks["al_fe"][~(iron | element_windows(wl, "Al"))].any()
-    assert element_of("mg_fe") == "Mg" and element_of("a_li") == "Li"
-    assert element_of("fe_h") is None and element_of("vsini") is None
+    assert censored_element("mg_fe") == "Mg" and censored_element("a_li") == "Li"
+    assert censored_element("fe_h") is None and censored_element("vsini") is None
 
 
 def test_a_grid_without_the_elements_lines_is_refused_in_one_line():

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..spectra.labels import element_of
+
 __all__ = [
     "Peak",
     "element_of",
@@ -57,16 +59,6 @@ def saliency(
             progress(min(len(flux), start + batch_size))
     assert out is not None, "no spectra"
     return out
-
-
-def element_of(label: str) -> str | None:
-    """Element symbol an abundance label measures: ``mg_fe`` -> Mg, ``fe_h`` -> Fe,
-    ``a_li`` -> Li; None for teff, logg, vmic, ..."""
-    if label.endswith("_fe") or label.endswith("_h"):
-        return label.split("_")[0].capitalize()
-    if label.startswith("a_"):
-        return label[2:].capitalize()
-    return None
 
 
 @dataclass(frozen=True)

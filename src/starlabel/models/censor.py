@@ -20,24 +20,20 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import StarlabelInputError
+from ..spectra.labels import element_of
 from ..spectra.preprocess import air_to_vacuum
 from ..synth.atoms import ELEMENTS, load_linelist
 
-__all__ = ["censoring_masks", "element_of", "element_windows"]
+__all__ = ["censored_element", "censoring_masks", "element_windows"]
 
 _C_KMS = 299_792.458
 
 
-def element_of(label: str) -> str | None:
-    """``mg_fe`` -> ``Mg``, ``a_li`` -> ``Li``; None for Teff, log g, [Fe/H] and
-    labels that name no element."""
-    if label.startswith("a_"):
-        symbol = label[2:].capitalize()
-    elif label.endswith("_fe") and label != "fe_h":
-        symbol = label[:-3].capitalize()
-    else:
-        return None
-    return symbol if symbol in ELEMENTS else None
+def censored_element(label: str) -> str | None:
+    """The element whose lines a censored ``label`` reads (``mg_fe`` -> Mg); None
+    for labels that see every pixel (Teff, log g, [Fe/H], no element)."""
+    element = element_of(label)
+    return element if element in ELEMENTS and element != "Fe" else None
 
 
 def _resolution(wavelength: np.ndarray) -> np.ndarray:
@@ -115,7 +111,7 @@ def censoring_masks(
     iron = element_windows(wavelength, "Fe", resolution=resolution, medium=medium)
     out = {}
     for name in labels:
-        element = element_of(name)
+        element = censored_element(name)
         out[name] = (
             every
             if element is None

@@ -31,7 +31,7 @@ from ._shared import (
     SpectralModel,
 )
 from .base import LabelPrediction
-from .censor import censoring_masks, element_of
+from .censor import censored_element, censoring_masks
 from .cnn_config import (
     CNN_SEARCH_SPACE,
     PRESETS,
@@ -166,7 +166,7 @@ class DeepEnsembleRegressor(SpectralModel):
         return {
             j: torch.as_tensor(np.flatnonzero(masks[n]))
             for j, n in enumerate(self.label_names_)
-            if element_of(n) is not None
+            if censored_element(n) is not None
         }
 
     def _build(
@@ -314,7 +314,7 @@ class DeepEnsembleRegressor(SpectralModel):
         if self._config.censor:  # the pixels it was trained with, from its file
             saved = load_tensors(path, file)
             for k, j in enumerate(
-                i for i, n in enumerate(self.label_names_) if element_of(n)
+                i for i, n in enumerate(self.label_names_) if censored_element(n)
             ):
                 censor[j] = saved[f"censor_index_{k}"]
         return self._build(self.wavelength_.size, censor)

@@ -36,7 +36,24 @@ __all__ = [
     "a_to_x_fe",
     "x_fe_to_a",
     "parse_label_target",
+    "element_of",
 ]
+
+
+def element_of(label: str) -> str | None:
+    """The element symbol a label measures: ``mg_fe`` -> Mg, ``fe_h`` -> Fe,
+    ``a_li`` -> Li; None for teff, logg, vmic, ...
+
+    Example:
+        >>> element_of("al_fe"), element_of("a_li"), element_of("teff")
+        ('Al', 'Li', None)
+    """
+    if label.endswith("_fe") or label.endswith("_h"):
+        return label.split("_")[0].capitalize()
+    if label.startswith("a_"):
+        return label[2:].capitalize()
+    return None
+
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
