@@ -105,6 +105,19 @@ def test_report_has_every_section_and_true_numbers(tmp_path):
     g = truth.meta["population"] == "globular_cluster"
     r = np.corrcoef(truth.labels["mg_fe"][g], truth.labels["al_fe"][g])[0, 1]
     assert f"truth {r:.2f}" in page
+    # Own lines: this catalogue's abundances are truth + noise (measurements), and
+    # the leakage table holds the slopes of an independent least-squares fit.
+    own = page[page.index("<h2>Own lines</h2>") :]
+    own = own[: own.index("<h2>", 5)]
+    assert "not a measurement" not in own
+    for name in ("mg_fe", "al_fe"):
+        x = np.column_stack(
+            [truth.labels[k] - truth.labels[k].mean() for k in truth.label_names]
+            + [np.ones(truth.n_spectra)]
+        )
+        beta = np.linalg.lstsq(x, np.asarray(table[name], float), rcond=None)[0]
+        slope = beta[truth.label_names.index(name)]
+        assert f"<td>{name}</td><td>{truth.n_spectra}</td><td>{slope:.4g}</td>" in own
     # All injected Li-rich giants (A(Li) 2.6, log g < 3.5) are recovered at this precision.
     m = re.search(r"recovered (\d+)% of the (\d+) true Li-rich giants", page)
     injected = int(((truth.labels["a_li"] > 2) & (truth.labels["logg"] < 3.5)).sum())

@@ -32,7 +32,7 @@ from .report_science import (
     open_cluster_section,
     snr_section,
 )
-from .report_trust import calibration_section, ood_section
+from .report_trust import calibration_section, leakage_section, ood_section
 
 __all__ = ["SECTIONS", "write_report"]
 
@@ -42,6 +42,7 @@ SECTIONS = (
     "Uncertainties against S/N",
     "Calibration",
     "Out-of-distribution stars",
+    "Own lines",
     "Kiel diagram",
     "Thin and thick disc",
     "Open clusters",
@@ -81,6 +82,7 @@ def write_report(
         snr_section(best),
         calibration_section(catalogues, tables, ref),
         ood_section(catalogues, tables, ref),
+        leakage_section(catalogues, tables, ref),
         kiel_section(best),
         disc_section(best),
         open_cluster_section(best),

@@ -11,6 +11,10 @@ part per catalogue:
   (the range is in the catalogue header, ``SLRNGn``), and stars the model labelled
   badly (a residual beyond 3 robust standard deviations of that label's residuals in
   any label).
+* **Own lines**: per abundance, the slope of the prediction on its own truth with
+  the other labels held fixed, the top leak and the slope the Cramer-Rao bound
+  allows (:mod:`starlabel.diagnostics.leakage`); a label under half the allowed
+  slope is said to be the population's prior, not a measurement.
 """
 
 from __future__ import annotations
@@ -27,7 +31,12 @@ from .calibration import LEVELS, coverage_gaussian
 from .metrics import binned_calibration, match_truth
 from .report_html import Section, html_table, png
 
-__all__ = ["calibration_section", "ood_section", "training_ranges"]
+__all__ = [
+    "calibration_section",
+    "leakage_section",
+    "ood_section",
+    "training_ranges",
+]
 
 #: A residual beyond this many robust standard deviations makes a star "badly labelled".
 BAD_LABEL_SIGMA = 3.0
@@ -235,4 +244,70 @@ def ood_section(
         "that 1.5 % of held-out training stars are flagged (<= 2 % of new in-distribution stars). Where the truth is known, the ROC shows how well "
         "the score picks out stars beyond the training labels and stars the model labelled badly.",
         html="".join(parts),
+    )
+
+
+def leakage_section(
+    catalogues: Sequence[Any], tables: Sequence[Any], ref: Spectra
+) -> Section:
+    """Per catalogue: does each abundance follow its own truth?"""
+    from .report_eval import catalogue_leakage
+
+    parts = []
+    for path, table in zip(catalogues, tables, strict=True):
+        rows = catalogue_leakage(table, ref, match_truth(table, ref))
+        if not rows:
+            continue
+        priors = [r.name for r in rows if r.verdict == "prior"]
+        verdict = (
+            f"<p><b>{html.escape(', '.join(priors))}: the training population's "
+            "prior, not a measurement</b> (slope on the own truth under half the "
+            "allowed one).</p>"
+            if priors
+            else ""
+        )
+        parts.append(
+            f"<h3>{html.escape(_name(path, table))}</h3>"
+            + verdict
+            + html_table(
+                [
+                    "label",
+                    "N",
+                    "slope",
+                    "+-",
+                    "allowed",
+                    "top leak",
+                    "leak",
+                    "+-",
+                    "verdict",
+                ],
+                [
+                    [
+                        r.name,
+                        r.n,
+                        r.slope,
+                        r.slope_err,
+                        r.allowed,
+                        r.leak_label,
+                        r.leak,
+                        r.leak_err,
+                        r.verdict,
+                    ]
+                    for r in rows
+                ],
+            )
+        )
+    return Section(
+        "Own lines",
+        "Does each abundance follow its own element? The prediction is regressed on "
+        "every reference label at once: slope = change of the prediction per change "
+        "of the star's own abundance with the others fixed (1 = fully); leak = the "
+        "largest slope on another label, in units of the abundance's spread per that "
+        "label's spread; allowed = what an estimator at the Cramer-Rao bound reaches, "
+        "s^2 / (s^2 + CRLB^2) (nan: the reference has no bounds). On a reference whose "
+        "abundances follow the training correlations the slopes are uncertain (the "
+        "labels are collinear); a test set with independent abundances (starlabel "
+        "synth --population decorrelated) separates them.",
+        html="".join(parts)
+        or "<p>No abundance in both the catalogues and the reference.</p>",
     )

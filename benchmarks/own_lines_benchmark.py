@@ -1,0 +1,204 @@
+"""Do abundances follow their own lines? (issue 28)
+
+Galactic HR10+HR21 survey (8669 px): train / valid from the Galactic population
+(S/N 10-150); test sets at S/N 30-150 with Cramer-Rao bounds: the Galactic
+population itself (correlated, as trained), the same kind of stars with every
+[X/Fe] drawn independently (``decorrelated``: the correlation-break set) and the
+globular clusters alone (Mg-Al anticorrelation).
+
+Per model and remedy, per abundance: the slope of the prediction on its own truth
+(others fixed), the top leak and the slope the CRLB allows (``diagnostics.leakage``),
+std and std/CRLB (median bound) on the correlated and the break set; the recovered
+Mg-Al Pearson r in the clusters against the truth's; the own-element share of the
+top-10 saliency peaks (``--saliency``).
+
+Remedies (``--runs``): ``cnn`` (the default preset), ``cnn-censor`` (``censor``),
+``cnn-decorrelated`` (trained on the decorrelated population), ``cinn``,
+``cinn-decorrelated``, ``refine`` (the CNN refined by an emulator trained on the
+Galactic population) and ``refine-decorrelated`` (by an emulator trained on the
+decorrelated one).
+
+Targets (at S/N >= 30 on the break set, for every abundance whose median CRLB is
+under a third of its spread): slope >= 0.85, |top leak| <= 0.1, std/CRLB <= 1.5;
+cluster Mg-Al r within 0.1 of the truth; on the correlated set no model worse than
+the default CNN by more than 10 % in std.
+
+    python benchmarks/own_lines_benchmark.py                       # the issue's sizes
+    python benchmarks/own_lines_benchmark.py --n-train 2000 --n-valid 500 \\
+        --n-test 500 --max-epochs 20 --runs cnn cnn-censor cnn-decorrelated
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+from cnn_benchmark import print_peak  # noqa: E402  (same folder)
+
+from starlabel import load
+from starlabel.diagnostics.leakage import leakage
+from starlabel.models import build_estimator
+from starlabel.spectra import read_dataset
+from starlabel.synth.population import sample_population
+from starlabel.synth.survey import synthesize, write_survey
+
+LABELS = ["teff", "logg", "fe_h", "mg_fe", "al_fe", "si_fe", "ca_fe", "ti_fe", "ni_fe"]
+ABUNDANCES = [n for n in LABELS if n.endswith("_fe") and n != "fe_h"]
+RUNS = (
+    "cnn",
+    "cnn-censor",
+    "cnn-decorrelated",
+    "cinn",
+    "cinn-decorrelated",
+    "refine",
+    "refine-decorrelated",
+)
+
+
+def survey(cache: Path, kind: str, n: int, seed: int, snr, crlb: bool) -> Path:
+    path = cache / f"own-{kind}-{n}-seed{seed}-snr{snr[0]:g}-{snr[1]:g}.h5"
+    if not path.exists():
+        t0 = time.perf_counter()
+        pop = sample_population(n, kind=kind, seed=seed, snr=snr)
+        ids = np.array([f"{kind[:3]}{seed}-{i:06d}" for i in range(n)])
+        sets = synthesize(
+            pop, setup="giraffe-hr10-hr21", with_crlb=crlb, seed=seed, ids=ids
+        )
+        write_survey(path, sets)
+        print(f"generated {path.name} in {time.perf_counter() - t0:.0f} s", flush=True)
+    return path
+
+
+def trained(kind: str, name: str, train, valid, args, **settings):
+    path = args.cache / f"own-model-{name}-{train.n_spectra}-{args.max_epochs}"
+    if path.exists() and not args.retrain:
+        print(f"  (loaded {path.name})", flush=True)
+        return load(path)
+    if args.max_epochs:
+        settings["max_epochs"] = args.max_epochs
+    labels = None if kind == "emulator" else LABELS
+    est = build_estimator(kind, labels=labels, **settings)
+    t0 = time.perf_counter()
+    est.fit(train, valid)
+    est.save(path, overwrite=True)
+    print(f"  trained {name} in {time.perf_counter() - t0:.0f} s", flush=True)
+    return est
+
+
+def predicted(run: str, sets: dict, test, args) -> dict[str, np.ndarray]:
+    """Predictions of ``run`` on ``test``, by label."""
+    base, _, variant = run.partition("-")
+    train, valid = sets["decorrelated" if variant == "decorrelated" else "galactic"]
+    if base in ("cnn", "cinn"):
+        flags = {"censor": True} if variant == "censor" else {}
+        est = trained(base, run, train, valid, args, **flags)
+        pred = est.predict(test)
+        return {n: pred.mean[:, k] for k, n in enumerate(pred.label_names)}
+    cnn = trained("cnn", "cnn", *sets["galactic"], args)
+    emulator = trained(
+        "emulator", f"emulator-{variant or 'galactic'}", train, valid, args
+    )
+    start = cnn.predict(test)
+    names = list(emulator.label_names_)
+    x0 = np.column_stack(
+        [
+            start.mean[:, list(start.label_names).index(n)]
+            if n in start.label_names
+            else np.full(test.n_spectra, np.nanmedian(train.labels[n]))
+            for n in names
+        ]
+    )
+    fit = emulator.refine(test, x0)
+    return {n: fit.mean[:, k] for k, n in enumerate(fit.label_names)}
+
+
+def table(title: str, pred, test) -> dict[str, float]:
+    truth = {n: test.labels[n] for n in LABELS}
+    crlb = {n: test.labels_crlb[n] for n in LABELS if n in test.labels_crlb}
+    rows = {r.name: r for r in leakage(pred, truth, crlb, names=ABUNDANCES)}
+    print(f"\n{title}")
+    print(
+        f"{'label':7s} {'std':>7s} {'std/CRLB':>8s} {'slope':>13s} {'allowed':>7s} "
+        f"{'top leak':>20s}  verdict  (target?)"
+    )
+    out = {}
+    for n in ABUNDANCES:
+        r = rows[n]
+        resid = pred[n] - truth[n]
+        std = float(np.nanstd(resid))
+        bound = float(np.nanmedian(crlb[n]))
+        spread = float(np.std(truth[n]))
+        assessed = bound < spread / 3
+        ok = r.slope >= 0.85 and abs(r.leak) <= 0.1 and std / bound <= 1.5
+        mark = ("yes" if ok else "no") if assessed else "n/a (CRLB > spread/3)"
+        print(
+            f"{n:7s} {std:7.4f} {std / bound:8.2f} {r.slope:6.2f} +- {r.slope_err:4.2f} "
+            f"{r.allowed:7.2f} {r.leak_label:>6s} {r.leak:+5.2f} +- {r.leak_err:4.2f}  "
+            f"{r.verdict:11s} {mark}"
+        )
+        out[n] = std
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--n-train", type=int, default=8000)
+    p.add_argument("--n-valid", type=int, default=2000)
+    p.add_argument("--n-test", type=int, default=2000)
+    p.add_argument("--n-clusters", type=int, default=400)
+    p.add_argument("--max-epochs", type=int, default=0, help="0: the presets'")
+    p.add_argument("--runs", nargs="+", default=list(RUNS), choices=RUNS)
+    p.add_argument("--cache", type=Path, default=Path(__file__).parent / ".cache")
+    p.add_argument("--retrain", action="store_true")
+    args = p.parse_args()
+    args.cache.mkdir(parents=True, exist_ok=True)
+    print_peak()
+    train_snr, test_snr = (10.0, 150.0), (30.0, 150.0)
+    sets = {
+        kind: (
+            read_dataset(survey(args.cache, kind, args.n_train, 31, train_snr, False)),
+            read_dataset(survey(args.cache, kind, args.n_valid, 32, train_snr, False)),
+        )
+        for kind in ("galactic", "decorrelated")
+    }
+    tests = {
+        kind: read_dataset(survey(args.cache, kind, args.n_test, 33, test_snr, True))
+        for kind in ("galactic", "decorrelated")
+    }
+    clusters = read_dataset(
+        survey(args.cache, "globular", args.n_clusters, 34, test_snr, True)
+    )
+    r_true = np.corrcoef(clusters.labels["mg_fe"], clusters.labels["al_fe"])[0, 1]
+    baseline = None
+    for run in args.runs:
+        print(f"\n=== {run}", flush=True)
+        std = table(
+            f"{run}: correlated test set",
+            predicted(run, sets, tests["galactic"], args),
+            tests["galactic"],
+        )
+        table(
+            f"{run}: correlation-break test set",
+            predicted(run, sets, tests["decorrelated"], args),
+            tests["decorrelated"],
+        )
+        gc = predicted(run, sets, clusters, args)
+        r = np.corrcoef(gc["mg_fe"], gc["al_fe"])[0, 1]
+        print(
+            f"{run}: globular clusters Mg-Al Pearson r {r:+.2f} (truth {r_true:+.2f}; "
+            f"target within 0.1: {'yes' if abs(r - r_true) <= 0.1 else 'no'})"
+        )
+        if run == "cnn":
+            baseline = std
+        elif baseline is not None:
+            worse = [n for n in ABUNDANCES if std[n] > 1.1 * baseline[n]]
+            print(
+                f"{run}: correlated-set std worse than the default CNN by > 10 %: "
+                f"{', '.join(worse) or 'none'}"
+            )
+
+
+if __name__ == "__main__":
+    main()
