@@ -87,3 +87,49 @@ def test_the_apogee_grid_is_outside_the_package_line_list():
     for el in ("Mg", "Al", "Fe"):
         with pytest.raises(StarlabelInputError, match=f"no {el} line"):
             element_windows(wl, el, medium="vacuum")
+
+
+def test_a_star_whose_element_lines_are_masked_is_flagged_and_its_error_is_the_prior():
+    """The emulator-free path of every model: a CNN predicting [Mg/Fe] on a star
+    whose Mg lines are all masked gets OWN_LINES_MASKED and the prior's spread as
+    its [Mg/Fe] _err; the other stars and labels are untouched."""
+    import astropy.units as u
+
+    from starlabel.models import CNNConfig, DeepEnsembleRegressor, EnsembleConfig
+    from starlabel.models.censor import own_lines_unseen
+    from starlabel.spectra import Flag, Spectra
+    from starlabel.training import TrainConfig
+
+    wl = np.arange(5500.0, 5560.0, 0.05)
+    rng = np.random.default_rng(0)
+    n = 60
+    labels = {"teff": rng.uniform(4500, 6000, n), "mg_fe": rng.uniform(-0.1, 0.4, n)}
+    flux = 1 + rng.normal(0, 0.01, (n, wl.size))
+    sp = Spectra(flux, wl * u.AA, np.full_like(flux, 1e4), labels)
+    cfg = EnsembleConfig(
+        n_members=2,
+        n_keep=2,
+        cnn=CNNConfig(channels=(4,), kernel_size=5, pool=(4,), dense=(8,), dropout=0.0),
+        train=TrainConfig(max_epochs=1, optimizer="adam", lr=1e-3, batch_size=16),
+    )
+    est = DeepEnsembleRegressor(cfg, device="cpu").fit(sp)
+    ivar = sp.ivar.copy()
+    ivar[3, element_windows(wl, "Mg")] = 0.0  # star 3: every Mg pixel masked
+    ivar[5, element_windows(wl, "Fe")] = 0.0  # star 5: iron only
+    test = Spectra(sp.flux, wl * u.AA, ivar, sp.labels)
+    unseen = own_lines_unseen(wl, ["teff", "mg_fe"], ivar)
+    assert list(unseen) == ["mg_fe"] and np.flatnonzero(unseen["mg_fe"]).tolist() == [3]
+    pred = est.predict(test)
+    flagged = (pred.flags & Flag.OWN_LINES_MASKED) > 0
+    assert np.flatnonzero(flagged).tolist() == [3]
+    k = pred.label_names.index("mg_fe")
+    assert pred.calibrated[3, k] == pytest.approx(np.std(sp.labels["mg_fe"]), rel=0.3)
+    assert pred.calibrated[3, k] == pytest.approx(est.label_std_["mg_fe"])
+    normal = est.predict(sp)
+    same = np.setdiff1d(np.arange(n), [3, 5])  # 5: other input (its Fe pixels filled)
+    np.testing.assert_array_equal(pred.calibrated[same], normal.calibrated[same])
+    # the H band: the line list has no line there, so nothing is judged
+    assert (
+        own_lines_unseen(np.linspace(15200, 16900, 500), ["mg_fe"], np.ones((2, 500)))
+        == {}
+    )

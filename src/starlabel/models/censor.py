@@ -24,7 +24,12 @@ from ..spectra.labels import element_of
 from ..spectra.preprocess import air_to_vacuum
 from ..synth.atoms import ELEMENTS, load_linelist
 
-__all__ = ["censored_element", "censoring_masks", "element_windows"]
+__all__ = [
+    "censored_element",
+    "censoring_masks",
+    "element_windows",
+    "own_lines_unseen",
+]
 
 _C_KMS = 299_792.458
 
@@ -79,16 +84,10 @@ def element_windows(
         (True, False)
     """
     wl = np.asarray(wavelength, dtype=np.float64)
-    lines = load_linelist()
-    centres = lines.wavelength[lines.species == element]
-    if medium == "vacuum":
-        centres = air_to_vacuum(centres)
-    R = _resolution(wl) if resolution is None else np.broadcast_to(resolution, wl.shape)
-    half = width * wl / R + wl * rv_margin_kms / _C_KMS
+    windows = _line_windows(wl, element, resolution, medium, width, rv_margin_kms)
     mask = np.zeros(wl.size, bool)
-    near = centres[(centres >= wl[0] - half[0]) & (centres <= wl[-1] + half[-1])]
-    for c in near:
-        mask |= np.abs(wl - c) <= half
+    for w in windows:
+        mask |= w
     if not mask.any():
         raise StarlabelInputError(
             f"the package line list has no {element} line on this grid "
@@ -96,6 +95,54 @@ def element_windows(
             "censored to its own lines here"
         )
     return mask
+
+
+def _line_windows(
+    wl: np.ndarray,
+    element: str,
+    resolution: float | np.ndarray | None,
+    medium: str,
+    width: float = 1.5,
+    rv_margin_kms: float = 5.0,
+) -> list[np.ndarray]:
+    """One boolean window per line of ``element`` that touches the grid."""
+    lines = load_linelist()
+    centres = lines.wavelength[lines.species == element]
+    if medium == "vacuum":
+        centres = air_to_vacuum(centres)
+    R = _resolution(wl) if resolution is None else np.broadcast_to(resolution, wl.shape)
+    half = width * wl / R + wl * rv_margin_kms / _C_KMS
+    out = [np.abs(wl - c) <= half for c in centres]
+    return [w for w in out if w.any()]
+
+
+def own_lines_unseen(
+    wavelength: np.ndarray,
+    labels: Sequence[str],
+    ivar: np.ndarray,
+    *,
+    medium: str = "air",
+) -> dict[str, np.ndarray]:
+    """Per abundance label, the spectra (rows of ``ivar``) in which no line of its
+    element is seen: every line's window has less than half of its pixels usable
+    (ivar > 0), or the grid holds none of its lines. Labels without an element
+    (Teff, log g, [Fe/H]) are left out, and so is every label on a grid the line
+    list does not cover (no line of any element on it: the H band, say), where
+    the absence of an element's lines says nothing."""
+    wl = np.asarray(wavelength, dtype=np.float64)
+    usable = np.asarray(ivar) > 0
+    out: dict[str, np.ndarray] = {}
+    if not _line_windows(wl, "Fe", None, medium):
+        return out
+    for name in labels:
+        element = censored_element(name)
+        if element is None:
+            continue
+        seen = np.zeros(usable.shape[0], bool)
+        for w in _line_windows(wl, element, None, medium):
+            seen |= usable[:, w].mean(axis=1) >= 0.5
+        out[name] = ~seen
+    return out
 
 
 def censoring_masks(

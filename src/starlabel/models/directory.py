@@ -154,6 +154,7 @@ class ModelDirectory:
                 "n_spectra": self.n_train_,
                 "n_dropped_incomplete_labels": getattr(self, "n_dropped_", 0),
                 "label_range": self.label_range_,
+                "label_std": getattr(self, "label_std_", {}),
             },
         }
 
@@ -180,6 +181,7 @@ class ModelDirectory:
         self.training_fingerprint_ = training.get("fingerprint", "")
         self.n_train_ = training.get("n_spectra", 0)
         self.label_range_ = training.get("label_range", {})
+        self.label_std_ = training.get("label_std", {})
         self.n_dropped_ = training.get("n_dropped_incomplete_labels", 0)
         self.fit_warnings_ = list(manifest.get("warnings", []))
         self.history_ = []

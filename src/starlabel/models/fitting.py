@@ -193,7 +193,11 @@ class FitTemplate:
             [m.loss for m in kept],
             member_history(members, kept),
         )
-        self._after_training(kept, train, valid, spectra)
+        try:
+            self._after_training(kept, train, valid, spectra)
+        except BaseException:
+            del self.members_  # a model whose fit failed is not fitted
+            raise
 
     def _set_members(
         self,
@@ -293,3 +297,4 @@ class FitTemplate:
             n: [float(np.nanmin(train.labels[n])), float(np.nanmax(train.labels[n]))]
             for n in names
         }
+        self.label_std_ = {n: float(np.nanstd(train.labels[n])) for n in names}

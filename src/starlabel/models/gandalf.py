@@ -38,6 +38,7 @@ import torch
 from ..nn.gandalf_network import AutoencoderNetwork
 from ..spectra.container import Spectra
 from ..spectra.preprocess import dense_flux
+from ..training import History
 from ._shared import SpectralModel
 from .base import LabelPrediction
 from .gandalf_config import (
@@ -173,9 +174,17 @@ class LatentAutoencoder(SpectralModel):
             module, (xt, yt), (xv, yv), cond, cfg, seed, self.show_progress
         )
         last = epochs[-1]["valid_mse"] if epochs else float("nan")
-        self._set_members(
-            [module], [seed], [last], [{"epochs": epochs, "seed": seed, "kept": True}]
+        history = History(
+            train_loss=[e["train_mse"] for e in epochs],
+            valid_loss=[e["valid_mse"] for e in epochs],
+            lr=[cfg.lr] * len(epochs),
+            best_epoch=len(epochs) - 1,  # the last weights are kept
+            best_valid_loss=last,
+            stopped=f"reached max_epochs = {cfg.max_epochs} (the last weights are kept)",
+            seconds=float(sum(e["seconds"] for e in epochs)),
         )
+        record = history.to_dict() | {"epochs": epochs, "seed": seed, "kept": True}
+        self._set_members([module], [seed], [last], [record])
         zt, zv = self.encode_tensor(xt, yt), self.encode_tensor(xv, yv)
         y_np = yt.cpu().numpy()
         rng = np.random.default_rng(seed)

@@ -25,7 +25,9 @@ import numpy as np
 import torch
 
 from ..spectra.container import Spectra
+from ..spectra.flags import Flag
 from .base import LabelPrediction
+from .censor import own_lines_unseen
 from .ood import OODModel, fit_ood
 from .persist import load_tensors
 from .recalibration import (
@@ -192,6 +194,7 @@ def apply_reliability(
     dead = ~np.isfinite(pred.mean)
     if calibrated is not None:
         calibrated[dead] = np.nan
+    flags = own_lines_flags(model, pred, spectra, calibrated)
     score, signals = None, {}
     ood: OODModel | None = getattr(model, "ood_", None)
     if ood is not None:
@@ -203,7 +206,40 @@ def apply_reliability(
         calibration_note=calibration_note(cal) if calibrated is not None else "",
         ood_score=score,
         ood_signals=signals,
+        flags=flags,
     )
+
+
+def prior_spread(model: Any, name: str) -> float:
+    """The training set's standard deviation of ``name`` (models saved before it
+    was recorded: the range's, as if uniform)."""
+    std = (getattr(model, "label_std_", {}) or {}).get(name)
+    if std is not None:
+        return float(std)
+    lo, hi = model.label_range_.get(name, (np.nan, np.nan))
+    return float((hi - lo) / np.sqrt(12.0))
+
+
+def own_lines_flags(
+    model: Any, pred: LabelPrediction, spectra: Spectra, calibrated: np.ndarray | None
+) -> np.ndarray | None:
+    """``pred.flags`` with ``OWN_LINES_MASKED`` where every line of an abundance's
+    element is masked in the spectrum (``models.censor.own_lines_unseen``); there
+    that abundance's calibrated error becomes the training prior's spread (in place)."""
+    unseen = own_lines_unseen(
+        model.wavelength_, pred.label_names, spectra.ivar, medium=model.medium_
+    )
+    alive = np.isfinite(pred.mean).any(axis=1)
+    flags = None if pred.flags is None else np.asarray(pred.flags, np.int64).copy()
+    for name, rows in unseen.items():
+        rows = rows & alive
+        if not rows.any():
+            continue
+        if calibrated is not None:
+            calibrated[rows, pred.label_names.index(name)] = prior_spread(model, name)
+        flags = np.zeros(spectra.n_spectra, np.int64) if flags is None else flags
+        flags[rows] |= int(Flag.OWN_LINES_MASKED)
+    return flags
 
 
 def reliability_parts(model: Any) -> tuple[dict[str, Any], dict[str, Any]]:

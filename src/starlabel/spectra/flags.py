@@ -36,6 +36,8 @@ class Flag(enum.IntFlag):
     """The per-star fit stopped at its iteration limit before converging."""
     FIT_AT_BOUND = 1024
     """A label of the per-star fit ended on the edge of the training range."""
+    OWN_LINES_MASKED = 2048
+    """Every line of an abundance's element is masked here (or off the grid): that abundance is the training prior, its _err the prior's spread."""
 
 
 def describe_flags(value: int) -> list[str]:
