@@ -14,6 +14,9 @@ def test_demo_quick_runs_the_whole_chain(tmp_path):
     assert result.exit_code == 0, result.output
     assert "synthetic Galactic survey" in " ".join(result.output.split())
     assert "report" in result.output and "std of test residuals" in result.output
+    assert "do its abundances follow their own lines?" in " ".join(
+        result.output.split()
+    )
     assert "before and after the per-star emulator fit" in " ".join(
         result.output.split()
     )
@@ -26,6 +29,8 @@ def test_demo_quick_runs_the_whole_chain(tmp_path):
         "catalogue-test-cinn.fits",
         "catalogue-test-gandalf.fits",
         "evaluation-cinn/sbc_ranks.png",
+        "break-test.h5",
+        "evaluation-break/leakage.csv",
         "edited.png",
         "model-emulator/model.json",
         "catalogue-test-refined.fits",

@@ -147,6 +147,7 @@ def demo(
     )
     paths = {name: p for name, (p, _) in parts.items()}
     cnn = demo_steps.demo_cnn(out, paths, truth, quick=quick, seed=seed)
+    demo_steps.demo_own_lines(out, quick=quick, seed=seed)
     cinn = demo_steps.demo_cinn(out, paths, truth, quick=quick, seed=seed)
     gandalf = demo_steps.demo_gandalf(out, paths, truth, quick=quick, seed=seed)
     refined = demo_steps.demo_refine(out, paths, truth, cnn, quick=quick, seed=seed)
