@@ -154,9 +154,8 @@ def demo(
     demo_steps.demo_explain(out, paths, quick=quick, seed=seed)
     demo_steps.demo_map(out, paths, cnn, quick=quick, seed=seed)
     demo_steps.demo_report(out, [cnn, cinn, gandalf, refined], truth)
-    console.print(f"everything is in {out}/")
     console.print(
-        f"look at it in the web app: starlabel serve {out}/  (then open "
+        f"everything is in {out}/\nlook at it in the web app: starlabel serve {out}/  (then open "
         "http://127.0.0.1:8765/; needs pip install 'starlabel[web]')",
         markup=False,
     )
