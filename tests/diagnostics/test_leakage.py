@@ -64,6 +64,8 @@ def test_the_allowed_slope_is_what_an_estimator_at_the_bound_reaches(truth):
     assert row.verdict == "prior"
     (row,) = leakage(prior, truth)
     assert row.verdict == "not assessed"
+    (row,) = leakage(pred, truth, {"mg_fe": np.full(x.size, 2 * np.std(x))})
+    assert row.allowed == pytest.approx(0.2) and row.verdict == "beyond the bound"
 
 
 def test_abundances_are_x_fe_and_a_x():

@@ -17,7 +17,8 @@ A slope of 1 is not reachable with noise: an estimator that weighs the spectrum
 against the training spread ``sigma_a`` of the label, with per-star errors at
 the Cramer-Rao bound ``c``, has the slope ``sigma_a^2 / (sigma_a^2 + c^2)`` (the
 **allowed** slope, ``c`` the rms bound of the stars). A slope under half the
-allowed one says the label returns the population's prior, not a measurement.
+allowed one says the label returns the population's prior, not a measurement; an
+allowed slope under 0.5 says the spectra cannot measure the label at all.
 
 Uncertainties are the least-squares standard errors (residual variance times
 ``(X^T X)^-1``).
@@ -67,10 +68,14 @@ class Leakage:
 
     @property
     def verdict(self) -> str:
-        """``measurement``, ``prior`` (slope < half the allowed one) or
-        ``not assessed`` (no bound)."""
+        """``measurement``, ``prior`` (slope < half the allowed one),
+        ``beyond the bound`` (the bound itself allows a slope under 0.5: these
+        spectra cannot measure the label, whatever the model) or ``not assessed``
+        (no bound)."""
         if not np.isfinite(self.allowed) or not np.isfinite(self.slope):
             return "not assessed"
+        if self.allowed < 0.5:
+            return "beyond the bound"
         if self.slope < PRIOR_FRACTION * self.allowed:
             return "prior"
         return "measurement"
