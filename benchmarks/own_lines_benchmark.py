@@ -25,7 +25,8 @@ the default CNN by more than 10 % in std.
 
     python benchmarks/own_lines_benchmark.py                       # the issue's sizes
     python benchmarks/own_lines_benchmark.py --n-train 2000 --n-valid 500 \\
-        --n-test 500 --max-epochs 20 --runs cnn cnn-censor cnn-decorrelated
+        --n-test 500 --max-epochs 30 --cnn-preset fast --ensemble 2 \\
+        --runs cnn cnn-censor cnn-decorrelated refine refine-decorrelated
 """
 
 from __future__ import annotations
@@ -72,12 +73,15 @@ def survey(cache: Path, kind: str, n: int, seed: int, snr, crlb: bool) -> Path:
 
 
 def trained(kind: str, name: str, train, valid, args, **settings):
-    path = args.cache / f"own-model-{name}-{train.n_spectra}-{args.max_epochs}"
+    tag = f"{args.cnn_preset}{args.ensemble or ''}-" if kind == "cnn" else ""
+    path = args.cache / f"own-model-{name}-{tag}{train.n_spectra}-{args.max_epochs}"
     if path.exists() and not args.retrain:
         print(f"  (loaded {path.name})", flush=True)
         return load(path)
     if args.max_epochs:
         settings["max_epochs"] = args.max_epochs
+    if kind == "cnn":
+        settings |= {"preset": args.cnn_preset, "ensemble": args.ensemble}
     labels = None if kind == "emulator" else LABELS
     est = build_estimator(kind, labels=labels, **settings)
     t0 = time.perf_counter()
@@ -149,6 +153,8 @@ def main() -> None:
     p.add_argument("--n-test", type=int, default=2000)
     p.add_argument("--n-clusters", type=int, default=400)
     p.add_argument("--max-epochs", type=int, default=0, help="0: the presets'")
+    p.add_argument("--cnn-preset", default="default", help="the CNN runs' preset")
+    p.add_argument("--ensemble", type=int, default=None, help="CNN members")
     p.add_argument("--runs", nargs="+", default=list(RUNS), choices=RUNS)
     p.add_argument("--cache", type=Path, default=Path(__file__).parent / ".cache")
     p.add_argument("--retrain", action="store_true")
