@@ -9,8 +9,9 @@ globular clusters alone (Mg-Al anticorrelation).
 Per model and remedy, per abundance: the slope of the prediction on its own truth
 (others fixed), the top leak and the slope the CRLB allows (``diagnostics.leakage``),
 std and std/CRLB (median bound) on the correlated and the break set; the recovered
-Mg-Al Pearson r in the clusters against the truth's; the own-element share of the
-top-10 saliency peaks (``--saliency``).
+Mg-Al Pearson r in the clusters against the truth's; with ``--saliency``, the
+own-element share of each abundance's 10 strongest saliency peaks (``explain`` on
+200 stars of the break set; CNN runs only).
 
 Remedies (``--runs``): ``cnn`` (the default preset), ``cnn-censor`` (``censor``),
 ``cnn-decorrelated`` (trained on the decorrelated population), ``cinn``,
@@ -118,6 +119,22 @@ def predicted(run: str, sets: dict, test, args) -> dict[str, np.ndarray]:
     return {n: fit.mean[:, k] for k, n in enumerate(fit.label_names)}
 
 
+def saliency(run: str, test, args) -> None:
+    """Own-element share of the 10 strongest saliency peaks per abundance."""
+    from starlabel.diagnostics.explain import explain
+
+    name = f"own-model-{run}-{args.cnn_preset}{args.ensemble or ''}-"
+    model = load(args.cache / f"{name}{args.n_train}-{args.max_epochs}")
+    out = args.cache / f"own-explain-{run}"
+    res = explain(model, test, out, n_stars=200, seed=0, overwrite=True)
+    share = ", ".join(
+        f"{k} {v[0]:.0%} (chance {v[1]:.0%})"
+        for k, v in res.own_fraction.items()
+        if k in ABUNDANCES
+    )
+    print(f"{run}: own-element share of the top-10 saliency peaks: {share}")
+
+
 def table(title: str, pred, test) -> dict[str, float]:
     truth = {n: test.labels[n] for n in LABELS}
     crlb = {n: test.labels_crlb[n] for n in LABELS if n in test.labels_crlb}
@@ -158,6 +175,7 @@ def main() -> None:
     p.add_argument("--runs", nargs="+", default=list(RUNS), choices=RUNS)
     p.add_argument("--cache", type=Path, default=Path(__file__).parent / ".cache")
     p.add_argument("--retrain", action="store_true")
+    p.add_argument("--saliency", action="store_true", help="CNN runs: saliency shares")
     args = p.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
     print_peak()
@@ -196,6 +214,8 @@ def main() -> None:
             f"{run}: globular clusters Mg-Al Pearson r {r:+.2f} (truth {r_true:+.2f}; "
             f"target within 0.1: {'yes' if abs(r - r_true) <= 0.1 else 'no'})"
         )
+        if args.saliency and run.startswith("cnn"):
+            saliency(run, tests["decorrelated"], args)
         if run == "cnn":
             baseline = std
         elif baseline is not None:
