@@ -148,3 +148,30 @@ def test_report_has_every_section_and_true_numbers(tmp_path):
         assert abs(float(row.group(3)) - auroc(pos)) < 1e-3
         assert abs(float(row.group(1)) - (score[pos] > 1).mean()) < 1e-3
     assert f"{int((score > 1).sum())} of {truth.n_spectra} stars flagged" in page
+
+
+def test_saliency_section_says_which_abundances_draw_on_their_own_lines(tmp_path):
+    """The saliency section counts, per abundance, the peaks on its own element's
+    lines in ``saliency_lines.csv`` and names an abundance that draws on none (the
+    demo's [Al/Fe] peaks were all Mg lines)."""
+    from starlabel.diagnostics.report_outputs import explain_section
+
+    rows = [
+        ("teff", "Ca"),
+        ("teff", "Fe"),
+        ("mg_fe", "Mg"),
+        ("mg_fe", "Fe"),
+        ("mg_fe", "Mg"),
+        ("al_fe", "Mg"),
+        ("al_fe", ""),
+    ]
+    lines = ["label,rank,wavelength_aa,strength,sign,species,ion,line_wavelength_aa"]
+    lines += [
+        f"{lab},{k},5500.0,1.0,1,{sp},1,5500.0" for k, (lab, sp) in enumerate(rows)
+    ]
+    (tmp_path / "saliency_lines.csv").write_text("\n".join(lines) + "\n")
+    text = explain_section(tmp_path).caption
+    assert "mg_fe 2 of 3 on Mg lines" in text
+    assert "al_fe 0 of 2 on Al lines" in text
+    assert "al_fe on no Al line" in text and "mg_fe on no" not in text
+    assert "teff" not in text.split("Own-element share")[1]

@@ -10,9 +10,16 @@ import html
 from pathlib import Path
 
 from .._typing import PathLike
+from ..spectra.labels import element_of
 from .report_html import Section, file_png, html_table
 
-__all__ = ["explain_section", "fits_section", "map_section", "tune_section"]
+__all__ = [
+    "explain_section",
+    "fits_section",
+    "map_section",
+    "own_line_shares",
+    "tune_section",
+]
 
 
 def fits_section(fits: PathLike | None) -> Section:
@@ -45,7 +52,40 @@ def explain_section(explain_dir: PathLike | None) -> Section:
     images = [file_png(p) for p in sorted(d.glob("saliency_*.png"))]
     with open(d / "saliency_lines.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
-    return Section("Saliency", caption, images, html_table(rows[0], rows[1:]))
+    shares = own_line_shares(rows[0], rows[1:])
+    return Section(
+        "Saliency",
+        caption + (f" {shares}" if shares else ""),
+        images,
+        html_table(rows[0], rows[1:]),
+    )
+
+
+def own_line_shares(header: list[str], rows: list[list[str]]) -> str:
+    """A sentence: for each abundance, how many of its saliency peaks lie on its
+    own element's lines, and the abundances that draw on none of them."""
+    col = {name: k for k, name in enumerate(header)}
+    peaks: dict[str, list[str]] = {}
+    for row in rows:
+        peaks.setdefault(row[col["label"]], []).append(row[col["species"]])
+    parts, none = [], []
+    for label, species in peaks.items():
+        element = element_of(label)
+        if element is None:
+            continue
+        hits = sum(s == element for s in species)
+        parts.append(f"{label} {hits} of {len(species)} on {element} lines")
+        if hits == 0:
+            none.append(f"{label} on no {element} line")
+    if not parts:
+        return ""
+    text = "Own-element share of each abundance's peaks: " + ", ".join(parts) + "."
+    if none:
+        text += (
+            " Peaks " + ", ".join(none) + ": such a label is read from other "
+            "elements' lines (the training set's correlations), not measured."
+        )
+    return text
 
 
 def tune_section(tune_dir: PathLike) -> Section:
