@@ -73,9 +73,14 @@ def survey(cache: Path, kind: str, n: int, seed: int, snr, crlb: bool) -> Path:
     return path
 
 
-def trained(kind: str, name: str, train, valid, args, **settings):
+def model_path(kind: str, name: str, n_train: int, args) -> Path:
+    """Where the benchmark keeps the model ``name`` trained on ``n_train`` stars."""
     tag = f"{args.cnn_preset}{args.ensemble or ''}-" if kind == "cnn" else ""
-    path = args.cache / f"own-model-{name}-{tag}{train.n_spectra}-{args.max_epochs}"
+    return args.cache / f"own-model-{name}-{tag}{n_train}-{args.max_epochs}"
+
+
+def trained(kind: str, name: str, train, valid, args, **settings):
+    path = model_path(kind, name, train.n_spectra, args)
     if path.exists() and not args.retrain:
         print(f"  (loaded {path.name})", flush=True)
         return load(path)
@@ -123,15 +128,10 @@ def saliency(run: str, test, args) -> None:
     """Own-element share of the 10 strongest saliency peaks per abundance."""
     from starlabel.diagnostics.explain import explain
 
-    name = f"own-model-{run}-{args.cnn_preset}{args.ensemble or ''}-"
-    model = load(args.cache / f"{name}{args.n_train}-{args.max_epochs}")
+    model = load(model_path("cnn", run, args.n_train, args))
     out = args.cache / f"own-explain-{run}"
     res = explain(model, test, out, n_stars=200, seed=0, overwrite=True)
-    share = ", ".join(
-        f"{k} {v[0]:.0%} (chance {v[1]:.0%})"
-        for k, v in res.own_fraction.items()
-        if k in ABUNDANCES
-    )
+    share = res.own_shares(ABUNDANCES)
     print(f"{run}: own-element share of the top-10 saliency peaks: {share}")
 
 

@@ -234,11 +234,7 @@ def demo_explain(out: Path, paths: dict, *, quick: bool, seed: int) -> Path:
         seed=seed,
         overwrite=True,
     )
-    share = ", ".join(
-        f"{k} {v[0]:.0%} (chance {v[1]:.0%})"
-        for k, v in res.own_fraction.items()
-        if np.isfinite(v[0])
-    )
+    share = res.own_shares()
     console.print(
         f"11. saliency of the CNN ensemble -> {out / 'explain'}; share of each abundance's 10 strongest "
         f"saliency peaks on its own element's lines: {share}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,16 @@ class ExplainResult:
     peaks: dict[str, list[Peak]]
     own_fraction: dict[str, tuple[float, float]] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
+
+    def own_shares(self, labels: Collection[str] | None = None) -> str:
+        """``"mg_fe 40% (chance 0%), ..."``: each abundance's share of peaks on its
+        own element's lines and the share expected by chance (of ``labels`` only,
+        when given)."""
+        return ", ".join(
+            f"{k} {hit:.0%} (chance {chance:.0%})"
+            for k, (hit, chance) in self.own_fraction.items()
+            if np.isfinite(hit) and (labels is None or k in labels)
+        )
 
 
 def _write_text(path: Path, text: str) -> None:

@@ -13,13 +13,7 @@ from .._typing import PathLike
 from ..spectra.labels import element_of
 from .report_html import Section, file_png, html_table
 
-__all__ = [
-    "explain_section",
-    "fits_section",
-    "map_section",
-    "own_line_shares",
-    "tune_section",
-]
+__all__ = ["explain_section", "fits_section", "map_section", "tune_section"]
 
 
 def fits_section(fits: PathLike | None) -> Section:
