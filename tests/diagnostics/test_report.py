@@ -159,6 +159,7 @@ def test_saliency_section_says_which_abundances_draw_on_their_own_lines(tmp_path
     rows = [
         ("teff", "Ca"),
         ("teff", "Fe"),
+        ("fe_h", "Mg"),
         ("mg_fe", "Mg"),
         ("mg_fe", "Fe"),
         ("mg_fe", "Mg"),
@@ -175,3 +176,5 @@ def test_saliency_section_says_which_abundances_draw_on_their_own_lines(tmp_path
     assert "al_fe 0 of 2 on Al lines" in text
     assert "al_fe on no Al line" in text and "mg_fe on no" not in text
     assert "teff" not in text.split("Own-element share")[1]
+    # [Fe/H] is counted but not called a borrowed label: metallicity is every line's
+    assert "fe_h 0 of 1 on Fe lines" in text and "fe_h on no" not in text

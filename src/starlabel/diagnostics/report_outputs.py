@@ -69,7 +69,9 @@ def own_line_shares(header: list[str], rows: list[list[str]]) -> str:
             continue
         hits = sum(s == element for s in species)
         parts.append(f"{label} {hits} of {len(species)} on {element} lines")
-        if hits == 0:
+        if (
+            hits == 0 and element != "Fe"
+        ):  # [Fe/H] rests on the metallicity of all lines
             none.append(f"{label} on no {element} line")
     if not parts:
         return ""
