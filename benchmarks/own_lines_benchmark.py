@@ -11,7 +11,11 @@ Per model and remedy, per abundance: the slope of the prediction on its own trut
 std and std/CRLB (median bound) on the correlated and the break set; the recovered
 Mg-Al Pearson r in the clusters against the truth's; with ``--saliency``, the
 own-element share of each abundance's 10 strongest saliency peaks (``explain`` on
-200 stars of the break set; CNN runs only).
+200 stars of the break set; CNN runs only); with ``--sensitivity``, the own-lines
+bound of ``models.line_sensitivity`` (fitted on the Galactic and on the
+decorrelated training set, at the true labels) against the full CRLB, and the share
+of stars it calls too weak (``OWN_LINES_WEAK``) against the share whose CRLB exceeds
+the training spread.
 
 Remedies (``--runs``): ``cnn`` (the default preset), ``cnn-censor`` (``censor``),
 ``cnn-decorrelated`` (trained on the decorrelated population), ``cinn``,
@@ -135,6 +139,37 @@ def saliency(run: str, test, args) -> None:
     print(f"{run}: own-element share of the top-10 saliency peaks: {share}")
 
 
+def sensitivity(sets: dict, tests: dict) -> None:
+    """The own-lines bound against the CRLB, per training set and test set."""
+    from starlabel.models.line_sensitivity import fit_line_sensitivity
+
+    for kind, (train, _) in sets.items():
+        sens = fit_line_sensitivity(
+            train.wavelength_aa,
+            train.flux,
+            train.ivar,
+            train.label_array(LABELS),
+            LABELS,
+        )
+        for name, test in tests.items():
+            bound = sens.own_bound(test.label_array(LABELS), test.ivar)
+            print(
+                f"\nown-lines bound, fitted on the {kind} training set, {name} test set"
+            )
+            print(
+                f"{'label':7s} {'sigma_own':>9s} {'CRLB':>6s} {'own/CRLB':>8s} "
+                f"{'weak':>5s} {'CRLB>spread':>11s}"
+            )
+            for n, v in bound.items():
+                spread = float(np.std(train.labels[n]))
+                crlb = test.labels_crlb[n]
+                print(
+                    f"{n:7s} {np.median(v):9.3f} {np.median(crlb):6.3f} "
+                    f"{np.median(v / crlb):8.2f} {np.mean(v > spread):5.0%} "
+                    f"{np.mean(crlb > spread):11.0%}"
+                )
+
+
 def table(title: str, pred, test) -> dict[str, float]:
     truth = {n: test.labels[n] for n in LABELS}
     crlb = {n: test.labels_crlb[n] for n in LABELS if n in test.labels_crlb}
@@ -176,6 +211,9 @@ def main() -> None:
     p.add_argument("--cache", type=Path, default=Path(__file__).parent / ".cache")
     p.add_argument("--retrain", action="store_true")
     p.add_argument("--saliency", action="store_true", help="CNN runs: saliency shares")
+    p.add_argument(
+        "--sensitivity", action="store_true", help="the own-lines bound vs the CRLB"
+    )
     args = p.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
     print_peak()
@@ -194,6 +232,10 @@ def main() -> None:
     clusters = read_dataset(
         survey(args.cache, "globular", args.n_clusters, 34, test_snr, True)
     )
+    if args.sensitivity:
+        sensitivity(
+            sets, {"break": tests["decorrelated"], "correlated": tests["galactic"]}
+        )
     r_true = np.corrcoef(clusters.labels["mg_fe"], clusters.labels["al_fe"])[0, 1]
     baseline = None
     for run in args.runs:

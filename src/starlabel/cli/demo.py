@@ -92,7 +92,7 @@ def demo(
     console.print(
         "The whole chain on a synthetic Galactic survey: raw FITS spectra -> prepare -> split -> "
         "CNN deep ensemble, cINN and disentangling autoencoder -> catalogues with uncertainties -> "
-        "evaluation -> spectrum emulator and per-star fit -> saliency -> similarity map -> HTML report. Every file it writes is reusable."
+        "evaluation -> spectrum emulator and per-star fit -> own-lines test -> saliency -> similarity map -> HTML report. Every file it writes is reusable."
     )
     raw_dir = out / "raw"
     pop = sample_population(n_stars, seed=seed, snr=(10.0, 150.0))
@@ -146,11 +146,14 @@ def demo(
         + ", ".join(f"{n} {name} -> {p}" for name, (p, n) in parts.items())
     )
     paths = {name: p for name, (p, _) in parts.items()}
+    library = demo_steps.demo_library(out, quick=quick, seed=seed)
     cnn = demo_steps.demo_cnn(out, paths, truth, quick=quick, seed=seed)
-    demo_steps.demo_own_lines(out, quick=quick, seed=seed)
     cinn = demo_steps.demo_cinn(out, paths, truth, quick=quick, seed=seed)
     gandalf = demo_steps.demo_gandalf(out, paths, truth, quick=quick, seed=seed)
-    refined = demo_steps.demo_refine(out, paths, truth, cnn, quick=quick, seed=seed)
+    refined = demo_steps.demo_refine(
+        out, paths, library, truth, cnn, quick=quick, seed=seed
+    )
+    demo_steps.demo_own_lines(out, quick=quick, seed=seed)
     demo_steps.demo_explain(out, paths, quick=quick, seed=seed)
     demo_steps.demo_map(out, paths, cnn, quick=quick, seed=seed)
     demo_steps.demo_report(out, [cnn, cinn, gandalf, refined], truth)

@@ -73,8 +73,38 @@ def demo_cnn(out: Path, paths: dict, truth: Path, *, quick: bool, seed: int) -> 
     return catalogue
 
 
-def demo_own_lines(out: Path, *, quick: bool, seed: int) -> Path:
-    """Step 6b: the CNN on stars whose abundances break the training correlations."""
+def demo_library(out: Path, *, quick: bool, seed: int) -> dict[str, Path]:
+    """Step 3b: a synthetic spectral library (train and valid files) whose
+    abundances are drawn independently of each other and of [Fe/H]: what a model
+    must learn from to tell one element's lines from another's."""
+    from ..synth.population import sample_population
+    from ..synth.survey import synthesize, write_survey
+
+    sizes = {"train": 400, "valid": 100} if quick else {"train": 8000, "valid": 1000}
+    paths = {}
+    for k, (part, n) in enumerate(sizes.items()):
+        s = seed + 202 + k
+        pop = sample_population(n, kind="decorrelated", seed=s, snr=(10.0, 150.0))
+        paths[part] = out / f"library-{part}.h5"
+        write_survey(
+            paths[part],
+            synthesize(pop, setup="giraffe-hr10-hr21", with_crlb=False, seed=s),
+            overwrite=True,
+        )
+    console.print(
+        f"3b. synthesised a spectral library like the survey's stars (S/N 10-150) with every "
+        f"[X/Fe] drawn independently: {sizes['train']} train -> {paths['train']}, "
+        f"{sizes['valid']} valid -> {paths['valid']}; the spectrum emulator learns from it, "
+        "since a model trained on the survey's correlated abundances reads one element "
+        "from another's lines"
+    )
+    return paths
+
+
+def demo_own_lines(out: Path, *, quick: bool, seed: int) -> None:
+    """Step 11: the CNN and its refinement on stars whose abundances break the
+    training correlations."""
+    from ..inference import refine_file
     from ..models import load
     from ..synth.population import sample_population
     from ..synth.survey import synthesize, write_survey
@@ -87,17 +117,24 @@ def demo_own_lines(out: Path, *, quick: bool, seed: int) -> Path:
         synthesize(pop, setup="giraffe-hr10-hr21", with_crlb=True, seed=seed + 101),
         overwrite=True,
     )
-    catalogue = out / "catalogue-break.fits"
-    predict_file(load(out / "model-cnn"), data, catalogue, overwrite=True)
-    result = write_evaluation(catalogue, data, out / "evaluation-break", overwrite=True)
     console.print(
-        f"6b. do its abundances follow their own lines? {n} stars like the survey's "
+        f"10b. do the abundances follow their own lines? {n} stars like the survey's "
         f"(S/N 30-150) with every [X/Fe] drawn independently ({data}): a model that "
         "reads an abundance from the lines of correlated elements returns the "
         "population's prior here"
     )
-    console.print(leakage_table(result.leakage), width=150)
-    return catalogue
+    cnn = out / "catalogue-break.fits"
+    predict_file(load(out / "model-cnn"), data, cnn, overwrite=True)
+    refined = out / "catalogue-break-refined.fits"
+    refine_file(load(out / "model-emulator"), data, refined, start=cnn, overwrite=True)
+    for title, catalogue in (
+        ("the CNN (trained on the survey's stars)", cnn),
+        ("the CNN refined by the emulator (trained on the library)", refined),
+    ):
+        folder = out / catalogue.stem.replace("catalogue-", "evaluation-")
+        result = write_evaluation(catalogue, data, folder, overwrite=True)
+        console.print(f"   {title}:")
+        console.print(leakage_table(result.leakage), width=150)
 
 
 def demo_cinn(out: Path, paths: dict, truth: Path, *, quick: bool, seed: int) -> Path:
@@ -161,10 +198,17 @@ def demo_gandalf(
 
 
 def demo_refine(
-    out: Path, paths: dict, truth: Path, start: Path, *, quick: bool, seed: int
+    out: Path,
+    paths: dict,
+    library: dict,
+    truth: Path,
+    start: Path,
+    *,
+    quick: bool,
+    seed: int,
 ) -> Path:
-    """Step 10: a spectrum emulator, the per-star fit of the CNN catalogue, the
-    before/after table and the best-fit spectra of two stars."""
+    """Step 10: a spectrum emulator trained on the library, the per-star fit of the
+    CNN catalogue, the before/after table and the best-fit spectra of two stars."""
     from ..diagnostics.fits import write_star_fits
     from ..diagnostics.metrics import evaluate
     from ..inference import read_catalogue_table, refine_file
@@ -172,7 +216,7 @@ def demo_refine(
     est, model_dir = _train(
         "emulator",
         out,
-        paths,
+        library,
         labels=None,
         preset="fast",
         seed=seed,
@@ -187,7 +231,7 @@ def demo_refine(
     write_star_fits(est, test, ref, show, out / "refined-fits.png")
     err = est.error_per_pixel()
     console.print(
-        f"10. trained a spectrum emulator ({est.summary()['network']}; held-out error per pixel: "
+        f"10. trained a spectrum emulator on the library ({est.summary()['network']}; held-out error per pixel: "
         f"median {np.median(err['error']):.1e}, against a median noise of "
         f"{np.median(err['median_noise']):.1e}) -> {model_dir}; fitted every test spectrum with it, "
         f"starting from the CNN's labels -> {catalogue} ({counts['n_not_converged']} fits not converged, "

@@ -11,7 +11,9 @@ per-label recalibration of its errors (``models.recalibration``) and its OOD sco
 * ``calibration_history``: earlier calibrations replaced by ``starlabel calibrate``
   (nothing is lost);
 * ``ood``: the OOD score's scales and threshold; its reference features are in
-  ``ood.safetensors``.
+  ``ood.safetensors``;
+* ``line_sensitivity``: the quadratic flux model of each abundance's own windows
+  (``models.line_sensitivity``; its arrays in ``line_sensitivity.safetensors``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from ..spectra.container import Spectra
 from ..spectra.flags import Flag
 from .base import LabelPrediction
 from .censor import own_lines_unseen
+from .line_sensitivity import LineSensitivity, fit_line_sensitivity
 from .ood import OODModel, fit_ood
 from .persist import load_tensors
 from .recalibration import (
@@ -48,6 +51,7 @@ __all__ = [
 ]
 
 OOD_FILE = "ood.safetensors"
+SENSITIVITY_FILE = "line_sensitivity.safetensors"
 #: The calibration is fitted separately in bins of the model's predicted Teff [K]
 #: (``evaluate``'s Teff bins); a bin needs ``MIN_STRATUM`` fit stars.
 STRATIFY_BY = "teff"
@@ -148,10 +152,21 @@ def fit_calibration_on_pairs(
 
 def fit_reliability(model: Any, train: Spectra, valid: Spectra) -> None:
     """Set ``model.calibration_`` and ``model.ood_`` from the validation stars (a
-    warning instead when there are too few)."""
+    warning instead when there are too few) and ``model.line_sensitivity_`` from
+    the training stars."""
     model.calibration_ = {}
     model.calibration_history_ = []
     model.ood_ = None
+    names = list(model.label_names_)
+    model.line_sensitivity_ = fit_line_sensitivity(
+        model.wavelength_,
+        train.flux,
+        train.ivar,
+        train.label_array(names),
+        names,
+        medium=model.medium_,
+        seed=model.random_state,
+    )
     default = model.predict_options()
     first = None
     for key, options in model._calibration_options().items():
@@ -195,6 +210,7 @@ def apply_reliability(
     if calibrated is not None:
         calibrated[dead] = np.nan
     flags = own_lines_flags(model, pred, spectra, calibrated)
+    flags = weak_lines_flags(model, pred, spectra, calibrated, flags)
     score, signals = None, {}
     ood: OODModel | None = getattr(model, "ood_", None)
     if ood is not None:
@@ -242,6 +258,41 @@ def own_lines_flags(
     return flags
 
 
+def weak_lines_flags(
+    model: Any,
+    pred: LabelPrediction,
+    spectra: Spectra,
+    calibrated: np.ndarray | None,
+    flags: np.ndarray | None,
+) -> np.ndarray | None:
+    """``flags`` with ``OWN_LINES_WEAK`` where an abundance's own lines bound it no
+    better than the training prior (``sigma_own`` of ``models.line_sensitivity``
+    above the training spread); there its calibrated error becomes the prior's
+    spread, elsewhere it is at least what the own lines and the prior together
+    allow, ``(1 / sigma_own^2 + 1 / spread^2)^(-1/2)`` (in place)."""
+    sens: LineSensitivity | None = getattr(model, "line_sensitivity_", None)
+    if sens is None or not set(sens.label_names) <= set(pred.label_names):
+        return flags
+    cols = [pred.label_names.index(n) for n in sens.label_names]
+    bounds = sens.own_bound(pred.mean[:, cols], spectra.ivar)
+    for name, bound in bounds.items():
+        k = pred.label_names.index(name)
+        spread = prior_spread(model, name)
+        alive = np.isfinite(pred.mean[:, k]) & ~np.isnan(bound)
+        weak = alive & (bound > spread)
+        if calibrated is not None:
+            with np.errstate(divide="ignore"):
+                floor = 1.0 / np.sqrt(1.0 / bound**2 + 1.0 / spread**2)
+            col = calibrated[:, k]
+            calibrated[:, k] = np.where(
+                weak, spread, np.where(alive, np.fmax(col, floor), col)
+            )
+        if weak.any():
+            flags = np.zeros(spectra.n_spectra, np.int64) if flags is None else flags
+            flags[weak] |= int(Flag.OWN_LINES_WEAK)
+    return flags
+
+
 def reliability_parts(model: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """``model.json`` entries and tensor files of the calibration and OOD score."""
     manifest: dict[str, Any] = {
@@ -256,6 +307,10 @@ def reliability_parts(model: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     if ood is not None:
         manifest["ood"], arrays = ood.to_manifest()
         files[OOD_FILE] = {k: torch.as_tensor(v) for k, v in arrays.items()}
+    sens = getattr(model, "line_sensitivity_", None)
+    if sens is not None:
+        manifest["line_sensitivity"], arrays = sens.to_manifest()
+        files[SENSITIVITY_FILE] = {k: torch.as_tensor(v) for k, v in arrays.items()}
     return manifest, files
 
 
@@ -271,3 +326,9 @@ def restore_reliability(model: Any, path: Path, manifest: Mapping[str, Any]) -> 
     if "ood" in manifest and OOD_FILE in manifest.get("files", []):
         arrays = {k: v.numpy() for k, v in load_tensors(path, OOD_FILE).items()}
         model.ood_ = OODModel.from_manifest(manifest["ood"], arrays)
+    model.line_sensitivity_ = None
+    if "line_sensitivity" in manifest and SENSITIVITY_FILE in manifest.get("files", []):
+        arrays = {k: v.numpy() for k, v in load_tensors(path, SENSITIVITY_FILE).items()}
+        model.line_sensitivity_ = LineSensitivity.from_manifest(
+            manifest["line_sensitivity"], arrays
+        )

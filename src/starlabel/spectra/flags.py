@@ -38,6 +38,8 @@ class Flag(enum.IntFlag):
     """A label of the per-star fit ended on the edge of the training range."""
     OWN_LINES_MASKED = 2048
     """Every line of an abundance's element is masked here (or off the grid): that abundance is the training prior, its _err the prior's spread."""
+    OWN_LINES_WEAK = 4096
+    """An abundance's own lines are too weak here to measure it (their Cramer-Rao bound exceeds the training spread): that abundance is the training prior, its _err the prior's spread."""
 
 
 def describe_flags(value: int) -> list[str]:

@@ -1,0 +1,222 @@
+"""How well a spectrum's own lines can measure each abundance.
+
+A network trained on a population whose abundances are correlated returns an
+abundance with a small error even where its element's lines say nothing (a weak
+line in a hot dwarf, a line in a masked region): it reads the population. This
+module gives, per star and abundance, the Cramer-Rao bound of its element's own
+lines alone, so that such a value can be called a prior.
+
+At fit time, in the windows of each abundance's element (``models.censor``), the
+training flux is modelled as a quadratic in the standardised labels (The Cannon's
+form, Ness et al. 2015: ``f = theta . [1, y, y (x) y]``; least squares per pixel over
+the usable pixels). At predict time its derivative at the predicted labels gives
+
+    sigma_own = (sum over the element's windows of (df/dx)^2 ivar)^(-1/2),
+
+the bound of those pixels with the other labels known (an optimistic bound: the
+true one, marginalised over the other labels, is wider). The squared derivative
+is debiased by its estimation variance (``g^2 - var g``; their weighted sum at
+least 0: the noise of
+the training flux, and labels so correlated in training that the regression
+cannot tell their effects apart, would otherwise pass for sensitivity). ``models.reliability``
+turns it into the ``OWN_LINES_WEAK`` flag and a floor on ``_err``.
+
+Saved in the model directory as ``line_sensitivity.safetensors`` (``theta``,
+``pixels``) with ``model.json["line_sensitivity"]`` (labels, their pixel ranges,
+the standardisation).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .censor import _line_windows, censored_element
+
+__all__ = ["LineSensitivity", "fit_line_sensitivity"]
+
+#: Training stars the quadratic is fitted on, at most.
+MAX_STARS = 8000
+
+
+def _features(y: np.ndarray) -> np.ndarray:
+    """``[1, y, y_i y_j (i <= j)]`` per row."""
+    n, d = y.shape
+    i, j = np.triu_indices(d)
+    return np.hstack([np.ones((n, 1)), y, y[:, i] * y[:, j]])
+
+
+def _feature_derivative(y: np.ndarray, a: int) -> np.ndarray:
+    """d features / d y_a per row (same columns as :func:`_features`)."""
+    n, d = y.shape
+    i, j = np.triu_indices(d)
+    lin = np.zeros((n, d))
+    lin[:, a] = 1.0
+    quad = (i == a) * y[:, j] + (j == a) * y[:, i]
+    return np.hstack([np.zeros((n, 1)), lin, quad])
+
+
+@dataclasses.dataclass(frozen=True)
+class LineSensitivity:
+    """The quadratic flux model in each abundance's own windows."""
+
+    label_names: tuple[str, ...]
+    mean: np.ndarray  # (d,) training mean of every label
+    std: np.ndarray  # (d,)
+    low: np.ndarray  # (d,) training range, standardised
+    high: np.ndarray
+    pixels: np.ndarray  # (P,) grid pixels of all windows, by abundance
+    theta: np.ndarray  # (P, K) quadratic coefficients per pixel
+    resid_var: np.ndarray  # (P,) residual variance of the fit per pixel
+    cov: np.ndarray  # (K, K) (Phi^T Phi)^-1 of the training design
+    spans: dict[str, tuple[int, int]]  # abundance -> its rows of pixels / theta
+
+    def own_bound(self, labels: np.ndarray, ivar: np.ndarray) -> dict[str, np.ndarray]:
+        """Per abundance, ``sigma_own`` of every star (label units; inf where its
+        lines carry no information, NaN where the labels are NaN).
+
+        Args:
+            labels: (n, d) predicted labels in the order of ``label_names``.
+            ivar: (n, n_pixels) inverse variance on the model's grid.
+        """
+        y = (np.asarray(labels, float) - self.mean) / self.std
+        dead = ~np.isfinite(y).all(axis=1)
+        y = np.clip(np.nan_to_num(y), self.low, self.high)
+        out = {}
+        for name, (start, stop) in self.spans.items():
+            a = self.label_names.index(name)
+            jac = _feature_derivative(y, a)
+            slope = jac @ self.theta[start:stop].T
+            spread = np.einsum("nk,kl,nl->n", jac, self.cov, jac)[:, None]
+            g2 = slope**2 - spread * self.resid_var[start:stop]
+            w = np.asarray(ivar)[:, self.pixels[start:stop]]
+            info = np.sum(np.where(w > 0, g2 * w, 0.0), axis=1) / self.std[a] ** 2
+            info = np.fmax(info, 0.0)
+            with np.errstate(divide="ignore"):
+                bound = 1.0 / np.sqrt(info)
+            out[name] = np.where(dead, np.nan, bound)
+        return out
+
+    def to_manifest(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        entry = {
+            "labels": list(self.label_names),
+            "mean": self.mean.tolist(),
+            "std": self.std.tolist(),
+            "low": self.low.tolist(),
+            "high": self.high.tolist(),
+            "spans": {k: list(v) for k, v in self.spans.items()},
+        }
+        return entry, {
+            "theta": self.theta.astype(np.float32),
+            "resid_var": self.resid_var.astype(np.float32),
+            "cov": self.cov.astype(np.float64),
+            "pixels": self.pixels.astype(np.int64),
+        }
+
+    @classmethod
+    def from_manifest(cls, entry: dict[str, Any], arrays: dict[str, np.ndarray]):
+        return cls(
+            label_names=tuple(entry["labels"]),
+            mean=np.asarray(entry["mean"], float),
+            std=np.asarray(entry["std"], float),
+            low=np.asarray(entry["low"], float),
+            high=np.asarray(entry["high"], float),
+            pixels=np.asarray(arrays["pixels"], np.int64),
+            theta=np.asarray(arrays["theta"], np.float64),
+            resid_var=np.asarray(arrays["resid_var"], np.float64),
+            cov=np.asarray(arrays["cov"], np.float64),
+            spans={k: (int(v[0]), int(v[1])) for k, v in entry["spans"].items()},
+        )
+
+
+def _solve(phi: np.ndarray, flux: np.ndarray, usable: np.ndarray) -> np.ndarray:
+    """Least-squares coefficients (P, K) per pixel over its usable rows."""
+    k = phi.shape[1]
+    ridge = 1e-8 * len(phi) * np.eye(k)
+    theta = np.empty((flux.shape[1], k))
+    full = usable.all(axis=0)
+    if full.any():
+        a = phi.T @ phi + ridge
+        theta[full] = np.linalg.solve(a, phi.T @ flux[:, full]).T
+    for p in np.flatnonzero(~full):
+        rows = usable[:, p]
+        a = phi[rows].T @ phi[rows] + ridge
+        theta[p] = np.linalg.solve(a, phi[rows].T @ flux[rows, p])
+    return theta
+
+
+def fit_line_sensitivity(
+    wavelength: np.ndarray,
+    flux: np.ndarray,
+    ivar: np.ndarray,
+    labels: np.ndarray,
+    label_names: Sequence[str],
+    *,
+    medium: str = "air",
+    seed: int = 0,
+) -> LineSensitivity | None:
+    """The quadratic model of the training flux in every abundance's windows.
+
+    Args:
+        wavelength: the model's grid (Angstrom).
+        flux, ivar: (n, n_pixels) training spectra.
+        labels: (n, d) their labels in the order of ``label_names``.
+
+    Returns:
+        None where no abundance has a line on the grid, or there are fewer usable
+        training stars than three times the coefficients.
+    """
+    names = list(label_names)
+    y_all = np.asarray(labels, float)
+    ok = np.isfinite(y_all).all(axis=1)
+    rows = np.flatnonzero(ok)
+    if rows.size > MAX_STARS:
+        rows = np.sort(np.random.default_rng(seed).choice(rows, MAX_STARS, False))
+    wl = np.asarray(wavelength, float)
+    windows = {}
+    for name in names:
+        element = censored_element(name)
+        if element is None:
+            continue
+        mask = np.zeros(wl.size, bool)
+        for w in _line_windows(wl, element, None, medium):
+            mask |= w
+        if mask.any():
+            windows[name] = np.flatnonzero(mask)
+    d = len(names)
+    n_coef = 1 + d + d * (d + 1) // 2
+    if not windows or rows.size < 3 * n_coef:
+        return None
+    mean = y_all[rows].mean(axis=0)
+    std = y_all[rows].std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    y = (y_all[rows] - mean) / std
+    phi = _features(y)
+    pixels = np.concatenate(list(windows.values()))
+    f = np.asarray(np.asarray(flux)[np.ix_(rows, pixels)], float)
+    usable = (np.asarray(ivar)[np.ix_(rows, pixels)] > 0) & np.isfinite(f)
+    f = np.where(usable, f, 0.0)
+    theta = _solve(phi, f, usable)
+    resid = np.where(usable, f - phi @ theta.T, 0.0)
+    dof = np.maximum(usable.sum(axis=0) - phi.shape[1], 1)
+    resid_var = np.sum(resid**2, axis=0) / dof
+    cov = np.linalg.inv(phi.T @ phi + 1e-8 * len(phi) * np.eye(phi.shape[1]))
+    spans, start = {}, 0
+    for name, pix in windows.items():
+        spans[name] = (start, start + pix.size)
+        start += pix.size
+    return LineSensitivity(
+        label_names=tuple(names),
+        mean=mean,
+        std=std,
+        low=y.min(axis=0),
+        high=y.max(axis=0),
+        pixels=pixels,
+        theta=theta,
+        resid_var=resid_var,
+        cov=cov,
+        spans=spans,
+    )
