@@ -9,7 +9,11 @@ import numpy as np
 import pytest
 
 from starlabel.models.base import LabelPrediction
-from starlabel.models.line_sensitivity import LineSensitivity, fit_line_sensitivity
+from starlabel.models.line_sensitivity import (
+    LineSensitivity,
+    fit_line_sensitivity,
+    predictable_abundances,
+)
 from starlabel.models.reliability import weak_lines_flags
 from starlabel.spectra import Flag, Spectra
 
@@ -96,3 +100,46 @@ def test_a_star_whose_own_lines_are_too_weak_is_flagged_and_its_error_is_the_pri
     assert calibrated[1, 2] == pytest.approx(spread)
     assert calibrated[2, 2] == 1e-4  # a dead star is left alone
     np.testing.assert_array_equal(calibrated[:, :2], small[:, :2])  # Teff, log g
+
+
+def test_predictable_abundances_is_the_r2_on_the_other_labels():
+    rng = np.random.default_rng(1)
+    n = 500
+    fe_h = rng.uniform(-1, 0.3, n)
+    mg = -0.3 * fe_h + rng.normal(0, 0.05, n)  # tied to [Fe/H]
+    al = rng.uniform(-0.2, 0.4, n)  # free
+    labels = np.column_stack([fe_h, mg, al])
+    shares = predictable_abundances(labels, ["fe_h", "mg_fe", "al_fe"])
+    assert list(shares) == ["mg_fe", "al_fe"]  # [Fe/H] has no element of its own
+    # one regressor that matters: R^2 = r^2 (the free [Al/Fe] adds ~nothing)
+    r = np.corrcoef(fe_h, mg)[0, 1]
+    assert shares["mg_fe"] == pytest.approx(r**2, abs=0.01) and shares["mg_fe"] > 0.8
+    assert shares["al_fe"] < 0.02
+
+
+def test_training_on_correlated_abundances_warns_and_on_decorrelated_not():
+    from starlabel.models import CNNConfig, DeepEnsembleRegressor, EnsembleConfig
+    from starlabel.training import TrainConfig
+
+    rng = np.random.default_rng(2)
+    n = 80
+    fe_h = rng.uniform(-1, 0.3, n)
+    cfg = EnsembleConfig(
+        n_members=1,
+        n_keep=1,
+        cnn=CNNConfig(channels=(4,), kernel_size=5, pool=(4,), dense=(8,), dropout=0.0),
+        train=TrainConfig(max_epochs=1, optimizer="adam", lr=1e-3, batch_size=16),
+    )
+    flux = 1 + rng.normal(0, 0.01, (n, WL.size))
+    warned = {}
+    for kind, mg in (
+        ("correlated", -0.3 * fe_h + rng.normal(0, 0.03, n)),
+        ("decorrelated", rng.uniform(-0.1, 0.4, n)),
+    ):
+        sp = Spectra(
+            flux, WL * u.AA, np.full_like(flux, 1e4), {"fe_h": fe_h, "mg_fe": mg}
+        )
+        est = DeepEnsembleRegressor(cfg, device="cpu").fit(sp)
+        warned[kind] = [w for w in est.fit_warnings_ if "decorrelated" in w]
+    assert len(warned["correlated"]) == 1 and "mg_fe 9" in warned["correlated"][0]
+    assert warned["decorrelated"] == []

@@ -32,8 +32,13 @@ import torch
 from ..errors import StarlabelInputError
 from ..spectra.container import Spectra
 from .grid import check_grid
+from .line_sensitivity import predictable_abundances
 from .members import Member, keep_best, member_history, train_members
 from .tensors import device_of
+
+#: ``train`` warns of an abundance whose training spread the other labels explain
+#: beyond this share (R^2 of a linear fit; the Galactic population's [Mg/Fe]: 0.97).
+PREDICTABLE_SHARE = 0.5
 
 log = logging.getLogger(__name__)
 
@@ -298,3 +303,18 @@ class FitTemplate:
             for n in names
         }
         self.label_std_ = {n: float(np.nanstd(train.labels[n])) for n in names}
+        self._warn_predictable(train, names)
+
+    def _warn_predictable(self, train: Spectra, names: Sequence[str]) -> None:
+        """Warn of abundances that the other training labels largely predict."""
+        shares = predictable_abundances(train.label_array(names), names)
+        high = [f"{n} {r:.0%}" for n, r in shares.items() if r > PREDICTABLE_SHARE]
+        if high:
+            self._warn(
+                "in the training set the other labels explain most of the spread of "
+                + ", ".join(high)
+                + ": the model can read these abundances from other elements' lines "
+                "instead of their own; train on decorrelated abundances and check "
+                "with `starlabel evaluate` on a break set (README: Abundances that "
+                "are measurements)"
+            )

@@ -220,3 +220,24 @@ def fit_line_sensitivity(
         cov=cov,
         spans=spans,
     )
+
+
+def predictable_abundances(
+    labels: np.ndarray, label_names: Sequence[str]
+) -> dict[str, float]:
+    """Per abundance, the share of its training variance a linear fit on the other
+    labels explains (R^2): what a model can learn from the other labels' lines
+    instead of its element's own (the Galactic population: [Mg/Fe] 0.97 with
+    [Fe/H] and the other alpha elements). Rows with a missing label are left out."""
+    y = np.asarray(labels, float)
+    y = y[np.isfinite(y).all(axis=1)]
+    out: dict[str, float] = {}
+    if y.shape[1] < 2 or len(y) < y.shape[1] + 10:
+        return out
+    for k, name in enumerate(label_names):
+        if censored_element(name) is None or not np.var(y[:, k]) > 0:
+            continue
+        x = np.column_stack([np.ones(len(y)), np.delete(y, k, axis=1)])
+        coef, *_ = np.linalg.lstsq(x, y[:, k], rcond=None)
+        out[name] = float(1.0 - np.var(y[:, k] - x @ coef) / np.var(y[:, k]))
+    return out
