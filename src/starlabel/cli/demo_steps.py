@@ -102,7 +102,7 @@ def demo_library(out: Path, *, quick: bool, seed: int) -> dict[str, Path]:
 
 
 def demo_own_lines(out: Path, *, quick: bool, seed: int) -> None:
-    """Step 11: the CNN and its refinement on stars whose abundances break the
+    """Step 10b: the CNN and its refinement on stars whose abundances break the
     training correlations."""
     from ..inference import refine_file
     from ..models import load

@@ -29,6 +29,7 @@ __all__ = [
     "censoring_masks",
     "element_windows",
     "own_lines_unseen",
+    "window_mask",
 ]
 
 _C_KMS = 299_792.458
@@ -84,16 +85,29 @@ def element_windows(
         (True, False)
     """
     wl = np.asarray(wavelength, dtype=np.float64)
-    windows = _line_windows(wl, element, resolution, medium, width, rv_margin_kms)
-    mask = np.zeros(wl.size, bool)
-    for w in windows:
-        mask |= w
+    mask = window_mask(wl, element, resolution, medium, width, rv_margin_kms)
     if not mask.any():
         raise StarlabelInputError(
             f"the package line list has no {element} line on this grid "
             f"({wl[0]:.1f}-{wl[-1]:.1f} Angstrom, {medium}): its abundance cannot be "
             "censored to its own lines here"
         )
+    return mask
+
+
+def window_mask(
+    wl: np.ndarray,
+    element: str,
+    resolution: float | np.ndarray | None = None,
+    medium: str = "air",
+    width: float = 1.5,
+    rv_margin_kms: float = 5.0,
+) -> np.ndarray:
+    """All windows of ``element`` on the grid as one boolean mask (empty where the
+    line list has none there)."""
+    mask = np.zeros(np.asarray(wl).size, bool)
+    for w in _line_windows(wl, element, resolution, medium, width, rv_margin_kms):
+        mask |= w
     return mask
 
 

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from .censor import _line_windows, censored_element
+from .censor import censored_element, window_mask
 
 __all__ = ["LineSensitivity", "fit_line_sensitivity"]
 
@@ -132,11 +132,15 @@ class LineSensitivity:
         )
 
 
+def _ridge(phi: np.ndarray) -> np.ndarray:
+    """The tiny ridge that keeps the normal matrix invertible."""
+    return 1e-8 * len(phi) * np.eye(phi.shape[1])
+
+
 def _solve(phi: np.ndarray, flux: np.ndarray, usable: np.ndarray) -> np.ndarray:
     """Least-squares coefficients (P, K) per pixel over its usable rows."""
-    k = phi.shape[1]
-    ridge = 1e-8 * len(phi) * np.eye(k)
-    theta = np.empty((flux.shape[1], k))
+    ridge = _ridge(phi)
+    theta = np.empty((flux.shape[1], phi.shape[1]))
     full = usable.all(axis=0)
     if full.any():
         a = phi.T @ phi + ridge
@@ -181,9 +185,7 @@ def fit_line_sensitivity(
         element = censored_element(name)
         if element is None:
             continue
-        mask = np.zeros(wl.size, bool)
-        for w in _line_windows(wl, element, None, medium):
-            mask |= w
+        mask = window_mask(wl, element, medium=medium)
         if mask.any():
             windows[name] = np.flatnonzero(mask)
     d = len(names)
@@ -203,7 +205,7 @@ def fit_line_sensitivity(
     resid = np.where(usable, f - phi @ theta.T, 0.0)
     dof = np.maximum(usable.sum(axis=0) - phi.shape[1], 1)
     resid_var = np.sum(resid**2, axis=0) / dof
-    cov = np.linalg.inv(phi.T @ phi + 1e-8 * len(phi) * np.eye(phi.shape[1]))
+    cov = np.linalg.inv(phi.T @ phi + _ridge(phi))
     spans, start = {}, 0
     for name, pix in windows.items():
         spans[name] = (start, start + pix.size)
