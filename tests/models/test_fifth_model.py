@@ -82,7 +82,39 @@ def test_save_load_and_the_predict_command(registered, sets, tmp_path):
     assert done.exit_code == 0, done.output
     cat = Table.read(tmp_path / "cat.csv", comment="#")
     np.testing.assert_allclose(cat["logg"], est.predict(test).mean[:, 0], rtol=1e-5)
-    assert {"logg_err", "fe_h_err", "ood_score"} <= set(cat.colnames)
+    assert {"logg_err", "fe_h_err", "ood_score", "chi2_labels"} <= set(cat.colnames)
+
+
+def test_calibration_covers_low_snr_and_the_spectrum_check_comes_with_it(
+    registered, sets, tmp_path
+):
+    """Every model of the family: the calibration's S/N range reaches down to 5
+    (the validation stars are at S/N 100) and a star below it is flagged; the
+    spectrum check gives chi2_labels ~1 on training-like stars, more on a
+    spectrum with a line the training set lacks, and survives save and load."""
+    from starlabel.spectra import Flag
+
+    train, valid, test = sets
+    est = LinearRegressor(labels=["logg", "fe_h"], device="cpu").fit(train, valid)
+    for cal in est.calibration_["default"].values():
+        assert cal.snr_range[0] < 6.0 < 90.0 < cal.snr_range[1]
+        assert "degraded" in cal.source
+    faint = test.replace(ivar=test.ivar / 100.0**2 * 3.0**2)  # S/N 3
+    pred = est.predict(faint)
+    assert (pred.flags & int(Flag.SNR_BELOW_CALIBRATION)).all()
+    flags = est.predict(test).flags  # None: no flag set on any star
+    assert flags is None or not (flags & int(Flag.SNR_BELOW_CALIBRATION)).any()
+    chi2 = est.predict(test).columns["chi2_labels"]
+    assert 0.7 < np.median(chi2) < 1.5
+    bumped = test.flux.copy()
+    bumped[:, 20:24] -= 0.1  # a line no training spectrum has, 10 sigma deep
+    odd = est.predict(test.replace(flux=bumped))
+    assert np.median(odd.columns["chi2_labels"]) > 5 * np.median(chi2)
+    assert np.median(odd.ood_score) > 1.0
+    back = starlabel.load(est.save(tmp_path / "linear"))
+    np.testing.assert_allclose(
+        back.predict(test).columns["chi2_labels"], chi2, rtol=1e-4
+    )
 
 
 def test_tune_searches_its_declared_space(registered, sets, tmp_path):

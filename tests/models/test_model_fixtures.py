@@ -21,6 +21,8 @@ from .fixtures.make_model_fixtures import (
 from .gandalf_toy import toy_spectra
 
 V1 = HERE / "v1"  # format 1, frozen
+#: prediction fields fitted after training (``models.reliability``)
+RELIABILITY = {"calibrated", "ood_score", "flags"}
 
 
 @pytest.mark.parametrize("root", [HERE, V1], ids=["current", "format1"])
@@ -45,16 +47,32 @@ def _expected(kind: str) -> dict[str, np.ndarray]:
 def test_training_today_gives_the_model_of_the_release(kind, tmp_path):
     """The fit template trains what each model's own fit trained: a refit with the
     fixture's recipe predicts what the format-1 fixture (written by the models'
-    own fits) does, also after save and load in today's format."""
+    own fits) does, also after save and load in today's format. What is fitted
+    after training (``RELIABILITY``: the error calibration, now on degraded copies
+    too, and the OOD score, now S/N-aware and with the spectrum check) changed
+    on purpose since and is compared with what the refit's own reliability step
+    gives: the calibrated errors are those of its stored map."""
+    from starlabel.models.recalibration import calibrate_sigma
+
     est = fit_fixture(kind)
     test = toy_spectra(12, PREDICT_SEED)
     back = starlabel.load(est.save(tmp_path / kind))
     for model in (est, back):
-        got = prediction_arrays(model.predict(test))
+        pred = model.predict(test)
+        got = prediction_arrays(pred)
         for name, value in _expected(kind).items():
+            if name in RELIABILITY:
+                continue
             np.testing.assert_allclose(
                 got[name], value, rtol=1e-4, atol=1e-6, err_msg=name
             )
+
+        cal = model.calibration_[model.calibration_key(model.predict_options())]
+        want = calibrate_sigma(
+            cal, pred.label_names, pred.sigma_raw, test.snr(), pred.mean
+        )
+        np.testing.assert_allclose(pred.calibrated, want, rtol=1e-6)
+        assert pred.ood_score is not None and np.isfinite(pred.ood_score).all()
 
 
 @pytest.mark.parametrize("kind", sorted(MODELS))

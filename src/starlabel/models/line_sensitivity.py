@@ -35,28 +35,18 @@ from typing import Any
 import numpy as np
 
 from .censor import censored_element, window_mask
+from .quadratic_flux import (
+    _feature_derivative,
+    _features,
+    _ridge,
+    _solve,
+    standardisation,
+)
 
 __all__ = ["LineSensitivity", "fit_line_sensitivity"]
 
 #: Training stars the quadratic is fitted on, at most.
 MAX_STARS = 8000
-
-
-def _features(y: np.ndarray) -> np.ndarray:
-    """``[1, y, y_i y_j (i <= j)]`` per row."""
-    n, d = y.shape
-    i, j = np.triu_indices(d)
-    return np.hstack([np.ones((n, 1)), y, y[:, i] * y[:, j]])
-
-
-def _feature_derivative(y: np.ndarray, a: int) -> np.ndarray:
-    """d features / d y_a per row (same columns as :func:`_features`)."""
-    n, d = y.shape
-    i, j = np.triu_indices(d)
-    lin = np.zeros((n, d))
-    lin[:, a] = 1.0
-    quad = (i == a) * y[:, j] + (j == a) * y[:, i]
-    return np.hstack([np.zeros((n, 1)), lin, quad])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,26 +122,6 @@ class LineSensitivity:
         )
 
 
-def _ridge(phi: np.ndarray) -> np.ndarray:
-    """The tiny ridge that keeps the normal matrix invertible."""
-    return 1e-8 * len(phi) * np.eye(phi.shape[1])
-
-
-def _solve(phi: np.ndarray, flux: np.ndarray, usable: np.ndarray) -> np.ndarray:
-    """Least-squares coefficients (P, K) per pixel over its usable rows."""
-    ridge = _ridge(phi)
-    theta = np.empty((flux.shape[1], phi.shape[1]))
-    full = usable.all(axis=0)
-    if full.any():
-        a = phi.T @ phi + ridge
-        theta[full] = np.linalg.solve(a, phi.T @ flux[:, full]).T
-    for p in np.flatnonzero(~full):
-        rows = usable[:, p]
-        a = phi[rows].T @ phi[rows] + ridge
-        theta[p] = np.linalg.solve(a, phi[rows].T @ flux[rows, p])
-    return theta
-
-
 def fit_line_sensitivity(
     wavelength: np.ndarray,
     flux: np.ndarray,
@@ -192,9 +162,7 @@ def fit_line_sensitivity(
     n_coef = 1 + d + d * (d + 1) // 2
     if not windows or rows.size < 3 * n_coef:
         return None
-    mean = y_all[rows].mean(axis=0)
-    std = y_all[rows].std(axis=0)
-    std = np.where(std > 0, std, 1.0)
+    mean, std = standardisation(y_all[rows])
     y = (y_all[rows] - mean) / std
     phi = _features(y)
     pixels = np.concatenate(list(windows.values()))

@@ -14,8 +14,14 @@ Signals (each model provides what it has; see ``SpectralModel.ood_signals``):
   error).
 
 Each signal is put on one scale with the held-out training stars (the validation
-set): ``u = (log s - median) / (1.4826 MAD)``, per label first and then averaged over
-labels for per-label signals. The combination is the largest ``u`` of the signals
+set, with a degraded copy of each star down to S/N 5: ``models.snr_coverage``):
+``u = (log s - centre(snr)) / (1.4826 MAD)``, per label first and then averaged
+over labels for per-label signals. The centre is a straight line in log S/N fitted
+to the held-out stars (robustly: the stars within 5 MAD of a first fit), so that
+noise alone does not raise the score: a noisy star is compared with noisy held-out
+stars, not with the typical one (without it the cINN called 98 % of ordinary
+S/N 5-25 stars "out of distribution"). The line is not extrapolated: outside the
+held-out S/N range the centre is the range edge's. The combination is the largest ``u`` of the signals
 in ``combine``; the threshold ``T`` is its ``1 - false_flag_rate`` quantile on the
 held-out stars, and ``ood_score = max u / T``: above 1 is flagged
 (``OUT_OF_DISTRIBUTION``), which by construction happens to ``false_flag_rate``
@@ -74,6 +80,10 @@ class OODModel:
         labels, label_mean, label_scale: standardised training labels.
         k: neighbours.
         n_heldout: held-out stars the scales and threshold come from.
+        snr_slope: per signal, the slope of ``centre`` in ``log snr`` (per label);
+            none (older models): the centre does not depend on S/N.
+        snr_span: ``(log lo, log ref, log hi)`` S/N of the held-out stars: the
+            centre is quoted at ``ref`` and not extrapolated beyond [lo, hi].
     """
 
     signals: tuple[str, ...]
@@ -91,6 +101,8 @@ class OODModel:
     n_heldout: int = 0
     false_flag_rate: float = FALSE_FLAG_RATE
     meta: dict[str, Any] = field(default_factory=dict)
+    snr_slope: dict[str, list[float]] = field(default_factory=dict)
+    snr_span: tuple[float, ...] = ()
 
     # ---------------------------------------------------------------- signals
     def raw_signals(
@@ -109,24 +121,44 @@ class OODModel:
         out.update({k: np.asarray(v, float) for k, v in extra.items()})
         return out
 
-    def standardised(self, raw: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """``u`` of each signal (see the module documentation)."""
+    def standardised(
+        self, raw: Mapping[str, np.ndarray], snr: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
+        """``u`` of each signal at each star's ``snr`` (see the module
+        documentation; None or NaN: at the held-out stars' median S/N)."""
+        shift = self._log_snr_shift(snr)
         out = {}
         for name in self.signals:
             if name not in raw:
                 continue
-            u = _standardise(raw[name], self.centre[name], self.spread[name])
-            out[name] = u
+            centre = np.asarray(self.centre[name], dtype=np.float64)
+            slope = self.snr_slope.get(name)
+            if slope is not None and shift is not None:
+                centre = centre + np.multiply.outer(shift, np.asarray(slope))
+                if np.ndim(raw[name]) == 1:
+                    centre = centre[:, 0]
+            out[name] = _standardise(raw[name], centre, self.spread[name])
         return out
+
+    def _log_snr_shift(self, snr: np.ndarray | None) -> np.ndarray | None:
+        """``log snr - log ref``, clipped to the held-out range (0 where unknown)."""
+        if snr is None or not self.snr_span:
+            return None
+        lo, ref, hi = self.snr_span
+        q = np.asarray(snr, dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            v = np.where(np.isfinite(q) & (q > 0), np.log(q), ref)
+        return np.clip(v, lo, hi) - ref
 
     def score(
         self,
         features: np.ndarray | None,
         labels: np.ndarray,
         extra: Mapping[str, np.ndarray],
+        snr: np.ndarray | None = None,
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """``(ood_score, u per signal)`` of a batch."""
-        u = self.standardised(self.raw_signals(features, labels, extra))
+        """``(ood_score, u per signal)`` of a batch whose spectra have ``snr``."""
+        u = self.standardised(self.raw_signals(features, labels, extra), snr)
         return combined_score(u, self.combine) / self.threshold, u
 
     # ------------------------------------------------------------ persistence
@@ -142,6 +174,8 @@ class OODModel:
             "n_reference": int(self.features.shape[0] or self.labels.shape[0]),
             "n_heldout": self.n_heldout,
             "false_flag_rate": self.false_flag_rate,
+            "snr_slope": self.snr_slope,
+            "snr_span": list(self.snr_span),
             **self.meta,
         }
         arrays = {
@@ -170,6 +204,8 @@ class OODModel:
             "n_reference",
             "n_heldout",
             "false_flag_rate",
+            "snr_slope",
+            "snr_span",
         }
         return cls(
             tuple(manifest["signals"]),
@@ -192,6 +228,8 @@ class OODModel:
             n_heldout=int(manifest.get("n_heldout", 0)),
             false_flag_rate=float(manifest.get("false_flag_rate", FALSE_FLAG_RATE)),
             meta={k: v for k, v in manifest.items() if k not in known},
+            snr_slope={k: list(v) for k, v in manifest.get("snr_slope", {}).items()},
+            snr_span=tuple(float(x) for x in manifest.get("snr_span", ())),
         )
 
 
@@ -200,7 +238,7 @@ def _standardise(
 ) -> np.ndarray:
     """Per-label signals are standardised per label and averaged over labels."""
     v = np.log(np.maximum(np.asarray(values, dtype=np.float64), _TINY))
-    u = (v - np.asarray(centre)) / np.asarray(spread)
+    u = (v - centre) / np.asarray(spread)
     if u.ndim == 2:
         good = np.isfinite(u)
         count = good.sum(axis=1)
@@ -209,21 +247,52 @@ def _standardise(
     return u
 
 
-def _centre_spread(values: np.ndarray) -> tuple[list[float], list[float]]:
+def _centre_spread(
+    values: np.ndarray, shift: np.ndarray | None
+) -> tuple[list[float], list[float], list[float]]:
+    """Per column of ``log values``: centre at the reference S/N, its slope in
+    ``shift`` (= log snr - log ref; None: no S/N dependence) and robust spread."""
     v = np.log(np.maximum(np.asarray(values, dtype=np.float64), _TINY))
     v2 = v if v.ndim == 2 else v[:, None]
-    centre, spread = [], []
+    x = np.zeros(v2.shape[0]) if shift is None else shift
+    centre, slope, spread = [], [], []
     for col in v2.T:
-        col = col[np.isfinite(col)]
-        if col.size == 0:
-            centre.append(0.0)
-            spread.append(1.0)
-            continue
-        c = float(np.median(col))
-        s = 1.4826 * float(np.median(np.abs(col - c)))
+        ok = np.isfinite(col)
+        c, b = _robust_line(x[ok], col[ok]) if ok.any() else (0.0, 0.0)
+        r = col[ok] - c - b * x[ok]
+        s = 1.4826 * float(np.median(np.abs(r))) if r.size else 1.0
         centre.append(c)
-        spread.append(s if s > 1e-6 else max(float(np.std(col)), 1e-6))
-    return centre, spread
+        slope.append(b)
+        spread.append(s if s > 1e-6 else max(float(np.std(r)) if r.size else 1.0, 1e-6))
+    return centre, slope, spread
+
+
+def _robust_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Intercept and slope of ``y`` on ``x``: least squares on the points within 5
+    MAD of a first least-squares line (slope 0 where ``x`` does not vary)."""
+    if np.ptp(x) < 1e-9 or x.size < 20:
+        return float(np.median(y)), 0.0
+    keep = np.ones(x.size, dtype=bool)
+    for _ in range(2):
+        b, c = np.polyfit(x[keep], y[keep], 1)
+        r = y - c - b * x
+        mad = 1.4826 * float(np.median(np.abs(r[keep])))
+        keep = np.abs(r) <= 5 * max(mad, 1e-9)
+    b, c = np.polyfit(x[keep], y[keep], 1)
+    return float(c), float(b)
+
+
+def _snr_span(snr: np.ndarray | None) -> tuple[float, ...]:
+    """``(log lo, log median, log hi)`` of the held-out S/N (1st-99th percentile),
+    or () when it is unknown or spans less than a factor 1.5."""
+    if snr is None:
+        return ()
+    q = np.asarray(snr, dtype=np.float64)
+    q = q[np.isfinite(q) & (q > 0)]
+    if q.size < 20:
+        return ()
+    lo, ref, hi = np.log(np.percentile(q, [1, 50, 99]))
+    return (float(lo), float(ref), float(hi)) if hi - lo > np.log(1.5) else ()
 
 
 def combined_score(u: Mapping[str, np.ndarray], combine: Sequence[str]) -> np.ndarray:
@@ -248,6 +317,7 @@ def fit_ood(
     max_reference: int = 4000,
     false_flag_rate: float = FALSE_FLAG_RATE,
     seed: int = 0,
+    heldout_snr: np.ndarray | None = None,
 ) -> OODModel:
     """Fit the OOD score.
 
@@ -262,6 +332,8 @@ def fit_ood(
         k: neighbours.
         max_reference: at most this many training stars are kept (random, seeded).
         false_flag_rate: share of held-out stars above the threshold.
+        heldout_snr: S/N of the held-out stars (None: the centres do not depend
+            on S/N).
 
     Raises:
         ValueError: fewer than 10 held-out stars.
@@ -309,9 +381,19 @@ def fit_ood(
         heldout_extra,
     )
     signals = tuple(raw)
-    centre, spread = {}, {}
+    span = _snr_span(heldout_snr)
+    shift = None
+    if span:
+        shift = (
+            np.clip(
+                np.log(np.where(heldout_snr > 0, heldout_snr, 1.0)), span[0], span[2]
+            )
+            - span[1]
+        )
+        shift = np.where(np.isfinite(heldout_snr) & (heldout_snr > 0), shift, 0.0)
+    centre, slope, spread = {}, {}, {}
     for name, values in raw.items():
-        centre[name], spread[name] = _centre_spread(values)
+        centre[name], slope[name], spread[name] = _centre_spread(values, shift)
     chosen = tuple(combine) if combine is not None else signals
     chosen = tuple(n for n in chosen if n in raw)
     model = dataclasses.replace(
@@ -322,8 +404,10 @@ def fit_ood(
         spread=spread,
         n_heldout=n_heldout,
         false_flag_rate=false_flag_rate,
+        snr_slope=slope if span else {},
+        snr_span=span,
     )
-    m = combined_score(model.standardised(raw), chosen)
+    m = combined_score(model.standardised(raw, heldout_snr), chosen)
     m = m[np.isfinite(m)]
     threshold = float(np.quantile(m, 1 - false_flag_rate))
     if threshold <= 0:  # a degenerate set of signals: keep the score's sign meaningful

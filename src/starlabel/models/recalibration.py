@@ -41,6 +41,7 @@ __all__ = [
     "fit_calibration",
     "fit_calibration_pairs",
     "calibrate_sigma",
+    "below_snr_range",
 ]
 
 #: S/N at which ``c`` is quoted.
@@ -67,6 +68,11 @@ class LabelCalibration:
             a label vary with the star's type more than the network's own error
             says (the benchmark's CNN teff z std was 0.56 among predicted-cool and
             1.17 among predicted-hot stars with one map for all).
+        snr_range: lowest and highest S/N of the fit stars (calibrations of older
+            versions: empty, no range). Below it the map does not extrapolate
+            silently: the ``SNR_BELOW_CALIBRATION`` flag, and ``_err`` is the
+            map's value times ``lowest / snr``; above it the map keeps its value
+            at the highest S/N (errors do not shrink beyond what was checked).
     """
 
     a: float
@@ -81,6 +87,7 @@ class LabelCalibration:
     by: str = ""
     edges: tuple[float, ...] = ()
     parts: tuple[LabelCalibration | None, ...] = ()
+    snr_range: tuple[float, ...] = ()
 
     def apply(
         self,
@@ -91,33 +98,45 @@ class LabelCalibration:
         """Calibrated sigma of raw ``sigma`` at ``snr`` (NaN raw sigma -> the floor and
         S/N terms alone, so a model without a raw error still gets one); with
         ``parts``, each star's bin of ``by_value`` (its predicted ``by`` label)
-        picks the map."""
+        picks the map. Outside ``snr_range`` the map does not extrapolate
+        silently (:func:`below_snr_range` flags it): above the range it keeps
+        its value at the top, below it is multiplied by ``lowest S/N / snr``."""
         s = np.asarray(sigma, dtype=np.float64)
-        q = _snr_term(snr, s.shape, self.snr_default)
-        raw = np.where(np.isfinite(s), s, 0.0)
-        out = np.sqrt((self.a * raw) ** 2 + self.b**2 + (self.c * q**self.p) ** 2)
+        if snr is not None:
+            snr = np.broadcast_to(np.asarray(snr, dtype=np.float64), s.shape)
+        widen = np.ones(s.shape)
+        if self.snr_range and snr is not None:
+            lo, hi = self.snr_range
+            ok = np.isfinite(snr) & (snr > 0)
+            widen = np.where(ok & (snr < lo), lo / np.where(ok, snr, 1.0), 1.0)
+            snr = np.where(ok, np.minimum(snr, hi), snr)
+        out = self._map(s, snr)
         if self.parts and by_value is not None:
             v = np.asarray(by_value, dtype=np.float64)
             where = np.digitize(v, self.edges)
             for i, part in enumerate(self.parts):
                 sel = (where == i) & np.isfinite(v)
                 if part is not None and sel.any():
-                    out[sel] = part.apply(
-                        s[sel],
-                        None if snr is None else np.broadcast_to(snr, s.shape)[sel],
-                    )
-        return out
+                    out[sel] = part._map(s[sel], None if snr is None else snr[sel])
+        return out * widen
+
+    def _map(self, s: np.ndarray, snr: np.ndarray | None) -> np.ndarray:
+        q = _snr_term(snr, s.shape, self.snr_default)
+        raw = np.where(np.isfinite(s), s, 0.0)
+        return np.sqrt((self.a * raw) ** 2 + self.b**2 + (self.c * q**self.p) ** 2)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["parts"] = [None if p is None else p.to_dict() for p in self.parts]
         d["edges"] = list(self.edges)
+        d["snr_range"] = list(self.snr_range)
         return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> LabelCalibration:
         kw = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
         kw["edges"] = tuple(float(x) for x in kw.get("edges", ()))
+        kw["snr_range"] = tuple(float(x) for x in kw.get("snr_range", ()))
         kw["parts"] = tuple(
             None if p is None else cls.from_dict(p) for p in kw.get("parts", ())
         )
@@ -219,8 +238,10 @@ def _result(
     raw: np.ndarray,
     calibrated: np.ndarray,
     source: str,
+    snr: np.ndarray,
 ) -> LabelCalibration:
-    """The fitted map with its z std before and after on the fit set."""
+    """The fitted map with its z std before and after on the fit set and the S/N
+    range of the fit stars (``snr``: theirs, NaN where unknown)."""
     z_raw = resid / np.where(raw > 0, raw, np.nan)
     z_std_raw = (
         float(np.nanstd(z_raw, ddof=1))
@@ -229,7 +250,11 @@ def _result(
     )
     a, b, c, p = (float(x) for x in abc)
     z_std = float(np.std(resid / calibrated, ddof=1))
-    return LabelCalibration(a, b, c, snr_default, n, z_std_raw, z_std, source, p)
+    good = snr[np.isfinite(snr) & (snr > 0)]
+    span = (float(good.min()), float(good.max())) if good.size else ()
+    return LabelCalibration(
+        a, b, c, snr_default, n, z_std_raw, z_std, source, p, snr_range=span
+    )
 
 
 def fit_calibration(
@@ -285,7 +310,14 @@ def fit_calibration(
             break
         keep = new
     return _result(
-        (a, b, c, p), snr_default, int(ok.sum()), resid, raw, cal_sigma, source
+        (a, b, c, p),
+        snr_default,
+        int(ok.sum()),
+        resid,
+        raw,
+        cal_sigma,
+        source,
+        snr_arr[ok],
     )
 
 
@@ -341,8 +373,28 @@ def fit_calibration_pairs(
         keep = new
     raw_pair = np.sqrt(r1**2 + r2**2)
     return _result(
-        (a, b, c, p), snr_default, int(ok.sum()), d, raw_pair, np.sqrt(v), source
+        (a, b, c, p),
+        snr_default,
+        int(ok.sum()),
+        d,
+        raw_pair,
+        np.sqrt(v),
+        source,
+        both,
     )
+
+
+def below_snr_range(
+    calibration: Mapping[str, LabelCalibration] | None, snr: np.ndarray | None
+) -> np.ndarray | None:
+    """``(n,)`` True where ``snr`` lies below the S/N range of any label's map,
+    where the map extrapolates (None: no map has a range, or no S/N). Above the
+    range the map keeps its value at the top: no extrapolation, no flag."""
+    lows = [c.snr_range[0] for c in (calibration or {}).values() if c.snr_range]
+    if not lows or snr is None:
+        return None
+    q = np.asarray(snr, dtype=np.float64)
+    return np.isfinite(q) & (q < max(lows))
 
 
 def calibrate_sigma(

@@ -13,7 +13,10 @@ per-label recalibration of its errors (``models.recalibration``) and its OOD sco
 * ``ood``: the OOD score's scales and threshold; its reference features are in
   ``ood.safetensors``;
 * ``line_sensitivity``: the quadratic flux model of each abundance's own windows
-  (``models.line_sensitivity``; its arrays in ``line_sensitivity.safetensors``).
+  (``models.line_sensitivity``; its arrays in ``line_sensitivity.safetensors``);
+* ``spectrum_check``: the quadratic flux model of every pixel behind the
+  ``chi2_labels`` column and OOD signal (``models.spectrum_check``; its arrays in
+  ``spectrum_check.safetensors``).
 """
 
 from __future__ import annotations
@@ -35,10 +38,13 @@ from .ood import OODModel, fit_ood
 from .persist import load_tensors
 from .recalibration import (
     LabelCalibration,
+    below_snr_range,
     calibrate_sigma,
     fit_calibration,
     fit_calibration_pairs,
 )
+from .snr_coverage import calibration_set, coverage_snr_min
+from .spectrum_check import SpectrumCheck, fit_spectrum_check
 
 __all__ = [
     "apply_reliability",
@@ -52,6 +58,12 @@ __all__ = [
 
 OOD_FILE = "ood.safetensors"
 SENSITIVITY_FILE = "line_sensitivity.safetensors"
+CHECK_FILE = "spectrum_check.safetensors"
+CHECK_NOTE = (
+    "reduced chi^2 of the spectrum against a quadratic model of the training "
+    "flux at the predicted labels (noise + the model's own scatter); ~1 for a "
+    "training-like star, >> 1: unlike every training spectrum, or wrong labels"
+)
 #: The calibration is fitted separately in bins of the model's predicted Teff [K]
 #: (``evaluate``'s Teff bins); a bin needs ``MIN_STRATUM`` fit stars.
 STRATIFY_BY = "teff"
@@ -150,10 +162,14 @@ def fit_calibration_on_pairs(
     return out
 
 
-def fit_reliability(model: Any, train: Spectra, valid: Spectra) -> None:
-    """Set ``model.calibration_`` and ``model.ood_`` from the validation stars (a
-    warning instead when there are too few) and ``model.line_sensitivity_`` from
-    the training stars."""
+def fit_reliability(
+    model: Any, train: Spectra, valid: Spectra, *, snr_coverage: bool = True
+) -> None:
+    """Set ``model.calibration_`` and ``model.ood_`` from the validation stars and
+    their degraded copies (``models.snr_coverage``; a warning instead when there
+    are too few) and ``model.line_sensitivity_`` from the training stars.
+    ``snr_coverage=False``: the validation stars as they are and an OOD score
+    blind to S/N (the calibration of earlier versions, for comparisons)."""
     model.calibration_ = {}
     model.calibration_history_ = []
     model.ood_ = None
@@ -167,22 +183,38 @@ def fit_reliability(model: Any, train: Spectra, valid: Spectra) -> None:
         medium=model.medium_,
         seed=model.random_state,
     )
+    model.spectrum_check_ = fit_spectrum_check(
+        train.flux, train.ivar, train.label_array(names), names, seed=model.random_state
+    )
     default = model.predict_options()
     first = None
     for key, options in model._calibration_options().items():
-        sub = _subset(valid, model._calibration_max_stars(key), model.random_state)
+        most = model._calibration_max_stars(key)
+        sub = (
+            calibration_set(model, valid, most, model.random_state)
+            if snr_coverage
+            else _subset(valid, most, model.random_state)
+        )
         pred = model._predict(sub, options)
         if first is None:
             first = (sub, pred)
         try:
             model.calibration_[key] = fit_calibration_on(
-                model, sub, options, source="validation", prediction=pred
+                model,
+                sub,
+                options,
+                source="validation + copies degraded to S/N "
+                f"{coverage_snr_min(model):g}"
+                if snr_coverage
+                else "validation",
+                prediction=pred,
             )
         except ValueError as exc:
             model._warn(f"no error calibration ({key}): {exc}")
     sub, pred = first
     if model.calibration_key(default) != next(iter(model._calibration_options())):
         pred = model._predict(sub, default)
+    pred = with_spectrum_check(model, pred, sub)
     ref = _subset(train, 4000, model.random_state + 1)
     ref_pred = model._predict(ref, default) if pred.features is not None else None
     try:
@@ -193,6 +225,7 @@ def fit_reliability(model: Any, train: Spectra, valid: Spectra) -> None:
             pred.mean,
             pred.ood_signals,
             seed=model.random_state,
+            heldout_snr=sub.snr() if snr_coverage else None,
         )
     except ValueError as exc:
         model._warn(f"no OOD score: {exc}")
@@ -201,7 +234,9 @@ def fit_reliability(model: Any, train: Spectra, valid: Spectra) -> None:
 def apply_reliability(
     model: Any, pred: LabelPrediction, spectra: Spectra, options: Any
 ) -> LabelPrediction:
-    """``pred`` with the calibrated total and the OOD score added."""
+    """``pred`` with the calibrated total, the spectrum check and the OOD score
+    added."""
+    pred = with_spectrum_check(model, pred, spectra)
     cal = getattr(model, "calibration_", {}).get(model.calibration_key(options))
     calibrated = calibrate_sigma(
         cal, pred.label_names, pred.sigma_raw, spectra.snr(), pred.mean
@@ -209,12 +244,16 @@ def apply_reliability(
     dead = ~np.isfinite(pred.mean)
     if calibrated is not None:
         calibrated[dead] = np.nan
+    flags = snr_range_flags(pred, below_snr_range(cal, spectra.snr()))
+    pred = dataclasses.replace(pred, flags=flags)
     flags = own_lines_flags(model, pred, spectra, calibrated)
     flags = weak_lines_flags(model, pred, spectra, calibrated, flags)
     score, signals = None, {}
     ood: OODModel | None = getattr(model, "ood_", None)
     if ood is not None:
-        score, signals = ood.score(pred.features, pred.mean, pred.ood_signals)
+        score, signals = ood.score(
+            pred.features, pred.mean, pred.ood_signals, spectra.snr()
+        )
         score = np.where(dead.all(axis=1), np.nan, score)
     return dataclasses.replace(
         pred,
@@ -224,6 +263,38 @@ def apply_reliability(
         ood_signals=signals,
         flags=flags,
     )
+
+
+def with_spectrum_check(
+    model: Any, pred: LabelPrediction, spectra: Spectra
+) -> LabelPrediction:
+    """``pred`` with ``chi2_labels`` (``models.spectrum_check``) as a column and an
+    OOD signal (unchanged for models without a spectrum check)."""
+    check: SpectrumCheck | None = getattr(model, "spectrum_check_", None)
+    if check is None or not set(check.label_names) <= set(pred.label_names):
+        return pred
+    cols = [pred.label_names.index(n) for n in check.label_names]
+    chi2 = check.chi2(pred.mean[:, cols], spectra.flux, spectra.ivar)
+    return dataclasses.replace(
+        pred,
+        ood_signals=dict(pred.ood_signals) | {"chi2_labels": chi2},
+        columns=dict(pred.columns) | {"chi2_labels": chi2},
+        column_notes=dict(pred.column_notes) | {"chi2_labels": CHECK_NOTE},
+    )
+
+
+def snr_range_flags(
+    pred: LabelPrediction, below: np.ndarray | None
+) -> np.ndarray | None:
+    """``pred.flags`` with ``SNR_BELOW_CALIBRATION`` where ``below`` (live stars)."""
+    flags = None if pred.flags is None else np.asarray(pred.flags, np.int64).copy()
+    if below is None:
+        return flags
+    rows = below & np.isfinite(pred.mean).any(axis=1)
+    if rows.any():
+        flags = np.zeros(len(rows), np.int64) if flags is None else flags
+        flags[rows] |= int(Flag.SNR_BELOW_CALIBRATION)
+    return flags
 
 
 def prior_spread(model: Any, name: str) -> float:
@@ -311,6 +382,10 @@ def reliability_parts(model: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     if sens is not None:
         manifest["line_sensitivity"], arrays = sens.to_manifest()
         files[SENSITIVITY_FILE] = {k: torch.as_tensor(v) for k, v in arrays.items()}
+    check = getattr(model, "spectrum_check_", None)
+    if check is not None:
+        manifest["spectrum_check"], arrays = check.to_manifest()
+        files[CHECK_FILE] = {k: torch.as_tensor(v) for k, v in arrays.items()}
     return manifest, files
 
 
@@ -331,4 +406,10 @@ def restore_reliability(model: Any, path: Path, manifest: Mapping[str, Any]) -> 
         arrays = {k: v.numpy() for k, v in load_tensors(path, SENSITIVITY_FILE).items()}
         model.line_sensitivity_ = LineSensitivity.from_manifest(
             manifest["line_sensitivity"], arrays
+        )
+    model.spectrum_check_ = None
+    if "spectrum_check" in manifest and CHECK_FILE in manifest.get("files", []):
+        arrays = {k: v.numpy() for k, v in load_tensors(path, CHECK_FILE).items()}
+        model.spectrum_check_ = SpectrumCheck.from_manifest(
+            manifest["spectrum_check"], arrays
         )

@@ -40,6 +40,8 @@ class Flag(enum.IntFlag):
     """Every line of an abundance's element is masked here (or off the grid): that abundance is the training prior, its _err the prior's spread."""
     OWN_LINES_WEAK = 4096
     """An abundance's own lines are too weak here to measure it (their Cramer-Rao bound exceeds the training spread): that abundance is the training prior, its _err the prior's spread."""
+    SNR_BELOW_CALIBRATION = 8192
+    """The spectrum's S/N is below every S/N the error calibration was fitted on: _err is the map's value times (lowest calibrated S/N / S/N), a documented widening, not a checked error."""
 
 
 def describe_flags(value: int) -> list[str]:

@@ -25,6 +25,7 @@ from torch.func import jvp
 from .._typing import PathLike
 from ..spectra.container import Spectra
 from ..spectra.io.hdf5 import write_batches
+from .atoms import LineList
 from .physics import LABELS, SpectrumGenerator
 from .population import Population
 
@@ -167,6 +168,7 @@ def synthesize(
     ids: np.ndarray | None = None,
     device: str | None = None,
     progress: Callable[[int], None] | None = None,
+    lines: LineList | None = None,
 ) -> Iterator[Spectra]:
     """Spectra of a population, in batches (bounded memory).
 
@@ -174,9 +176,10 @@ def synthesize(
     noise-free and the inverse variance still describes that S/N. Yields
     ``Spectra`` with all :data:`LABELS`, ``labels_crlb`` (if ``with_crlb``) and the
     population's metadata. Stars are named :func:`synth_ids` ``(n, seed)`` unless
-    ``ids`` are given.
+    ``ids`` are given. ``lines``: another line list than the package's (a
+    perturbed one gives "another spectral model" for transfer tests).
     """
-    gen = SpectrumGenerator(setup, device=device)
+    gen = SpectrumGenerator(setup, lines=lines, device=device)
     rng = np.random.default_rng(seed + 7919)
     n = len(population)
     ids = ids if ids is not None else synth_ids(n, seed)

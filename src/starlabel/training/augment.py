@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["augment_batch", "check_augment", "degrade_snr"]
+__all__ = ["augment_batch", "check_augment", "degrade_factor", "degrade_snr"]
 
 
 def degrade_snr(
@@ -41,19 +41,30 @@ def degrade_snr(
         >>> bool((out - f).std() > 0.01)
         True
     """
-    n = flux.shape[0]
+    extra = degrade_factor(snr, snr_min=snr_min, fraction=fraction).to(flux.dtype)
+    if not bool((extra > 0).any()):
+        return flux
+    return flux + torch.randn_like(flux) * sigma * extra[:, None]
+
+
+def degrade_factor(
+    snr: torch.Tensor, *, snr_min: float, fraction: float = 0.5
+) -> torch.Tensor:
+    """``(n,)`` added sigma over the spectrum's own, ``sqrt((s/t)^2 - 1)``, of the
+    rule of :func:`degrade_snr` (0 for a spectrum left as it is): ``fraction`` of
+    the spectra above ``snr_min`` get a log-uniform target ``t`` in
+    [``snr_min``, own]. The inverse variance of a degraded spectrum is its own
+    divided by ``1 + factor^2``."""
+    n = snr.shape[0]
     own = torch.nan_to_num(snr, nan=0.0)
     room = own > snr_min
-    pick = room & (torch.rand(n, device=flux.device) < fraction)
-    if not bool(pick.any()):
-        return flux
+    pick = room & (torch.rand(n, device=snr.device) < fraction)
     # log-uniform target between snr_min and the spectrum's own S/N
-    lo = torch.log(torch.tensor(snr_min, dtype=flux.dtype, device=flux.device))
+    lo = torch.log(torch.tensor(snr_min, dtype=own.dtype, device=snr.device))
     hi = torch.log(own.clamp_min(snr_min))
-    target = torch.exp(lo + (hi - lo) * torch.rand(n, device=flux.device))
+    target = torch.exp(lo + (hi - lo) * torch.rand(n, device=snr.device))
     ratio = (own / target).clamp_min(1.0)
-    extra = torch.sqrt(ratio**2 - 1.0) * pick.to(flux.dtype)
-    return flux + torch.randn_like(flux) * sigma * extra[:, None]
+    return torch.sqrt(ratio**2 - 1.0) * pick.to(own.dtype)
 
 
 def check_augment(snr_min: float, fraction: float) -> None:

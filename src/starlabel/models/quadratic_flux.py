@@ -1,0 +1,56 @@
+"""A quadratic model of flux in the labels, The Cannon's form (Ness et al. 2015):
+``f = theta . [1, y, y (x) y]`` per pixel, ``y`` the standardised labels, least
+squares per pixel over the stars where that pixel is usable. Used for each
+abundance's own-lines bound (``models.line_sensitivity``) and for the spectrum
+check of every catalogue (``models.spectrum_check``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["standardisation"]
+
+
+def _features(y: np.ndarray) -> np.ndarray:
+    """``[1, y, y_i y_j (i <= j)]`` per row."""
+    n, d = y.shape
+    i, j = np.triu_indices(d)
+    return np.hstack([np.ones((n, 1)), y, y[:, i] * y[:, j]])
+
+
+def _feature_derivative(y: np.ndarray, a: int) -> np.ndarray:
+    """d features / d y_a per row (same columns as :func:`_features`)."""
+    n, d = y.shape
+    i, j = np.triu_indices(d)
+    lin = np.zeros((n, d))
+    lin[:, a] = 1.0
+    quad = (i == a) * y[:, j] + (j == a) * y[:, i]
+    return np.hstack([np.zeros((n, 1)), lin, quad])
+
+
+def _ridge(phi: np.ndarray) -> np.ndarray:
+    """The tiny ridge that keeps the normal matrix invertible."""
+    return 1e-8 * len(phi) * np.eye(phi.shape[1])
+
+
+def _solve(phi: np.ndarray, flux: np.ndarray, usable: np.ndarray) -> np.ndarray:
+    """Least-squares coefficients (P, K) per pixel over its usable rows."""
+    ridge = _ridge(phi)
+    theta = np.empty((flux.shape[1], phi.shape[1]))
+    full = usable.all(axis=0)
+    if full.any():
+        a = phi.T @ phi + ridge
+        theta[full] = np.linalg.solve(a, phi.T @ flux[:, full]).T
+    for p in np.flatnonzero(~full):
+        rows = usable[:, p]
+        a = phi[rows].T @ phi[rows] + ridge
+        theta[p] = np.linalg.solve(a, phi[rows].T @ flux[rows, p])
+    return theta
+
+
+def standardisation(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std (1 where constant) of the rows of ``y``."""
+    mean = y.mean(axis=0)
+    std = y.std(axis=0)
+    return mean, np.where(std > 0, std, 1.0)
