@@ -27,7 +27,11 @@ def toy_stars(n: int, snr: float | tuple[float, float], seed: int) -> Spectra:
     flux = 1.0 - y[:, None] * TEMPLATE + rng.normal(0, 1, (n, N_PIX)) * sigma
     ids = np.array([f"s{seed}-{i}" for i in range(n)])
     return Spectra(
-        flux, (5000.0 + np.arange(N_PIX)) * u.AA, 1.0 / sigma**2, {"y": y}, meta={"id": ids}
+        flux,
+        (5000.0 + np.arange(N_PIX)) * u.AA,
+        1.0 / sigma**2,
+        {"y": y},
+        meta={"id": ids},
     )
 
 
