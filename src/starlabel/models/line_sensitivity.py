@@ -40,6 +40,8 @@ from .quadratic_flux import (
     _features,
     _ridge,
     _solve,
+    scaling_from_manifest,
+    scaling_manifest,
     standardisation,
 )
 
@@ -91,13 +93,8 @@ class LineSensitivity:
         return out
 
     def to_manifest(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        entry = {
-            "labels": list(self.label_names),
-            "mean": self.mean.tolist(),
-            "std": self.std.tolist(),
-            "low": self.low.tolist(),
-            "high": self.high.tolist(),
-            "spans": {k: list(v) for k, v in self.spans.items()},
+        entry = scaling_manifest(self) | {
+            "spans": {k: list(v) for k, v in self.spans.items()}
         }
         return entry, {
             "theta": self.theta.astype(np.float32),
@@ -109,11 +106,7 @@ class LineSensitivity:
     @classmethod
     def from_manifest(cls, entry: dict[str, Any], arrays: dict[str, np.ndarray]):
         return cls(
-            label_names=tuple(entry["labels"]),
-            mean=np.asarray(entry["mean"], float),
-            std=np.asarray(entry["std"], float),
-            low=np.asarray(entry["low"], float),
-            high=np.asarray(entry["high"], float),
+            **scaling_from_manifest(entry),
             pixels=np.asarray(arrays["pixels"], np.int64),
             theta=np.asarray(arrays["theta"], np.float64),
             resid_var=np.asarray(arrays["resid_var"], np.float64),

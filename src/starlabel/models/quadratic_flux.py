@@ -7,9 +7,11 @@ check of every catalogue (``models.spectrum_check``).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-__all__ = ["standardisation"]
+__all__ = ["scaling_from_manifest", "scaling_manifest", "standardisation"]
 
 
 def _features(y: np.ndarray) -> np.ndarray:
@@ -54,3 +56,21 @@ def standardisation(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     mean = y.mean(axis=0)
     std = y.std(axis=0)
     return mean, np.where(std > 0, std, 1.0)
+
+
+_SCALING = ("mean", "std", "low", "high")
+
+
+def scaling_manifest(model: Any) -> dict[str, Any]:
+    """``model.json`` entry of a quadratic model's labels and their standardisation
+    (``label_names``, ``mean``, ``std`` and the standardised ``low`` / ``high``)."""
+    return {"labels": list(model.label_names)} | {
+        k: getattr(model, k).tolist() for k in _SCALING
+    }
+
+
+def scaling_from_manifest(entry: dict[str, Any]) -> dict[str, Any]:
+    """The constructor arguments :func:`scaling_manifest` wrote."""
+    return {"label_names": tuple(entry["labels"])} | {
+        k: np.asarray(entry[k], float) for k in _SCALING
+    }

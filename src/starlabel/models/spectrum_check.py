@@ -30,7 +30,14 @@ from typing import Any
 
 import numpy as np
 
-from .quadratic_flux import _features, _ridge, _solve, standardisation
+from .quadratic_flux import (
+    _features,
+    _ridge,
+    _solve,
+    scaling_from_manifest,
+    scaling_manifest,
+    standardisation,
+)
 
 __all__ = ["SpectrumCheck", "fit_spectrum_check"]
 
@@ -95,13 +102,7 @@ class SpectrumCheck:
         return np.where(dead | (count == 0), np.nan, out)
 
     def to_manifest(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        entry = {
-            "labels": list(self.label_names),
-            "mean": self.mean.tolist(),
-            "std": self.std.tolist(),
-            "low": self.low.tolist(),
-            "high": self.high.tolist(),
-        }
+        entry = scaling_manifest(self)
         return entry, {
             "theta": self.theta.astype(np.float32),
             "scatter": self.scatter.astype(np.float32),
@@ -114,11 +115,7 @@ class SpectrumCheck:
         cls, entry: dict[str, Any], arrays: dict[str, np.ndarray]
     ) -> SpectrumCheck:
         return cls(
-            label_names=tuple(entry["labels"]),
-            mean=np.asarray(entry["mean"], float),
-            std=np.asarray(entry["std"], float),
-            low=np.asarray(entry["low"], float),
-            high=np.asarray(entry["high"], float),
+            **scaling_from_manifest(entry),
             theta=np.asarray(arrays["theta"], np.float64),
             scatter=np.asarray(arrays["scatter"], np.float64),
             noise_var=np.asarray(arrays["noise_var"], np.float64),
