@@ -106,6 +106,7 @@ def test_save_load_predict_identical(fitted, data, tmp_path):
         "member-01.safetensors",
         "model.json",
         "ood.safetensors",
+        "spectrum_check.safetensors",
     ]
     again = load(tmp_path / "m")
     a, b = fitted.predict(test), again.predict(test)
