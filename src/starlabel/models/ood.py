@@ -21,8 +21,8 @@ to the held-out stars (robustly: the stars within 5 MAD of a first fit), so that
 noise alone does not raise the score: a noisy star is compared with noisy held-out
 stars, not with the typical one (without it the cINN called 98 % of ordinary
 S/N 5-25 stars "out of distribution"). The line is not extrapolated: outside the
-held-out S/N range the centre is the range edge's. The combination is the largest ``u`` of the signals
-in ``combine``; the threshold ``T`` is its ``1 - false_flag_rate`` quantile on the
+held-out S/N range the centre is the range edge's. The combination is the largest
+``u`` of the signals in ``combine``; the threshold ``T`` is its ``1 - false_flag_rate`` quantile on the
 held-out stars, and ``ood_score = max u / T``: above 1 is flagged
 (``OUT_OF_DISTRIBUTION``), which by construction happens to ``false_flag_rate``
 (1.5 %) of the held-out stars. The margin below the documented 2 % is for new
@@ -126,7 +126,7 @@ class OODModel:
     ) -> dict[str, np.ndarray]:
         """``u`` of each signal at each star's ``snr`` (see the module
         documentation; None or NaN: at the held-out stars' median S/N)."""
-        shift = self._log_snr_shift(snr)
+        shift = _log_snr_shift(snr, self.snr_span)
         out = {}
         for name in self.signals:
             if name not in raw:
@@ -139,16 +139,6 @@ class OODModel:
                     centre = centre[:, 0]
             out[name] = _standardise(raw[name], centre, self.spread[name])
         return out
-
-    def _log_snr_shift(self, snr: np.ndarray | None) -> np.ndarray | None:
-        """``log snr - log ref``, clipped to the held-out range (0 where unknown)."""
-        if snr is None or not self.snr_span:
-            return None
-        lo, ref, hi = self.snr_span
-        q = np.asarray(snr, dtype=np.float64)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            v = np.where(np.isfinite(q) & (q > 0), np.log(q), ref)
-        return np.clip(v, lo, hi) - ref
 
     def score(
         self,
@@ -282,6 +272,20 @@ def _robust_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(c), float(b)
 
 
+def _log_snr_shift(
+    snr: np.ndarray | None, span: tuple[float, ...]
+) -> np.ndarray | None:
+    """``log snr - log ref``, clipped to the held-out range ``span`` (0 where the
+    S/N is unknown; None without S/N or span)."""
+    if snr is None or not span:
+        return None
+    lo, ref, hi = span
+    q = np.asarray(snr, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v = np.where(np.isfinite(q) & (q > 0), np.log(q), ref)
+    return np.clip(v, lo, hi) - ref
+
+
 def _snr_span(snr: np.ndarray | None) -> tuple[float, ...]:
     """``(log lo, log median, log hi)`` of the held-out S/N (1st-99th percentile),
     or () when it is unknown or spans less than a factor 1.5."""
@@ -382,15 +386,7 @@ def fit_ood(
     )
     signals = tuple(raw)
     span = _snr_span(heldout_snr)
-    shift = None
-    if span:
-        shift = (
-            np.clip(
-                np.log(np.where(heldout_snr > 0, heldout_snr, 1.0)), span[0], span[2]
-            )
-            - span[1]
-        )
-        shift = np.where(np.isfinite(heldout_snr) & (heldout_snr > 0), shift, 0.0)
+    shift = _log_snr_shift(heldout_snr, span)
     centre, slope, spread = {}, {}, {}
     for name, values in raw.items():
         centre[name], slope[name], spread[name] = _centre_spread(values, shift)

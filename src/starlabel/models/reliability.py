@@ -43,7 +43,7 @@ from .recalibration import (
     fit_calibration,
     fit_calibration_pairs,
 )
-from .snr_coverage import calibration_set, coverage_snr_min
+from .snr_coverage import calibration_set, coverage_snr_min, subset
 from .spectrum_check import SpectrumCheck, fit_spectrum_check
 
 __all__ = [
@@ -59,6 +59,12 @@ __all__ = [
 OOD_FILE = "ood.safetensors"
 SENSITIVITY_FILE = "line_sensitivity.safetensors"
 CHECK_FILE = "spectrum_check.safetensors"
+#: the quadratic flux models a model keeps: ``model.json`` key (and attribute
+#: ``<key>_``) -> its tensor file and class
+FLUX_MODELS = {
+    "line_sensitivity": (SENSITIVITY_FILE, LineSensitivity),
+    "spectrum_check": (CHECK_FILE, SpectrumCheck),
+}
 CHECK_NOTE = (
     "reduced chi^2 of the spectrum against a quadratic model of the training "
     "flux at the predicted labels (noise + the model's own scatter); ~1 for a "
@@ -86,13 +92,6 @@ def calibration_note(cal: Mapping[str, LabelCalibration]) -> str:
         )
         + "; a, b, c, p per label in model.json"
     )
-
-
-def _subset(spectra: Spectra, n: int, seed: int) -> Spectra:
-    if spectra.n_spectra <= n:
-        return spectra
-    rows = np.random.default_rng(seed).choice(spectra.n_spectra, n, replace=False)
-    return spectra[np.sort(rows)]
 
 
 def fit_calibration_on(
@@ -193,7 +192,7 @@ def fit_reliability(
         sub = (
             calibration_set(model, valid, most, model.random_state)
             if snr_coverage
-            else _subset(valid, most, model.random_state)
+            else subset(valid, most, model.random_state)
         )
         pred = model._predict(sub, options)
         if first is None:
@@ -215,7 +214,7 @@ def fit_reliability(
     if model.calibration_key(default) != next(iter(model._calibration_options())):
         pred = model._predict(sub, default)
     pred = with_spectrum_check(model, pred, sub)
-    ref = _subset(train, 4000, model.random_state + 1)
+    ref = subset(train, 4000, model.random_state + 1)
     ref_pred = model._predict(ref, default) if pred.features is not None else None
     try:
         model.ood_ = fit_ood(
@@ -283,6 +282,17 @@ def with_spectrum_check(
     )
 
 
+def _with_bit(
+    flags: np.ndarray | None, rows: np.ndarray, bit: Flag
+) -> np.ndarray | None:
+    """``flags`` (None: none set yet) with ``bit`` set in ``rows``, modified in place."""
+    if not rows.any():
+        return flags
+    flags = np.zeros(len(rows), np.int64) if flags is None else flags
+    flags[rows] |= int(bit)
+    return flags
+
+
 def snr_range_flags(
     pred: LabelPrediction, below: np.ndarray | None
 ) -> np.ndarray | None:
@@ -291,10 +301,7 @@ def snr_range_flags(
     if below is None:
         return flags
     rows = below & np.isfinite(pred.mean).any(axis=1)
-    if rows.any():
-        flags = np.zeros(len(rows), np.int64) if flags is None else flags
-        flags[rows] |= int(Flag.SNR_BELOW_CALIBRATION)
-    return flags
+    return _with_bit(flags, rows, Flag.SNR_BELOW_CALIBRATION)
 
 
 def prior_spread(model: Any, name: str) -> float:
@@ -324,8 +331,7 @@ def own_lines_flags(
             continue
         if calibrated is not None:
             calibrated[rows, pred.label_names.index(name)] = prior_spread(model, name)
-        flags = np.zeros(spectra.n_spectra, np.int64) if flags is None else flags
-        flags[rows] |= int(Flag.OWN_LINES_MASKED)
+        flags = _with_bit(flags, rows, Flag.OWN_LINES_MASKED)
     return flags
 
 
@@ -358,9 +364,7 @@ def weak_lines_flags(
             calibrated[:, k] = np.where(
                 weak, spread, np.where(alive, np.fmax(col, floor), col)
             )
-        if weak.any():
-            flags = np.zeros(spectra.n_spectra, np.int64) if flags is None else flags
-            flags[weak] |= int(Flag.OWN_LINES_WEAK)
+        flags = _with_bit(flags, weak, Flag.OWN_LINES_WEAK)
     return flags
 
 
@@ -378,14 +382,11 @@ def reliability_parts(model: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     if ood is not None:
         manifest["ood"], arrays = ood.to_manifest()
         files[OOD_FILE] = {k: torch.as_tensor(v) for k, v in arrays.items()}
-    sens = getattr(model, "line_sensitivity_", None)
-    if sens is not None:
-        manifest["line_sensitivity"], arrays = sens.to_manifest()
-        files[SENSITIVITY_FILE] = {k: torch.as_tensor(v) for k, v in arrays.items()}
-    check = getattr(model, "spectrum_check_", None)
-    if check is not None:
-        manifest["spectrum_check"], arrays = check.to_manifest()
-        files[CHECK_FILE] = {k: torch.as_tensor(v) for k, v in arrays.items()}
+    for key, (file, _) in FLUX_MODELS.items():
+        part = getattr(model, f"{key}_", None)
+        if part is not None:
+            manifest[key], arrays = part.to_manifest()
+            files[file] = {k: torch.as_tensor(v) for k, v in arrays.items()}
     return manifest, files
 
 
@@ -401,15 +402,9 @@ def restore_reliability(model: Any, path: Path, manifest: Mapping[str, Any]) -> 
     if "ood" in manifest and OOD_FILE in manifest.get("files", []):
         arrays = {k: v.numpy() for k, v in load_tensors(path, OOD_FILE).items()}
         model.ood_ = OODModel.from_manifest(manifest["ood"], arrays)
-    model.line_sensitivity_ = None
-    if "line_sensitivity" in manifest and SENSITIVITY_FILE in manifest.get("files", []):
-        arrays = {k: v.numpy() for k, v in load_tensors(path, SENSITIVITY_FILE).items()}
-        model.line_sensitivity_ = LineSensitivity.from_manifest(
-            manifest["line_sensitivity"], arrays
-        )
-    model.spectrum_check_ = None
-    if "spectrum_check" in manifest and CHECK_FILE in manifest.get("files", []):
-        arrays = {k: v.numpy() for k, v in load_tensors(path, CHECK_FILE).items()}
-        model.spectrum_check_ = SpectrumCheck.from_manifest(
-            manifest["spectrum_check"], arrays
-        )
+    for key, (file, cls) in FLUX_MODELS.items():
+        part = None
+        if key in manifest and file in manifest.get("files", []):
+            arrays = {k: v.numpy() for k, v in load_tensors(path, file).items()}
+            part = cls.from_manifest(manifest[key], arrays)
+        setattr(model, f"{key}_", part)

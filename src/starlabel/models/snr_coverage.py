@@ -25,7 +25,13 @@ import torch
 from ..spectra.container import Spectra
 from ..training.augment import degrade_factor
 
-__all__ = ["CALIBRATION_SNR_MIN", "calibration_set", "coverage_snr_min", "degraded"]
+__all__ = [
+    "CALIBRATION_SNR_MIN",
+    "calibration_set",
+    "coverage_snr_min",
+    "degraded",
+    "subset",
+]
 
 #: Lowest S/N the calibration covers unless the model trains down to another.
 CALIBRATION_SNR_MIN = 5.0
@@ -69,13 +75,17 @@ def degraded(spectra: Spectra, *, snr_min: float, seed: int = 0) -> Spectra:
 def calibration_set(model: Any, valid: Spectra, max_stars: int, seed: int) -> Spectra:
     """Up to ``max_stars`` stars for ``model``'s calibration: half of them
     validation stars as they are, half their degraded copies (see the module)."""
-    n = max(1, max_stars // 2)
-    sub = valid
-    if valid.n_spectra > n:
-        rows = np.random.default_rng(seed).choice(valid.n_spectra, n, replace=False)
-        sub = valid[np.sort(rows)]
+    sub = subset(valid, max(1, max_stars // 2), seed)
     low = degraded(sub, snr_min=coverage_snr_min(model), seed=seed)
     return Spectra.concatenate([sub, low])
+
+
+def subset(spectra: Spectra, n: int, seed: int) -> Spectra:
+    """At most ``n`` stars of ``spectra``, drawn at random (seeded), in file order."""
+    if spectra.n_spectra <= n:
+        return spectra
+    rows = np.random.default_rng(seed).choice(spectra.n_spectra, n, replace=False)
+    return spectra[np.sort(rows)]
 
 
 def coverage_snr_min(model: Any) -> float:
