@@ -35,7 +35,8 @@ def import_optuna() -> Any:
 
 def open_storage(url: str) -> Any:
     """An Optuna storage for ``url`` (SQLite: waits for a busy file instead of
-    failing; a heartbeat marks trials of killed processes as failed).
+    failing, and takes the file's write lock at the start of every transaction;
+    a heartbeat marks trials of killed processes as failed).
 
     Raises:
         StarlabelInputError: a URL that cannot be opened, in one line.
@@ -48,7 +49,10 @@ def open_storage(url: str) -> Any:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return optuna.storages.RDBStorage(url, **kwargs)
+                store = optuna.storages.RDBStorage(url, **kwargs)
+            if url.startswith("sqlite:"):
+                _serialise_sqlite(store.engine)
+            return store
         except Exception as exc:  # sqlalchemy, a missing driver, a bad URL, ...
             # two processes creating the same new database race on its schema:
             # the loser finds it made a moment later
@@ -61,6 +65,28 @@ def open_storage(url: str) -> Any:
                 f"--storage {url!r}: cannot open it ({type(exc).__name__}: {first})"
             ) from None
     raise AssertionError("unreachable")
+
+
+def _serialise_sqlite(engine: Any) -> None:
+    """Every transaction on ``engine`` starts with ``BEGIN IMMEDIATE``.
+
+    pysqlite begins a transaction only at its first write, so two processes can
+    both read a waiting trial (the enqueued base configuration) as free and both
+    claim it; the second then fails with "Cannot tell a COMPLETE trial". SQLite
+    ignores ``SELECT ... FOR UPDATE``: taking the write lock first is its way
+    (SQLAlchemy's recipe for serialisable SQLite).
+    """
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _no_implicit_begin(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # connections opened before the listeners are dropped
 
 
 def _pruner(optuna: Any, kind: str) -> Any:
