@@ -115,6 +115,16 @@ def test_calibration_covers_low_snr_and_the_spectrum_check_comes_with_it(
     np.testing.assert_allclose(
         back.predict(test).columns["chi2_labels"], chi2, rtol=1e-4
     )
+    write_dataset(faint, tmp_path / "faint.h5")  # predict says how many, and why
+    done = runner.invoke(
+        app,
+        ["predict", str(tmp_path / "linear"), str(tmp_path / "faint.h5")]
+        + ["-o", str(tmp_path / "faint.csv")],
+    )
+    assert done.exit_code == 0, done.output
+    said = " ".join(done.output.split())
+    assert f"{faint.n_spectra} rows have an S/N below" in said
+    assert f"flag {int(Flag.SNR_BELOW_CALIBRATION)}" in said
 
 
 def test_tune_searches_its_declared_space(registered, sets, tmp_path):

@@ -15,6 +15,7 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from ..errors import NotBuiltError, StarlabelInputError
+from ..spectra.flags import Flag
 
 # Options that take several values: ``--labels teff logg``; expanded to repeated
 # options (``--labels teff --labels logg``) before click parses the line. A value is
@@ -115,6 +116,16 @@ def warn(message: str) -> None:
         highlight=False,
         soft_wrap=True,
     )
+
+
+def warn_below_snr(counts: dict) -> None:
+    """The warning for rows below the S/N their errors were calibrated on."""
+    if counts.get("n_below_snr"):
+        warn(
+            f"{counts['n_below_snr']} rows have an S/N below every S/N the error "
+            f"calibration was fitted on (flag {Flag.SNR_BELOW_CALIBRATION.value}): their "
+            "_err is widened by (lowest calibrated S/N / S/N), not checked"
+        )
 
 
 def names(first: list[str], ctx: typer.Context | None = None) -> list[str]:

@@ -9,7 +9,15 @@ from typing import Annotated, Any
 import typer
 
 from ..spectra.flags import Flag
-from ._app import Overwrite, Quiet, console, counter, progress_bar, warn
+from ._app import (
+    Overwrite,
+    Quiet,
+    console,
+    counter,
+    progress_bar,
+    warn,
+    warn_below_snr,
+)
 
 
 class PredictMode(StrEnum):
@@ -246,6 +254,7 @@ def _report(counts: dict, output: Path, n_files: int, model: Any, options: Any) 
             else ""
         )
     )
+    warn_below_snr(counts)
     if counts.get("n_uncalibrated"):
         warn(
             f"{counts['n_uncalibrated']} rows have an uncalibrated _err: the model has no "

@@ -25,6 +25,7 @@ COUNT_KEYS = (
     "n_uncalibrated",
     "n_not_converged",
     "n_at_bound",
+    "n_below_snr",
 )
 
 
@@ -106,6 +107,7 @@ def label_batch(
         counts["n_at_bound"] = int(((fit & Flag.FIT_AT_BOUND) > 0).sum())
     if pred.calibrated is None:
         counts["n_uncalibrated"] = int(np.isfinite(pred.mean).any(axis=1).sum())
+    counts["n_below_snr"] = int(((flags & Flag.SNR_BELOW_CALIBRATION) > 0).sum())
     table["flag"] = flags
     table["flag"].description = "bit mask of starlabel.spectra.Flag (README)"
     return table, counts
