@@ -90,6 +90,10 @@ def test_train_refine_and_predict_refine(tmp_path):
     )
     for col in ("chi2", "fit_iter", "fit_converged", "logg_err_raw", "ood_score"):
         assert col in ref.colnames
+    # the start catalogue has errors: the two models' consistency comes with it
+    assert np.isfinite(np.asarray(ref["models_chi2"])).all()
+    bad = (np.asarray(ref["flag"]) & 16384) > 0
+    assert bad.mean() < 0.5
     # one step: predict with the CNN and refine with the emulator
     r = runner.invoke(
         app,
@@ -106,6 +110,9 @@ def test_train_refine_and_predict_refine(tmp_path):
     )
     assert r.exit_code == 0, r.output
     one = read_catalogue_table(tmp_path / "one.csv")
+    np.testing.assert_allclose(  # the start model's errors, given by the model
+        np.asarray(one["models_chi2"]), np.asarray(ref["models_chi2"]), rtol=1e-3
+    )
     np.testing.assert_allclose(
         np.asarray(one["logg"]), np.asarray(ref["logg"]), rtol=1e-4, atol=1e-5
     )

@@ -118,8 +118,15 @@ def warn(message: str) -> None:
     )
 
 
-def warn_below_snr(counts: dict) -> None:
-    """The warning for rows below the S/N their errors were calibrated on."""
+def warn_flag_counts(counts: dict) -> None:
+    """The warnings for rows below the S/N their errors were calibrated on, and
+    for rows where two models disagree."""
+    if counts.get("n_models_disagree"):
+        warn(
+            f"{counts['n_models_disagree']} rows: the fit and the model that started "
+            f"it disagree beyond their combined errors (flag "
+            f"{Flag.MODELS_DISAGREE.value}, column models_chi2)"
+        )
     if counts.get("n_below_snr"):
         warn(
             f"{counts['n_below_snr']} rows have an S/N below every S/N the error "

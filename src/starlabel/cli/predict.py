@@ -16,7 +16,7 @@ from ._app import (
     counter,
     progress_bar,
     warn,
-    warn_below_snr,
+    warn_flag_counts,
 )
 
 
@@ -254,7 +254,7 @@ def _report(counts: dict, output: Path, n_files: int, model: Any, options: Any) 
             else ""
         )
     )
-    warn_below_snr(counts)
+    warn_flag_counts(counts)
     if counts.get("n_uncalibrated"):
         warn(
             f"{counts['n_uncalibrated']} rows have an uncalibrated _err: the model has no "

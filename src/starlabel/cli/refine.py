@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ..spectra.flags import Flag
-from ._app import Overwrite, Quiet, console, counter, progress_bar, warn_below_snr
+from ._app import Overwrite, Quiet, console, counter, progress_bar, warn_flag_counts
 
 
 def refine(
@@ -121,7 +121,7 @@ def run_refine(
             else ""
         )
     )
-    warn_below_snr(counts)
+    warn_flag_counts(counts)
     if show:
         spectra = read_dataset(data)
         write_star_fits(emulator, spectra, read_catalogue_table(output), show, figure)

@@ -26,6 +26,7 @@ COUNT_KEYS = (
     "n_not_converged",
     "n_at_bound",
     "n_below_snr",
+    "n_models_disagree",
 )
 
 
@@ -108,6 +109,8 @@ def label_batch(
     if pred.calibrated is None:
         counts["n_uncalibrated"] = int(np.isfinite(pred.mean).any(axis=1).sum())
     counts["n_below_snr"] = int(((flags & Flag.SNR_BELOW_CALIBRATION) > 0).sum())
+    if "models_chi2" in pred.columns:
+        counts["n_models_disagree"] = int(((flags & Flag.MODELS_DISAGREE) > 0).sum())
     table["flag"] = flags
     table["flag"].description = "bit mask of starlabel.spectra.Flag (README)"
     return table, counts

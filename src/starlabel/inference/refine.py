@@ -1,8 +1,9 @@
 """``starlabel refine`` and ``predict --refine``: the per-star emulator fit of a
 dataset file, started from another model's catalogue (or from that model run on the
 same batch), streamed batch by batch into a catalogue with the refined labels, their
-Laplace errors (calibrated), ``chi2``, ``fit_iter``, ``fit_converged`` and the
-starting values (``<name>_start``)."""
+Laplace errors (calibrated), ``chi2``, ``fit_iter``, ``fit_converged``, the
+starting values (``<name>_start``) and, where the start has errors, the two
+models' consistency (``models_chi2``, flag ``MODELS_DISAGREE``)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ import numpy as np
 from .._typing import PathLike
 from ..errors import StarlabelInputError
 from ..models.base import EmulatingEstimator, Estimator
+from ..spectra.flags import Flag
 from .catalogue import read_catalogue_table
+from .consistency import MODELS_CHI2_NOTE, disagreement
 from .stream import predict_file
 
 __all__ = ["StartCatalogue", "refine_file"]
@@ -56,14 +59,19 @@ class StartCatalogue:
                 )
             self.row[sid] = i
         self.values = np.full((len(table), len(label_names)), np.nan)
+        self.errors = np.full_like(self.values, np.nan)  # NaN: no _err column
         for k, name in enumerate(label_names):
             if name in table.colnames:
                 self.values[:, k] = np.asarray(table[name], dtype=float)
+            if f"{name}_err" in table.colnames:
+                self.errors[:, k] = np.asarray(table[f"{name}_err"], dtype=float)
 
-    def for_batch(self, batch: Any, data: PathLike, first_row: int) -> np.ndarray:
+    def for_batch(
+        self, batch: Any, data: PathLike, first_row: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         """``(n, n_labels)`` starts of a batch whose first spectrum is row
-        ``first_row`` (0-based) of ``data``; a star not in the catalogue is an error
-        naming it and its row."""
+        ``first_row`` (0-based) of ``data``, and their errors; a star not in the
+        catalogue is an error naming it and its row."""
         rows = np.empty(batch.n_spectra, dtype=int)
         for i, sid in enumerate(batch.ids.tolist()):
             r = self.row.get(sid)
@@ -75,7 +83,28 @@ class StartCatalogue:
                     star=sid,
                 )
             rows[i] = r
-        return self.values[rows]
+        return self.values[rows], self.errors[rows]
+
+
+def _with_start(
+    pred: Any, names: tuple[str, ...], x0: np.ndarray, x0_err: np.ndarray
+) -> Any:
+    """``pred`` with the start values as columns and, where the start has errors,
+    the two models' ``models_chi2`` and ``MODELS_DISAGREE``."""
+    cols = dict(pred.columns)
+    notes = dict(pred.column_notes)
+    for k, name in enumerate(names):
+        if np.isfinite(x0[:, k]).any():
+            cols[f"{name}_start"] = x0[:, k]
+            notes[f"{name}_start"] = f"{name}: the start of the per-star fit"
+    flags = pred.flags
+    if np.isfinite(x0_err).any():
+        chi2, disagree = disagreement(pred.mean, pred.sigma_total, x0, x0_err)
+        cols["models_chi2"] = chi2
+        notes["models_chi2"] = MODELS_CHI2_NOTE
+        flags = np.zeros(len(chi2), np.int64) if flags is None else flags.copy()
+        flags[disagree] |= Flag.MODELS_DISAGREE
+    return dataclasses.replace(pred, columns=cols, column_notes=notes, flags=flags)
 
 
 def refine_file(
@@ -124,24 +153,21 @@ def refine_file(
         )
 
     def fit_batch(batch: Any, opts: Any, first_row: int = 0) -> Any:
-        x0 = None
+        x0 = x0_err = None
         if starts is not None:
-            x0 = starts.for_batch(batch, data, first_row)
+            x0, x0_err = starts.for_batch(batch, data, first_row)
         elif from_model:
             first_pred = start.predict(batch, start_options)
             x0 = np.full((batch.n_spectra, len(names)), np.nan)
+            x0_err = np.full_like(x0, np.nan)
             for k, name in enumerate(names):
                 if name in first_pred.label_names:
-                    x0[:, k] = first_pred.mean[:, first_pred.label_names.index(name)]
+                    j = first_pred.label_names.index(name)
+                    x0[:, k] = first_pred.mean[:, j]
+                    x0_err[:, k] = first_pred.sigma_total[:, j]
         pred = emulator.refine(batch, x0, opts)
         if x0 is not None:
-            cols = dict(pred.columns)
-            notes = dict(pred.column_notes)
-            for k, name in enumerate(names):
-                if np.isfinite(x0[:, k]).any():
-                    cols[f"{name}_start"] = x0[:, k]
-                    notes[f"{name}_start"] = f"{name}: the start of the per-star fit"
-            pred = dataclasses.replace(pred, columns=cols, column_notes=notes)
+            pred = _with_start(pred, names, x0, x0_err)
         return pred
 
     where = (

@@ -42,6 +42,8 @@ class Flag(enum.IntFlag):
     """An abundance's own lines are too weak here to measure it (their Cramer-Rao bound exceeds the training spread): that abundance is the training prior, its _err the prior's spread."""
     SNR_BELOW_CALIBRATION = 8192
     """The spectrum's S/N is below every S/N the error calibration was fitted on: _err is the map's value times (lowest calibrated S/N / S/N), a documented widening, not a checked error."""
+    MODELS_DISAGREE = 16384
+    """Two models of the star (the network that started the per-star fit and the fit) disagree beyond their combined errors (chi-square p < 0.001, column models_chi2): a model mismatch or a star outside one model's reach."""
 
 
 def describe_flags(value: int) -> list[str]:
