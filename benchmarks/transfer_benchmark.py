@@ -17,6 +17,12 @@ flagged out of distribution (target <= 5 % at low S/N), below the calibrated S/N
 and the median ``chi2_labels`` (the spectrum check; models saved before it have
 none: refitting the reliability here adds it).
 
+With ``--emulator`` (default: the own-lines cache's Galactic emulator, trained on
+the same stars) each set is also refined with the emulator from the CNN's labels,
+as ``predict --refine`` does: the fit's std, z std and flags, and the two models'
+consistency (share flagged ``MODELS_DISAGREE``, median ``models_chi2``); the
+emulator's calibration is refitted like the CNN's.
+
 Not yet here (issue 29 stays open): the APOGEE emulator families, labels outside
 the training range, and the peers.
 
@@ -37,6 +43,7 @@ from cnn_benchmark import print_peak  # noqa: E402  (same folder)
 from own_lines_benchmark import survey  # noqa: E402
 
 from starlabel import load
+from starlabel.inference.refine import _with_start
 from starlabel.models import reliability
 from starlabel.models.recalibration import calibrate_sigma
 from starlabel.models.reliability import apply_reliability, fit_reliability
@@ -66,14 +73,34 @@ def other_model(cache: Path, n: int, scatter: float) -> Path:
     return path
 
 
-def assess(model, test, name: str) -> dict[str, float]:
+def refined(emulator, cnn, test, train):
+    """The emulator's fit of ``test`` started from the CNN's labels, with the two
+    models' consistency (as ``predict --refine`` writes it)."""
+    start = cnn.predict(test)
+    names = tuple(emulator.label_names_)
+    x0 = np.full((test.n_spectra, len(names)), np.nan)
+    x0_err = np.full_like(x0, np.nan)
+    for k, n in enumerate(names):
+        if n in start.label_names:
+            j = start.label_names.index(n)
+            x0[:, k], x0_err[:, k] = start.mean[:, j], start.sigma_total[:, j]
+        else:
+            x0[:, k] = np.nanmedian(train.labels[n])
+    t0 = time.perf_counter()
+    fit = emulator.refine(test, x0)
+    rate = test.n_spectra / (time.perf_counter() - t0)
+    return _with_start(fit, names, x0, x0_err), rate
+
+
+def assess(model, test, name: str, pred=None) -> dict[str, float]:
     options = model.predict_options()
-    raw = model._predict(test, options)
-    pred = apply_reliability(model, raw, test, options)
+    raw = model._predict(test, options) if pred is None else pred
+    if pred is None:
+        pred = apply_reliability(model, raw, test, options)
     sigma = pred.sigma_total
     # the calibration map alone, without the own-lines floors and prior rule
     cal = model.calibration_[model.calibration_key(options)]
-    mapped = calibrate_sigma(cal, raw.label_names, raw.sigma_raw, test.snr(), raw.mean)
+    mapped = calibrate_sigma(cal, raw.label_names, pred.sigma_raw, test.snr(), raw.mean)
     z_map = {}
     out = {}
     stds = {}
@@ -98,6 +125,16 @@ def assess(model, test, name: str) -> dict[str, float]:
         f"  {'':16s} flagged OOD {ood:6.1%}   below calibrated S/N {below:6.1%}   "
         f"median chi2_labels {chi2:.2f}"
     )
+    if "models_chi2" in pred.columns:
+        apart = flags & int(Flag.MODELS_DISAGREE) > 0
+        either = apart | (np.nan_to_num(pred.ood_score, nan=0.0) > 1)
+        fit_chi2 = pred.columns.get("chi2")
+        print(
+            f"  {'':16s} fit and CNN disagree (flag 16384) {np.mean(apart):6.1%}   "
+            f"median models_chi2 {np.nanmedian(pred.columns['models_chi2']):.2f}   "
+            f"median fit chi2 {np.nanmedian(fit_chi2):.2f}   OOD or disagree "
+            f"{np.mean(either):6.1%}"
+        )
     return out
 
 
@@ -112,6 +149,12 @@ def main() -> None:
     p.add_argument("--valid-snr-min", type=float, default=50.0)
     p.add_argument("--cache", type=Path, default=CACHE)
     p.add_argument("--loggf-scatter", type=float, default=0.1)
+    p.add_argument(
+        "--emulator",
+        type=Path,
+        default=CACHE / "own-model-emulator-galactic-8000-0",
+        help="refine each set with it from the CNN's labels ('' : skip)",
+    )
     args = p.parse_args()
     print_peak()
     train = read_dataset(
@@ -155,6 +198,19 @@ def main() -> None:
         )
         for name, test in tests.items():
             assess(m, test, name)
+    if not str(args.emulator) or not args.emulator.exists():
+        return
+    emulator = load(args.emulator)
+    t0 = time.perf_counter()
+    fit_reliability(emulator, train, best, snr_coverage=True)
+    print(
+        f"\nrefined by {args.emulator.name} from the CNN's labels (now): calibration "
+        f"refitted in {time.perf_counter() - t0:.0f} s"
+    )
+    for name, test in tests.items():
+        fit, rate = refined(emulator, m, test, train)
+        assess(emulator, test, name, pred=fit)
+        print(f"  {'':16s} refine {rate:.0f} stars/s")
 
 
 if __name__ == "__main__":

@@ -47,6 +47,7 @@ import math
 
 import numpy as np
 import torch
+from scipy.fft import next_fast_len
 
 from ..spectra.labels import solar_abundance
 from ..spectra.preprocess import SPEED_OF_LIGHT_KMS, air_to_vacuum
@@ -313,20 +314,34 @@ class SpectrumGenerator(torch.nn.Module):
             idx = getattr(self, f"g{k}_idx").expand(n, -1)
             eta = eta.scatter_add(1, idx, contrib)
         eta = eta[:, :-1]
-        # F/Fc = (1 + c/(1+eta)) / (1+c) = 1 - D eta/(1+eta), D = c/(1+c); D varies slowly
-        # with wavelength, so it is evaluated at each segment's ends and interpolated.
-        depth = torch.empty_like(eta)
+        return 1.0 - self.depth(labels[:, 0:1]) * (eta / (1.0 + eta))
+
+    def depth(self, teff: torch.Tensor) -> torch.Tensor:
+        """``(n_spectra, n_fine)`` the depth D of an opaque line for ``teff (n, 1)``.
+
+        F/Fc = (1 + c/(1+eta)) / (1+c) = 1 - D eta/(1+eta), D = c/(1+c); D varies
+        slowly with wavelength, so it is evaluated at each segment's ends and
+        interpolated.
+        """
+        depth = torch.empty(
+            teff.shape[0], self.n_fine, dtype=self.dtype, device=teff.device
+        )
         for off, n, _ in self._segments:
             ends = torch.exp(self.fine_ln[[off, off + n - 1]])
-            u = 1.4388e8 / (ends[None, :] * labels[:, 0:1])
+            u = 1.4388e8 / (ends[None, :] * teff)
             c = (2.0 / 3.0) * BETA_SCALE * u / (-torch.expm1(-u))
             d = c / (1.0 + c)
-            x = torch.linspace(0.0, 1.0, n, dtype=self.dtype, device=eta.device)
+            x = torch.linspace(0.0, 1.0, n, dtype=self.dtype, device=teff.device)
             depth[:, off : off + n] = d[:, :1] + (d[:, 1:] - d[:, :1]) * x[None, :]
-        return 1.0 - depth * (eta / (1.0 + eta))
+        return depth
 
-    def broaden(self, flux: torch.Tensor, vsini: torch.Tensor) -> torch.Tensor:
-        """Rotation and instrumental broadening of intrinsic fine-grid flux."""
+    def broaden(
+        self, flux: torch.Tensor, vsini: torch.Tensor, pad_value: float = 1.0
+    ) -> torch.Tensor:
+        """Rotation and instrumental broadening of intrinsic fine-grid flux
+        ``(n, n_fine)``, or of ``(n, k, n_fine)`` channels with one kernel per star
+        (the columns of a Jacobian: ``pad_value`` 0, the continuum's derivative).
+        Each segment is padded by the kernels' reach, to a fast FFT length."""
         dv = self.velocity_step
         half = int(math.ceil(float(vsini.detach().max()) / dv)) + 1
         k = torch.arange(-half, half + 1, dtype=self.dtype, device=flux.device)
@@ -346,7 +361,7 @@ class SpectrumGenerator(torch.nn.Module):
         kernel = kernel / kernel.sum(dim=1, keepdim=True)
         out = []
         for off, n, resolution in self._segments:
-            part = flux[:, off : off + n]
+            part = flux[..., off : off + n]
             sigma_px = (
                 SPEED_OF_LIGHT_KMS
                 / resolution
@@ -354,16 +369,20 @@ class SpectrumGenerator(torch.nn.Module):
                 / dv
             )
             pad = half + int(math.ceil(6 * sigma_px)) + 2
-            size = n + 2 * pad
-            padded = torch.nn.functional.pad(part, (pad, pad), value=1.0)
+            size = next_fast_len(n + 2 * pad, real=True)
+            right = size - n - pad  # >= pad: the circular wrap stays in the padding
+            padded = torch.nn.functional.pad(part, (pad, right), value=pad_value)
             ker = torch.zeros(flux.shape[0], size, dtype=self.dtype, device=flux.device)
             ker[:, : half + 1] = kernel[:, half:]
             ker[:, size - half :] = kernel[:, :half]
             freq = torch.fft.rfftfreq(size, dtype=self.dtype, device=flux.device)
             gauss = torch.exp(-2.0 * (math.pi * sigma_px * freq) ** 2)
-            spec = torch.fft.rfft(padded) * torch.fft.rfft(ker) * gauss
-            out.append(torch.fft.irfft(spec, n=size)[:, pad : pad + n])
-        return torch.cat(out, dim=1)
+            response = torch.fft.rfft(ker) * gauss
+            if flux.dim() == 3:
+                response = response[:, None]
+            spec = torch.fft.rfft(padded) * response
+            out.append(torch.fft.irfft(spec, n=size)[..., pad : pad + n])
+        return torch.cat(out, dim=-1)
 
     def fine(self, labels: torch.Tensor) -> torch.Tensor:
         """``(n_spectra, n_fine)`` broadened flux on the internal grid :attr:`fine_wavelength`."""

@@ -5,7 +5,8 @@ requested S/N in the continuum), and ``ivar = 1 / sigma^2`` from the noise-free
 flux, so the inverse variance is exactly consistent with the noise drawn.
 
 The Cramer-Rao bound of each label is ``sqrt((F^-1)_ii)`` with the Fisher matrix
-``F = J^T diag(ivar) J``, ``J`` the generator's Jacobian (forward-mode autograd),
+``F = J^T diag(ivar) J``, ``J`` the generator's Jacobian (``synth.jacobian``: the
+chain rule through the generator's structure, checked against autograd),
 all of :data:`CRLB_LABELS` estimated jointly. A label the spectrum carries no
 information about (A(Li) outside HR15N) gets an infinite bound and is left out of
 the joint inversion. vsini is taken as known: at vsini -> 0 its derivative
@@ -20,12 +21,12 @@ from pathlib import Path
 import astropy.units as u
 import numpy as np
 import torch
-from torch.func import jvp
 
 from .._typing import PathLike
 from ..spectra.container import Spectra
 from ..spectra.io.hdf5 import write_batches
 from .atoms import LineList
+from .jacobian import jacobian
 from .physics import LABELS, SpectrumGenerator
 from .population import Population
 
@@ -79,14 +80,9 @@ def crlb(
     """
     dev = generator.bin_w.device
     x = torch.as_tensor(labels, dtype=generator.dtype, device=dev)
-    w = torch.as_tensor(ivar, dtype=generator.dtype, device=dev)
-    cols = []
-    for name in names:
-        tangent = torch.zeros_like(x)
-        tangent[:, LABELS.index(name)] = 1.0
-        cols.append(jvp(generator, (x,), (tangent,))[1])
-    jac = torch.stack(cols, dim=-1).double()  # (n, p, k)
-    fisher = torch.einsum("npk,np,npl->nkl", jac, w.double(), jac)
+    w = torch.as_tensor(ivar, dtype=torch.float64, device=dev)
+    jac = jacobian(generator, x, names).double()  # (n, p, k)
+    fisher = (jac * w[..., None]).transpose(1, 2) @ jac
     diag = torch.diagonal(fisher, dim1=1, dim2=2)
     informative = diag > 1e-12 * diag.amax(dim=1, keepdim=True).clamp_min(1e-300)
     scale = torch.where(
