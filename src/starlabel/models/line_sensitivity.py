@@ -155,8 +155,7 @@ def fit_line_sensitivity(
     n_coef = 1 + d + d * (d + 1) // 2
     if not windows or rows.size < 3 * n_coef:
         return None
-    mean, std = standardisation(y_all[rows])
-    y = (y_all[rows] - mean) / std
+    y, scaling = standardisation(y_all[rows])
     phi = _features(y)
     pixels = np.concatenate(list(windows.values()))
     f = np.asarray(np.asarray(flux)[np.ix_(rows, pixels)], float)
@@ -173,10 +172,7 @@ def fit_line_sensitivity(
         start += pix.size
     return LineSensitivity(
         label_names=tuple(names),
-        mean=mean,
-        std=std,
-        low=y.min(axis=0),
-        high=y.max(axis=0),
+        **scaling,
         pixels=pixels,
         theta=theta,
         resid_var=resid_var,

@@ -51,11 +51,14 @@ def _solve(phi: np.ndarray, flux: np.ndarray, usable: np.ndarray) -> np.ndarray:
     return theta
 
 
-def standardisation(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and std (1 where constant) of the rows of ``y``."""
+def standardisation(y: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The rows of ``y`` standardised, and the scaling a quadratic model keeps:
+    ``mean``, ``std`` (1 where constant) and the standardised ``low`` / ``high``."""
     mean = y.mean(axis=0)
     std = y.std(axis=0)
-    return mean, np.where(std > 0, std, 1.0)
+    std = np.where(std > 0, std, 1.0)
+    z = (y - mean) / std
+    return z, {"mean": mean, "std": std, "low": z.min(axis=0), "high": z.max(axis=0)}
 
 
 _SCALING = ("mean", "std", "low", "high")

@@ -147,8 +147,7 @@ def fit_spectrum_check(
     d = y_all.shape[1]
     if rows.size < 3 * (1 + d + d * (d + 1) // 2):
         return None
-    mean, std = standardisation(y_all[rows])
-    y = (y_all[rows] - mean) / std
+    y, scaling = standardisation(y_all[rows])
     phi = _features(y)
     f = np.asarray(flux[rows], float)
     iv = np.asarray(ivar[rows], float)
@@ -172,10 +171,7 @@ def fit_spectrum_check(
     scatter = np.where(k > phi.shape[1], np.where(significant, scatter, 0.0), np.nan)
     return SpectrumCheck(
         label_names=tuple(label_names),
-        mean=mean,
-        std=std,
-        low=y.min(axis=0),
-        high=y.max(axis=0),
+        **scaling,
         theta=theta,
         scatter=scatter,
         noise_var=noise_var,
