@@ -47,67 +47,42 @@ def jacobian(
     x = labels.to(dtype=gen.dtype, device=gen.bin_w.device)
     n, k = x.shape[0], len(names)
     cols = [LABELS.index(name) for name in names]
-    # per star and line: the three line quantities and their derivatives (n, L)
-    # for the labels that reach more than the line strength (an abundance ratio
-    # only scales its own element's lines: d log10 eta0 / dx is their coefficient)
-    coef = gen.l_coef[:, cols]  # (L, k)
-    general = [
-        j for j, c in enumerate(cols) if LABELS[c] in ("teff", "logg", "fe_h", "vmic")
-    ]
-    weights = {}  # label index -> (w_P, w_R, w_L), each (n, L) or None
+    # per star and line, for each label: the weights of the three profile fields
+    # (ln10 dlog10eta0/dx, dlnv_D/dx, da/dx), each (n, L); an abundance ratio has
+    # only the first, on its own element's lines
     log_eta0, a, v_d = gen.line_opacity_ratio(x)
-    for j in general:
+    weights = []
+    for c in cols:
         tangent = torch.zeros_like(x)
-        tangent[:, cols[j]] = 1.0
+        tangent[:, c] = 1.0
         _, (d_log_eta0, d_a, d_vd) = jvp(gen.line_opacity_ratio, (x,), (tangent,))
-        weights[j] = tuple(
-            None if not bool(w.any()) else w
-            for w in (_LN10 * d_log_eta0, d_vd / v_d, d_a)
-        )
+        weights.append((_LN10 * d_log_eta0, d_vd / v_d, d_a))
     eta0 = torch.pow(10.0, log_eta0)
     eta = torch.zeros(n, gen.n_fine + 1, dtype=gen.dtype, device=x.device)
     d_eta = torch.zeros(k, n, gen.n_fine + 1, dtype=gen.dtype, device=x.device)
     root_pi = math.sqrt(math.pi)
-    for g in gen._groups:
-        members = getattr(gen, f"g{g}_members")
-        dv = getattr(gen, f"g{g}_dv")
-        idx = getattr(gen, f"g{g}_idx").expand(n, -1)
-        v = dv[None] / v_d[:, members, None]
-        u = v * v
+    for members, idx, u, gauss, wing in gen.line_windows(v_d):
         aa = a[:, members, None]
         e0 = eta0[:, members, None]
-        gauss = torch.exp(-u)
-        lorentz = 1.0 / (root_pi * (u + 1.5))
-        line = e0 * (gauss + aa * lorentz)  # eta0 P: each line's opacity
-        eta.scatter_add_(1, idx, line.reshape(n, -1))
-        fields = (
-            line,
-            e0 * (2.0 * u * (gauss + root_pi * aa * lorentz**2)),
-            e0 * lorentz,
-        )
-        for j in range(k):
-            if j in weights:
-                terms = [
-                    w[:, members, None] * f
-                    for w, f in zip(weights[j], fields, strict=True)
-                    if w is not None
-                ]
-                if not terms:
-                    continue
-                total = terms[0] if len(terms) == 1 else sum(terms[1:], terms[0])
-                d_eta[j].scatter_add_(1, idx, total.reshape(n, -1))
+        line = e0 * (gauss + aa * wing)  # eta0 P: each line's opacity
+        eta.scatter_add_(1, idx.expand(n, -1), line.reshape(n, -1))
+        fields = (line, e0 * (2.0 * u * (gauss + root_pi * aa * wing**2)), e0 * wing)
+        pixels = idx.view(len(members), -1)
+        for j, label_weights in enumerate(weights):
+            parts = [w[:, members] for w in label_weights]
+            used = [bool(w.any()) for w in parts]
+            lines = torch.stack([w.ne(0).any(dim=0) for w in parts]).any(dim=0)
+            if not bool(lines.any()):
                 continue
-            own = coef[members, j] != 0  # the element's lines in this group
-            if not bool(own.any()):
-                continue
-            part = line[:, own] * (_LN10 * coef[members[own], j])[None, :, None]
+            every = bool(lines.all())  # else: only the lines the label reaches
+            total = sum(
+                (w if every else w[:, lines])[..., None] * (f if every else f[:, lines])
+                for w, f, on in zip(parts, fields, used, strict=True)
+                if on
+            )
+            where = pixels if every else pixels[lines]
             d_eta[j].scatter_add_(
-                1,
-                getattr(gen, f"g{g}_idx")
-                .view(len(members), -1)[own]
-                .reshape(1, -1)
-                .expand(n, -1),
-                part.reshape(n, -1),
+                1, where.reshape(1, -1).expand(n, -1), total.reshape(n, -1)
             )
     eta, d_eta = eta[:, :-1], d_eta[..., :-1].transpose(0, 1)
     teff = x[:, 0:1]

@@ -304,17 +304,25 @@ class SpectrumGenerator(torch.nn.Module):
         eta0 = torch.pow(10.0, log_eta0)
         n = labels.shape[0]
         eta = torch.zeros(n, self.n_fine + 1, dtype=self.dtype, device=labels.device)
-        for k in self._groups:
-            members = getattr(self, f"g{k}_members")
-            dv = getattr(self, f"g{k}_dv")
-            v = dv[None] / v_d[:, members, None]
-            aa = a[:, members, None]
-            profile = torch.exp(-v * v) + aa / (math.sqrt(math.pi) * (v * v + 1.5))
+        for members, idx, _, gauss, wing in self.line_windows(v_d):
+            profile = gauss + a[:, members, None] * wing
             contrib = (eta0[:, members, None] * profile).reshape(n, -1)
-            idx = getattr(self, f"g{k}_idx").expand(n, -1)
-            eta = eta.scatter_add(1, idx, contrib)
+            eta = eta.scatter_add(1, idx.expand(n, -1), contrib)
         eta = eta[:, :-1]
         return 1.0 - self.depth(labels[:, 0:1]) * (eta / (1.0 + eta))
+
+    def line_windows(self, v_d: torch.Tensor):
+        """Per group of lines with one window width: the lines (indices), their
+        window pixels on the fine grid (flat, ``(L_g * W,)``; ``n_fine`` outside
+        it), ``u = v^2`` with ``v = dv / v_D`` ``(n, L_g, W)``, ``exp(-u)`` and the
+        damping wing's shape ``1 / (sqrt(pi) (u + 1.5))``: a line's profile is
+        ``exp(-u) + a * wing``."""
+        for k in self._groups:
+            members = getattr(self, f"g{k}_members")
+            v = getattr(self, f"g{k}_dv")[None] / v_d[:, members, None]
+            u = v * v
+            wing = 1.0 / (math.sqrt(math.pi) * (u + 1.5))
+            yield members, getattr(self, f"g{k}_idx"), u, torch.exp(-u), wing
 
     def depth(self, teff: torch.Tensor) -> torch.Tensor:
         """``(n_spectra, n_fine)`` the depth D of an opaque line for ``teff (n, 1)``.
