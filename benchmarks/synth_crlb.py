@@ -2,7 +2,8 @@
 
 For a galactic population on the joined HR10+HR21 grid, prints the median (and
 16th/84th percentiles) of the CRLB of every label at S/N 30 and 100, all labels
-estimated jointly, and the time the bound takes per star.
+estimated jointly, the time the bound takes per star, and how many spectra/s
+``synthesize`` makes with and without bounds.
 
     python benchmarks/synth_crlb.py [--n 400] [--setup giraffe-hr10-hr21]
 """
@@ -14,10 +15,11 @@ import time
 
 import numpy as np
 import torch
+from cnn_benchmark import print_peak  # noqa: E402  (same folder)
 
 from starlabel.synth.physics import SpectrumGenerator
 from starlabel.synth.population import sample_population
-from starlabel.synth.survey import CRLB_LABELS, crlb, noise_sigma
+from starlabel.synth.survey import CRLB_LABELS, crlb, noise_sigma, synthesize
 
 UNITS = {"teff": "K", "vmic": "km/s"}
 
@@ -28,6 +30,7 @@ def main() -> None:
     parser.add_argument("--setup", default="giraffe-hr10-hr21")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
+    print_peak()
     gen = SpectrumGenerator(args.setup)
     pop = sample_population(args.n, seed=args.seed)
     lab = pop.array()
@@ -73,6 +76,19 @@ def main() -> None:
     print(
         f"\nCRLB(S/N 30) / CRLB(S/N 100) = {np.median(ratio):.4f} (expected 100/30 = {100 / 30:.4f})"
     )
+    # what a user of `synth` meets: whole noisy spectra, with and without their
+    # bounds (issue 29: >= 200 spectra/s with bounds on the 2 cores)
+    for with_crlb in (False, True):
+        t0 = time.perf_counter()
+        n = sum(
+            s.n_spectra
+            for s in synthesize(pop, setup=args.setup, with_crlb=with_crlb, seed=5)
+        )
+        dt = time.perf_counter() - t0
+        print(
+            f"synthesize: {n} spectra {'with' if with_crlb else 'without'} bounds "
+            f"in {dt:.1f} s = {n / dt:.0f} spectra/s"
+        )
 
 
 if __name__ == "__main__":
