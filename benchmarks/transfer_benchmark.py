@@ -43,7 +43,7 @@ from cnn_benchmark import print_peak  # noqa: E402  (same folder)
 from own_lines_benchmark import survey  # noqa: E402
 
 from starlabel import load
-from starlabel.inference.refine import _with_start
+from starlabel.inference.refine import start_from, with_start
 from starlabel.models import reliability
 from starlabel.models.recalibration import calibrate_sigma
 from starlabel.models.reliability import apply_reliability, fit_reliability
@@ -76,20 +76,15 @@ def other_model(cache: Path, n: int, scatter: float) -> Path:
 def refined(emulator, cnn, test, train):
     """The emulator's fit of ``test`` started from the CNN's labels, with the two
     models' consistency (as ``predict --refine`` writes it)."""
-    start = cnn.predict(test)
     names = tuple(emulator.label_names_)
-    x0 = np.full((test.n_spectra, len(names)), np.nan)
-    x0_err = np.full_like(x0, np.nan)
-    for k, n in enumerate(names):
-        if n in start.label_names:
-            j = start.label_names.index(n)
-            x0[:, k], x0_err[:, k] = start.mean[:, j], start.sigma_total[:, j]
-        else:
+    x0, x0_err = start_from(cnn.predict(test), names)
+    for k, n in enumerate(names):  # labels the CNN lacks: the training median
+        if np.isnan(x0[:, k]).all():
             x0[:, k] = np.nanmedian(train.labels[n])
     t0 = time.perf_counter()
     fit = emulator.refine(test, x0)
     rate = test.n_spectra / (time.perf_counter() - t0)
-    return _with_start(fit, names, x0, x0_err), rate
+    return with_start(fit, names, x0, x0_err), rate
 
 
 def assess(model, test, name: str, pred=None) -> dict[str, float]:

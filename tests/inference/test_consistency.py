@@ -7,7 +7,7 @@ import numpy as np
 from scipy.stats import chi2 as chi2_dist
 
 from starlabel.inference.consistency import P_DISAGREE, disagreement
-from starlabel.inference.refine import _with_start
+from starlabel.inference.refine import with_start
 from starlabel.models.base import LabelPrediction
 from starlabel.spectra import Flag
 
@@ -45,7 +45,7 @@ def test_consistent_models_are_rarely_flagged_and_a_mismatch_always():
     pred = LabelPrediction(
         names, fit, np.full((n, 2), sigma * 0.6), np.full((n, 2), np.nan)
     )
-    out = _with_start(pred, names, start, np.full((n, 2), sigma * 0.8))
+    out = with_start(pred, names, start, np.full((n, 2), sigma * 0.8))
     flagged = (out.flags & int(Flag.MODELS_DISAGREE)) > 0
     assert flagged[:20].all()
     assert flagged[20:].mean() < 5 * P_DISAGREE
@@ -54,5 +54,5 @@ def test_consistent_models_are_rarely_flagged_and_a_mismatch_always():
     )
     np.testing.assert_array_equal(out.columns["logg_start"], start[:, 1])
     # a start without errors (a catalogue with no _err columns): no chi2, no flag
-    plain = _with_start(pred, names, start, np.full((n, 2), np.nan))
+    plain = with_start(pred, names, start, np.full((n, 2), np.nan))
     assert "models_chi2" not in plain.columns and plain.flags is None

@@ -22,7 +22,7 @@ from .catalogue import read_catalogue_table
 from .consistency import MODELS_CHI2_NOTE, disagreement
 from .stream import predict_file
 
-__all__ = ["StartCatalogue", "refine_file"]
+__all__ = ["StartCatalogue", "refine_file", "start_from", "with_start"]
 
 
 class StartCatalogue:
@@ -86,7 +86,20 @@ class StartCatalogue:
         return self.values[rows], self.errors[rows]
 
 
-def _with_start(
+def start_from(pred: Any, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """``(x0, x0_err)``: another model's labels and errors in the emulator's label
+    order ``names`` (NaN where that model has no such label)."""
+    x0 = np.full((len(pred), len(names)), np.nan)
+    x0_err = np.full_like(x0, np.nan)
+    for k, name in enumerate(names):
+        if name in pred.label_names:
+            j = pred.label_names.index(name)
+            x0[:, k] = pred.mean[:, j]
+            x0_err[:, k] = pred.sigma_total[:, j]
+    return x0, x0_err
+
+
+def with_start(
     pred: Any, names: tuple[str, ...], x0: np.ndarray, x0_err: np.ndarray
 ) -> Any:
     """``pred`` with the start values as columns and, where the start has errors,
@@ -157,17 +170,10 @@ def refine_file(
         if starts is not None:
             x0, x0_err = starts.for_batch(batch, data, first_row)
         elif from_model:
-            first_pred = start.predict(batch, start_options)
-            x0 = np.full((batch.n_spectra, len(names)), np.nan)
-            x0_err = np.full_like(x0, np.nan)
-            for k, name in enumerate(names):
-                if name in first_pred.label_names:
-                    j = first_pred.label_names.index(name)
-                    x0[:, k] = first_pred.mean[:, j]
-                    x0_err[:, k] = first_pred.sigma_total[:, j]
+            x0, x0_err = start_from(start.predict(batch, start_options), names)
         pred = emulator.refine(batch, x0, opts)
         if x0 is not None:
-            pred = _with_start(pred, names, x0, x0_err)
+            pred = with_start(pred, names, x0, x0_err)
         return pred
 
     where = (
