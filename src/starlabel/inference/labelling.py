@@ -56,8 +56,8 @@ def label_batch(
 
     Returns:
         the rows (an astropy table) and the counts of :data:`COUNT_KEYS` (``n_ood``,
-        ``n_uncalibrated`` and the fit counts of an emulator only where they
-        apply).
+        ``n_uncalibrated``, ``n_below_snr``, ``n_models_disagree`` and the fit
+        counts of an emulator only where they apply).
     """
     ranges = getattr(model, "label_range_", {}) or {}
     pred = (predict or model.predict)(batch, options)
@@ -108,7 +108,9 @@ def label_batch(
         counts["n_at_bound"] = int(((fit & Flag.FIT_AT_BOUND) > 0).sum())
     if pred.calibrated is None:
         counts["n_uncalibrated"] = int(np.isfinite(pred.mean).any(axis=1).sum())
-    counts["n_below_snr"] = int(((flags & Flag.SNR_BELOW_CALIBRATION) > 0).sum())
+    below = int(((flags & Flag.SNR_BELOW_CALIBRATION) > 0).sum())
+    if below:  # like the other conditional counts: only where it applies
+        counts["n_below_snr"] = below
     if "models_chi2" in pred.columns:
         counts["n_models_disagree"] = int(((flags & Flag.MODELS_DISAGREE) > 0).sum())
     table["flag"] = flags
