@@ -8,12 +8,16 @@ globular clusters alone (Mg-Al anticorrelation).
 
 Per model and remedy, per abundance: the slope of the prediction on its own truth
 (others fixed), the top leak and the slope the CRLB allows (``diagnostics.leakage``),
-std and std/CRLB (median bound) on the correlated and the break set; the recovered
+std and std/CRLB (median bound) on the correlated and the break set, the std of
+(prediction - truth) / ``_err`` (per-label honesty: about 1 where ``_err`` is
+calibrated, also for a value that is the prior) and the share of stars flagged
+``OWN_LINES_MASKED`` or ``OWN_LINES_WEAK`` (for any abundance); the recovered
 Mg-Al Pearson r in the clusters against the truth's; with ``--saliency``, the
 own-element share of each abundance's 10 strongest saliency peaks (``explain`` on
 200 stars of the break set; CNN runs only); with ``--sensitivity``, the own-lines
-bound of ``models.line_sensitivity`` (fitted on the Galactic and on the
-decorrelated training set, at the true labels) against the full CRLB, and the share
+bound of ``models.line_sensitivity`` (marginal, with the spectrum check; fitted on
+the Galactic and on the decorrelated training set, at the true labels) against the
+full CRLB, and the share
 of stars it calls too weak (``OWN_LINES_WEAK``) against the share whose CRLB exceeds
 the training spread.
 
@@ -51,7 +55,9 @@ from starlabel import load
 from starlabel.diagnostics.leakage import leakage
 from starlabel.errors import StarlabelInputError
 from starlabel.models import build_estimator
-from starlabel.spectra import read_dataset
+from starlabel.models.line_sensitivity import fit_line_sensitivity
+from starlabel.models.spectrum_check import fit_spectrum_check
+from starlabel.spectra import Flag, read_dataset
 from starlabel.synth.population import sample_population
 from starlabel.synth.survey import synthesize, write_survey
 
@@ -106,7 +112,7 @@ def trained(kind: str, name: str, train, valid, args, **settings):
     path = model_path(kind, name, train.n_spectra, args)
     if path.exists() and not args.retrain:
         print(f"  (loaded {path.name})", flush=True)
-        return load(path)
+        return with_current_bounds(load(path), train)
     if args.max_epochs:
         settings["max_epochs"] = args.max_epochs
     if kind == "cnn":
@@ -120,15 +126,31 @@ def trained(kind: str, name: str, train, valid, args, **settings):
     return est
 
 
+def with_current_bounds(est, train):
+    """A cached model with the own-lines bound, the spectrum check and the training
+    means of this version, from its training set again (seconds; the cache may
+    predate them)."""
+    if hasattr(est, "refine"):  # an emulator: its errors are the fit's
+        return est
+    names = list(est.label_names_)
+    y = train.label_array(names)
+    est.label_mean_ = {n: float(np.nanmean(train.labels[n])) for n in names}
+    est.line_sensitivity_ = fit_line_sensitivity(
+        est.wavelength_, train.flux, train.ivar, y, names, medium=est.medium_
+    )
+    est.spectrum_check_ = fit_spectrum_check(train.flux, train.ivar, y, names)
+    return est
+
+
 def predicted(run: str, sets: dict, test, args) -> dict[str, np.ndarray]:
-    """Predictions of ``run`` on ``test``, by label."""
+    """Predictions of ``run`` on ``test``, by label; ``<name>_err`` the catalogue's
+    error and ``flags`` the flag bits where the model gives them."""
     base, _, variant = run.partition("-")
     train, valid = sets["decorrelated" if variant == "decorrelated" else "galactic"]
     if base in ("cnn", "cinn"):
         flags = {"censor": True} if variant == "censor" else {}
         est = trained(base, run, train, valid, args, **flags)
-        pred = est.predict(test)
-        return {n: pred.mean[:, k] for k, n in enumerate(pred.label_names)}
+        return as_columns(est.predict(test))
     cnn = trained("cnn", "cnn", *sets["galactic"], args)
     emulator = trained(
         "emulator", f"emulator-{variant or 'galactic'}", train, valid, args
@@ -143,8 +165,17 @@ def predicted(run: str, sets: dict, test, args) -> dict[str, np.ndarray]:
             for n in names
         ]
     )
-    fit = emulator.refine(test, x0)
-    return {n: fit.mean[:, k] for k, n in enumerate(fit.label_names)}
+    return as_columns(emulator.refine(test, x0))
+
+
+def as_columns(pred) -> dict[str, np.ndarray]:
+    """A prediction's values, ``_err`` (calibrated where it is) and flags."""
+    err = pred.calibrated if pred.calibrated is not None else pred.sigma_total
+    out = {n: pred.mean[:, k] for k, n in enumerate(pred.label_names)}
+    out |= {f"{n}_err": err[:, k] for k, n in enumerate(pred.label_names)}
+    if pred.flags is not None:
+        out["flags"] = np.asarray(pred.flags, np.int64)
+    return out
 
 
 def saliency(run: str, test, args) -> None:
@@ -159,33 +190,32 @@ def saliency(run: str, test, args) -> None:
 
 
 def sensitivity(sets: dict, tests: dict, labels: list[str]) -> None:
-    """The own-lines bound against the CRLB, per training set and test set."""
-    from starlabel.models.line_sensitivity import fit_line_sensitivity
-
+    """The own-lines bound (marginal, and conditional: the other labels known)
+    against the CRLB, per training set and test set."""
     for kind, (train, _) in sets.items():
+        y = train.label_array(labels)
         sens = fit_line_sensitivity(
-            train.wavelength_aa,
-            train.flux,
-            train.ivar,
-            train.label_array(labels),
-            labels,
+            train.wavelength_aa, train.flux, train.ivar, y, labels, medium=train.medium
         )
+        check = fit_spectrum_check(train.flux, train.ivar, y, labels)
         for name, test in tests.items():
-            bound = sens.own_bound(test.label_array(labels), test.ivar)
+            truth = test.label_array(labels)
+            bound = sens.bound(truth, test.ivar, check)
+            known = sens.own_bound(truth, test.ivar)
             print(
                 f"\nown-lines bound, fitted on the {kind} training set, {name} test set"
             )
             print(
-                f"{'label':7s} {'sigma_own':>9s} {'CRLB':>6s} {'own/CRLB':>8s} "
-                f"{'weak':>5s} {'CRLB>spread':>11s}"
+                f"{'label':7s} {'sigma_own':>9s} {'known':>6s} {'CRLB':>6s} "
+                f"{'own/CRLB':>8s} {'weak':>5s} {'CRLB>spread':>11s}"
             )
             for n, v in bound.items():
                 spread = float(np.std(train.labels[n]))
                 crlb = test.labels_crlb[n]
                 print(
-                    f"{n:7s} {np.median(v):9.3f} {np.median(crlb):6.3f} "
-                    f"{np.median(v / crlb):8.2f} {np.mean(v > spread):5.0%} "
-                    f"{np.mean(crlb > spread):11.0%}"
+                    f"{n:7s} {np.median(v):9.3f} {np.median(known[n]):6.3f} "
+                    f"{np.median(crlb):6.3f} {np.median(v / crlb):8.2f} "
+                    f"{np.mean(v > spread):5.0%} {np.mean(crlb > spread):11.0%}"
                 )
 
 
@@ -202,7 +232,7 @@ def table(title: str, pred, test, labels: list[str]) -> dict[str, float]:
     print(f"\n{title}")
     print(
         f"{'label':7s} {'std':>7s} {'std/CRLB':>8s} {'slope':>13s} {'allowed':>7s} "
-        f"{'top leak':>20s}  verdict  (target?)"
+        f"{'top leak':>20s}  verdict     z(_err)  (target?)"
     )
     out = {}
     for n in names:
@@ -214,12 +244,19 @@ def table(title: str, pred, test, labels: list[str]) -> dict[str, float]:
         assessed = bound < spread / 3
         ok = r.slope >= 0.85 and abs(r.leak) <= 0.1 and std / bound <= 1.5
         mark = ("yes" if ok else "no") if assessed else "n/a (CRLB > spread/3)"
+        z = float(np.nanstd(resid / pred[f"{n}_err"]))
         print(
             f"{n:7s} {std:7.4f} {std / bound:8.2f} {r.slope:6.2f} +- {r.slope_err:4.2f} "
             f"{r.allowed:7.2f} {r.leak_label:>6s} {r.leak:+5.2f} +- {r.leak_err:4.2f}  "
-            f"{r.verdict:11s} {mark}"
+            f"{r.verdict:11s} {z:7.2f}  {mark}"
         )
         out[n] = std
+    if "flags" in pred:
+        shares = [
+            f"{bit.name} ({int(bit)}) {np.mean(pred['flags'] & int(bit) > 0):.0%}"
+            for bit in (Flag.OWN_LINES_MASKED, Flag.OWN_LINES_WEAK)
+        ]
+        print(f"stars flagged (any abundance): {', '.join(shares)}")
     return out
 
 

@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 
 from starlabel.errors import StarlabelInputError
-from starlabel.models.censor import censored_element, censoring_masks, element_windows
+from starlabel.models.censor import (
+    censored_element,
+    censoring_masks,
+    element_windows,
+    window_mask,
+)
 from starlabel.spectra.preprocess import air_to_vacuum
 from starlabel.synth.atoms import load_linelist
 from starlabel.synth.setups import get_setup
@@ -53,6 +58,22 @@ def test_windows_are_the_lines_of_the_element_and_nothing_else(setup, elements):
         assert 0 < mask.mean() < (0.6 if el == "Fe" else 0.1), (el, mask.mean())
 
 
+def test_with_wings_a_strong_line_covers_the_reach_the_line_list_gives_it():
+    """The Ca II triplet's damping wings reach 1500 km/s (42 A at 8542 A) in the
+    line list; a weak line (no reach of its own) keeps its core window."""
+    wl = get_setup("gaia-rvs").grid.wavelength
+    core = window_mask(wl, "Ca")
+    wings = window_mask(wl, "Ca", wings=True)
+    assert (core <= wings).all()
+    reach = 8542.091 * 1500.0 / 299_792.458
+    near = np.abs(wl - 8542.091)
+    assert wings[near <= 0.95 * reach].all()
+    # beyond 2 A of it the core windows hold only other Ca lines' cores
+    assert core[(near > 2.0) & (near <= reach)].mean() < 0.2
+    ti_core, ti_wings = window_mask(wl, "Ti"), window_mask(wl, "Ti", wings=True)
+    np.testing.assert_array_equal(ti_core, ti_wings)  # no Ti line with a reach
+
+
 def test_al_windows_hold_the_al_doublet_and_no_mg_line():
     wl = get_setup("giraffe-hr10-hr21").grid.wavelength
     al = element_windows(wl, "Al")
@@ -91,8 +112,10 @@ def test_the_apogee_grid_is_outside_the_package_line_list():
 
 def test_a_star_whose_element_lines_are_masked_is_flagged_and_its_error_is_the_prior():
     """The emulator-free path of every model: a CNN predicting [Mg/Fe] on a star
-    whose Mg lines are all masked gets OWN_LINES_MASKED and the prior's spread as
-    its [Mg/Fe] _err; the other stars and labels are untouched."""
+    whose Mg lines are all masked gets OWN_LINES_MASKED and the prior's error as
+    its [Mg/Fe] _err (the RMS distance of a training-like star from the value:
+    spread and offset from the training mean in quadrature); the other stars and
+    labels are untouched."""
     import astropy.units as u
 
     from starlabel.models import CNNConfig, DeepEnsembleRegressor, EnsembleConfig
@@ -123,8 +146,12 @@ def test_a_star_whose_element_lines_are_masked_is_flagged_and_its_error_is_the_p
     flagged = (pred.flags & Flag.OWN_LINES_MASKED) > 0
     assert np.flatnonzero(flagged).tolist() == [3]
     k = pred.label_names.index("mg_fe")
-    assert pred.calibrated[3, k] == pytest.approx(np.std(sp.labels["mg_fe"]), rel=0.3)
-    assert pred.calibrated[3, k] == pytest.approx(est.label_std_["mg_fe"])
+    spread, mean = est.label_std_["mg_fe"], est.label_mean_["mg_fe"]
+    assert spread == pytest.approx(np.std(sp.labels["mg_fe"]), rel=0.3)
+    assert mean == pytest.approx(np.mean(sp.labels["mg_fe"]), abs=0.05)
+    assert pred.calibrated[3, k] == pytest.approx(
+        np.hypot(spread, pred.mean[3, k] - mean)
+    )
     normal = est.predict(sp)
     same = np.setdiff1d(np.arange(n), [3, 5])  # 5: other input (its Fe pixels filled)
     np.testing.assert_array_equal(pred.calibrated[same], normal.calibrated[same])

@@ -67,6 +67,77 @@ def test_the_own_line_bound_equals_the_analytic_cramer_rao_bound():
     )
 
 
+# lines outside every Mg window: one carries log g (5545 A), one Teff (5552 A)
+OTHER = np.exp(-0.5 * ((WL - 5545.0) / 0.05) ** 2)
+HOT = np.exp(-0.5 * ((WL - 5552.0) / 0.05) ** 2)
+
+
+def _blended_flux(labels, mg_in_other=0.0):
+    """The Mg line also deepens with log g; the other line measures log g (and,
+    with ``mg_in_other``, [Mg/Fe], as a correlated training set teaches), the third
+    Teff."""
+    teff, logg, mg = labels.T
+    depth = 0.3 + 0.05 * logg + _depth_slope(teff) * mg
+    other = 0.2 + 0.02 * logg + mg_in_other * mg
+    hot = 0.1 + 1e-4 * (teff - 5000.0)
+    return 1.0 - depth[:, None] * LINE - other[:, None] * OTHER - hot[:, None] * HOT
+
+
+def _blended_jacobian(labels, mg_in_other=0.0):
+    """d flux / d (Teff, log g, [Mg/Fe]) by hand, (n, pixels, 3)."""
+    teff, logg, mg = labels.T
+    d_teff = -(-2.0 / 1500.0 * mg)[:, None] * LINE - 1e-4 * HOT
+    d_logg = np.broadcast_to(-0.05 * LINE - 0.02 * OTHER, d_teff.shape)
+    d_mg = -_depth_slope(teff)[:, None] * LINE - mg_in_other * OTHER
+    return np.stack([d_teff, d_logg, d_mg], axis=-1)
+
+
+def _check_and_sensitivity(flux_fn):
+    from starlabel.models.spectrum_check import fit_spectrum_check
+
+    labels, _, ivar = _training(600)
+    flux = flux_fn(labels)
+    ivar = np.where(ivar > 0, 1e12, 0.0)  # noiseless training flux, as its ivar says
+    sens = fit_line_sensitivity(WL, flux, ivar, labels, NAMES)
+    check = fit_spectrum_check(flux, ivar, labels, NAMES)
+    return sens, check
+
+
+def test_the_marginal_bound_equals_the_inverse_fisher_matrix_of_the_own_line():
+    """log g deepens the Mg line too: with log g estimated from the same spectrum
+    (the other line) the bound on [Mg/Fe] is wider than with log g known; it is
+    sqrt((F^-1)_mg) of the analytic Fisher matrix, and the conditional bound
+    1 / sqrt(F_mg,mg)."""
+    sens, check = _check_and_sensitivity(_blended_flux)
+    test = np.array([[4600.0, 2.0, 0.1], [5200.0, 4.0, 0.3]])
+    ivar = np.full((2, WL.size), IVAR)
+    jac = _blended_jacobian(test)
+    fisher = np.einsum("npa,np,npb->nab", jac, ivar, jac)
+    expected = np.sqrt(np.linalg.inv(fisher)[:, 2, 2])
+    marginal = sens.bound(test, ivar, check)["mg_fe"]
+    np.testing.assert_allclose(marginal, expected, rtol=2e-3)
+    conditional = sens.bound(test, ivar, None)["mg_fe"]  # no check: the old bound
+    np.testing.assert_allclose(conditional, fisher[:, 2, 2] ** -0.5, rtol=2e-3)
+    assert (marginal > 1.2 * conditional).all()
+
+
+def test_an_abundance_read_from_another_elements_line_gives_no_bound():
+    """Where [Mg/Fe] changes only a line that is not Mg's (as a training set whose
+    Mg follows another element teaches), the own-lines bound is inf: the Mg line
+    itself no longer depends on [Mg/Fe] at 6000 K."""
+    sens, check = _check_and_sensitivity(lambda y: _blended_flux(y, mg_in_other=0.3))
+    test = np.array([[6000.0, 3.0, 0.1], [4600.0, 3.0, 0.1]])
+    ivar = np.full((2, WL.size), IVAR)
+    bound = sens.bound(test, ivar, check)["mg_fe"]
+    assert np.isinf(bound[0])
+    jac = _blended_jacobian(test, mg_in_other=0.3)
+    jac[:, np.abs(WL - 5545.0) < 1.0, 2] = 0.0  # the other line may not measure Mg
+    fisher = np.einsum("npa,np,npb->nab", jac[1:], ivar[1:], jac[1:])
+    np.testing.assert_allclose(
+        bound[1], np.sqrt(np.linalg.inv(fisher)[0, 2, 2]), rtol=2e-3
+    )
+
+
 def test_no_sensitivity_without_lines_or_without_enough_stars():
     labels, flux, ivar = _training()
     apogee = np.linspace(15200, 16900, WL.size)  # no line of the list there
@@ -77,13 +148,17 @@ def test_no_sensitivity_without_lines_or_without_enough_stars():
 def test_a_star_whose_own_lines_are_too_weak_is_flagged_and_its_error_is_the_prior():
     """Star 0 (4600 K): the Mg line measures [Mg/Fe] far better than the prior;
     star 1 (5995 K): the line no longer depends on [Mg/Fe], so the value is the
-    prior's: OWN_LINES_WEAK and the prior's spread as _err. A claimed error below
-    what the own lines and the prior allow is raised to that floor."""
+    prior's: OWN_LINES_WEAK and as _err the prior's, the RMS distance of a training
+    star from the value. A claimed error below what the own lines and the prior
+    allow is raised to that floor."""
     labels, flux, ivar = _training()
     sens = fit_line_sensitivity(WL, flux, ivar, labels, NAMES)
     spread = float(np.std(labels[:, 2]))
     model = SimpleNamespace(
-        line_sensitivity_=sens, label_std_={"mg_fe": spread}, label_range_={}
+        line_sensitivity_=sens,
+        label_std_={"mg_fe": spread},
+        label_mean_={"mg_fe": float(np.mean(labels[:, 2]))},
+        label_range_={},
     )
     mean = np.array([[4600.0, 2.0, 0.1], [5995.0, 3.0, 0.1], [np.nan] * 3])
     sp = Spectra(
@@ -97,7 +172,8 @@ def test_a_star_whose_own_lines_are_too_weak_is_flagged_and_its_error_is_the_pri
     bound = sens.own_bound(mean, sp.ivar)["mg_fe"]
     assert bound[0] < 0.1 * spread < spread < bound[1]
     assert calibrated[0, 2] == pytest.approx((bound[0] ** -2 + spread**-2) ** -0.5)
-    assert calibrated[1, 2] == pytest.approx(spread)
+    rms = np.sqrt(np.mean((labels[:, 2] - mean[1, 2]) ** 2))
+    assert calibrated[1, 2] == pytest.approx(rms)
     assert calibrated[2, 2] == 1e-4  # a dead star is left alone
     np.testing.assert_array_equal(calibrated[:, :2], small[:, :2])  # Teff, log g
 

@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import StarlabelInputError
 from ..spectra.labels import element_of
 from ..spectra.preprocess import air_to_vacuum
-from ..synth.atoms import ELEMENTS, load_linelist
+from ..synth.atoms import DEFAULT_WINDOW_KMS, ELEMENTS, load_linelist
 
 __all__ = [
     "censored_element",
@@ -102,11 +102,17 @@ def window_mask(
     medium: str = "air",
     width: float = 1.5,
     rv_margin_kms: float = 5.0,
+    *,
+    wings: bool = False,
 ) -> np.ndarray:
     """All windows of ``element`` on the grid as one boolean mask (empty where the
-    line list has none there)."""
+    line list has none there). ``wings``: a strong line whose damping wings the
+    line list gives a reach (``window_kms`` above the default, e.g. the Ca II
+    triplet's 1500 km/s) covers that reach: where its abundance changes the flux."""
     mask = np.zeros(np.asarray(wl).size, bool)
-    for w in _line_windows(wl, element, resolution, medium, width, rv_margin_kms):
+    for w in _line_windows(
+        wl, element, resolution, medium, width, rv_margin_kms, wings=wings
+    ):
         mask |= w
     return mask
 
@@ -118,15 +124,24 @@ def _line_windows(
     medium: str,
     width: float = 1.5,
     rv_margin_kms: float = 5.0,
+    *,
+    wings: bool = False,
 ) -> list[np.ndarray]:
     """One boolean window per line of ``element`` that touches the grid."""
     lines = load_linelist()
-    centres = lines.wavelength[lines.species == element]
+    own = lines.species == element
+    centres = lines.wavelength[own]
     if medium == "vacuum":
         centres = air_to_vacuum(centres)
     R = _resolution(wl) if resolution is None else np.broadcast_to(resolution, wl.shape)
     half = width * wl / R + wl * rv_margin_kms / _C_KMS
-    out = [np.abs(wl - c) <= half for c in centres]
+    reach = np.where(
+        lines.window_kms[own] > DEFAULT_WINDOW_KMS, lines.window_kms[own], 0.0
+    )
+    out = [
+        np.abs(wl - c) <= (np.fmax(half, wl * r / _C_KMS) if wings else half)
+        for c, r in zip(centres, reach, strict=True)
+    ]
     return [w for w in out if w.any()]
 
 

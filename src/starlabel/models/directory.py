@@ -155,6 +155,7 @@ class ModelDirectory:
                 "n_dropped_incomplete_labels": getattr(self, "n_dropped_", 0),
                 "label_range": self.label_range_,
                 "label_std": getattr(self, "label_std_", {}),
+                "label_mean": getattr(self, "label_mean_", {}),
             },
         }
 
@@ -182,6 +183,7 @@ class ModelDirectory:
         self.n_train_ = training.get("n_spectra", 0)
         self.label_range_ = training.get("label_range", {})
         self.label_std_ = training.get("label_std", {})
+        self.label_mean_ = training.get("label_mean", {})
         self.n_dropped_ = training.get("n_dropped_incomplete_labels", 0)
         self.fit_warnings_ = list(manifest.get("warnings", []))
         self.history_ = []

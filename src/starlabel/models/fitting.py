@@ -303,6 +303,7 @@ class FitTemplate:
             for n in names
         }
         self.label_std_ = {n: float(np.nanstd(train.labels[n])) for n in names}
+        self.label_mean_ = {n: float(np.nanmean(train.labels[n])) for n in names}
         self._warn_predictable(train, names)
 
     def _warn_predictable(self, train: Spectra, names: Sequence[str]) -> None:

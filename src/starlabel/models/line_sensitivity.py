@@ -4,22 +4,31 @@ A network trained on a population whose abundances are correlated returns an
 abundance with a small error even where its element's lines say nothing (a weak
 line in a hot dwarf, a line in a masked region): it reads the population. This
 module gives, per star and abundance, the Cramer-Rao bound of its element's own
-lines alone, so that such a value can be called a prior.
+lines, so that such a value can be called a prior.
 
 At fit time, in the windows of each abundance's element (``models.censor``), the
 training flux is modelled as a quadratic in the standardised labels (The Cannon's
 form, Ness et al. 2015: ``f = theta . [1, y, y (x) y]``; least squares per pixel over
-the usable pixels). At predict time its derivative at the predicted labels gives
+the usable pixels). At predict time, with the model's spectrum check (the same
+quadratic over every pixel, ``models.spectrum_check``), :meth:`LineSensitivity.bound`
+is the *marginal* bound: the Fisher matrix
 
-    sigma_own = (sum over the element's windows of (df/dx)^2 ivar)^(-1/2),
+    F = sum over pixels of J_p^T J_p ivar_p,   J_p = d model flux_p / d labels,
 
-the bound of those pixels with the other labels known (an optimistic bound: the
-true one, marginalised over the other labels, is wider). The squared derivative
-is debiased by its estimation variance (``g^2 - var g``; their weighted sum at
-least 0: the noise of
-the training flux, and labels so correlated in training that the regression
-cannot tell their effects apart, would otherwise pass for sensitivity). ``models.reliability``
-turns it into the ``OWN_LINES_WEAK`` flag and a floor on ``_err``.
+with each abundance's column kept only in its own element's windows (an abundance
+may be measured only by its own lines) and every other label's (Teff, log g,
+[Fe/H], ...) over all pixels, inverted: sigma_own = sqrt((F^-1)_aa), what the own
+lines give once the other labels are estimated from the same spectrum (on Gaia RVS
+the Ca triplet carries log g too: there the bound with log g known is 0.2-0.7 of
+the marginal one). Without a spectrum check (directories saved before it) the
+bound is the conditional one of the own windows alone, ``(sum (df/dx)^2
+ivar)^(-1/2)`` (other labels known: optimistic). In both, the products of
+derivatives are debiased by their estimation variance (``g g^T - cov g``; the
+matrix then projected onto the positive semi-definite ones): the noise of the
+training flux, and labels so correlated in training that the regression cannot
+tell their effects apart, would otherwise pass for sensitivity.
+``models.reliability`` turns it into the ``OWN_LINES_WEAK`` flag and a floor on
+``_err``.
 
 Saved in the model directory as ``line_sensitivity.safetensors`` (``theta``,
 ``pixels``) with ``model.json["line_sensitivity"]`` (labels, their pixel ranges,
@@ -44,11 +53,17 @@ from .quadratic_flux import (
     scaling_manifest,
     standardisation,
 )
+from .spectrum_check import SpectrumCheck
 
 __all__ = ["LineSensitivity", "fit_line_sensitivity"]
 
 #: Training stars the quadratic is fitted on, at most.
 MAX_STARS = 8000
+#: Pixels of the spectrum check evaluated per block for the marginal bound.
+_BLOCK = 1024
+#: The prior added to the Fisher matrix (standardised labels) so that it inverts
+#: (1000 training spreads); a bound above 100 spreads is reported as inf.
+_FLAT = 1e-6
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,9 +81,80 @@ class LineSensitivity:
     cov: np.ndarray  # (K, K) (Phi^T Phi)^-1 of the training design
     spans: dict[str, tuple[int, int]]  # abundance -> its rows of pixels / theta
 
+    def bound(
+        self, labels: np.ndarray, ivar: np.ndarray, check: SpectrumCheck | None
+    ) -> dict[str, np.ndarray]:
+        """Per abundance, ``sigma_own`` of every star: marginal with a spectrum
+        check in the same labels, else conditional (see the module)."""
+        if check is None or tuple(check.label_names) != self.label_names:
+            return self.own_bound(labels, ivar)
+        return self.marginal_bound(labels, ivar, check)
+
+    def marginal_bound(
+        self, labels: np.ndarray, ivar: np.ndarray, check: SpectrumCheck
+    ) -> dict[str, np.ndarray]:
+        """Per abundance, the bound of its own lines with every other label
+        estimated from the same spectrum (label units; inf where its lines carry
+        no information, NaN where the labels are NaN).
+
+        Args:
+            labels: (n, d) predicted labels in the order of ``label_names``.
+            ivar: (n, n_pixels) inverse variance on the model's grid.
+            check: the spectrum check (the quadratic over every pixel) in the
+                same labels.
+        """
+        d = len(self.label_names)
+        y = (np.asarray(labels, float) - check.mean) / check.std
+        dead = ~np.isfinite(y).all(axis=1)
+        y = np.clip(np.nan_to_num(y), check.low, check.high)
+        n, n_pix = y.shape[0], check.theta.shape[0]
+        deriv = np.stack([_feature_derivative(y, a) for a in range(d)], axis=1)
+        columns = self._columns(n_pix)
+        live = np.isfinite(check.scatter)
+        resid_var = check.noise_var + np.nan_to_num(check.scatter)
+        # which pairs of labels a pixel measures together: (n_pix, d * d)
+        pairs = (columns[:, :, None] & columns[:, None, :]).reshape(n_pix, -1)
+        fisher = np.zeros((n, d, d))
+        noise = np.zeros((n, d * d))
+        ivar = np.asarray(ivar)
+        for start in range(0, n_pix, _BLOCK):
+            sl = slice(start, start + _BLOCK)
+            iv = np.asarray(ivar[:, sl], float)
+            w = np.where(live[sl] & (iv > 0), iv, 0.0)
+            jac = (deriv.reshape(n * d, -1) @ check.theta[sl].T).reshape(n, d, -1)
+            jac *= columns[sl].T
+            fisher += (jac * w[:, None, :]) @ jac.transpose(0, 2, 1)
+            noise += (w * resid_var[sl]) @ pairs[sl]
+        # E[g g^T] = g_true g_true^T + resid_var * D cov D^T per pixel
+        fisher -= noise.reshape(n, d, d) * (
+            deriv @ check.cov @ deriv.transpose(0, 2, 1)
+        )
+        lam, vec = np.linalg.eigh(fisher)
+        lam = np.fmax(lam, 0.0) + _FLAT
+        var = np.einsum("nak,nk->na", vec**2, 1.0 / lam)
+        out = {}
+        for name in self.spans:
+            a = self.label_names.index(name)
+            bound = np.sqrt(var[:, a]) * check.std[a]
+            bound = np.where(var[:, a] * _FLAT > 1e-2, np.inf, bound)
+            out[name] = np.where(dead, np.nan, bound)
+        return out
+
+    def _columns(self, n_pix: int) -> np.ndarray:
+        """(n_pix, d): which labels a pixel may measure (every label everywhere but
+        an abundance, only in its own windows)."""
+        columns = np.ones((n_pix, len(self.label_names)), bool)
+        for a, name in enumerate(self.label_names):
+            if censored_element(name) is not None:
+                columns[:, a] = False
+        for name, (start, stop) in self.spans.items():
+            columns[self.pixels[start:stop], self.label_names.index(name)] = True
+        return columns
+
     def own_bound(self, labels: np.ndarray, ivar: np.ndarray) -> dict[str, np.ndarray]:
-        """Per abundance, ``sigma_own`` of every star (label units; inf where its
-        lines carry no information, NaN where the labels are NaN).
+        """Per abundance, the conditional ``sigma_own`` of every star: its own
+        windows alone, the other labels known (label units; inf where its lines
+        carry no information, NaN where the labels are NaN).
 
         Args:
             labels: (n, d) predicted labels in the order of ``label_names``.
@@ -148,7 +234,7 @@ def fit_line_sensitivity(
         element = censored_element(name)
         if element is None:
             continue
-        mask = window_mask(wl, element, medium=medium)
+        mask = window_mask(wl, element, medium=medium, wings=True)
         if mask.any():
             windows[name] = np.flatnonzero(mask)
     d = len(names)

@@ -314,12 +314,25 @@ def prior_spread(model: Any, name: str) -> float:
     return float((hi - lo) / np.sqrt(12.0))
 
 
+def prior_error(model: Any, name: str, value: np.ndarray) -> np.ndarray:
+    """The error of ``value`` for a star whose spectrum says nothing of ``name``:
+    the RMS distance from ``value`` of a star known only to follow the training
+    distribution, ``sqrt(spread^2 + (value - mean)^2)`` (models saved before the
+    training mean was recorded: the spread alone)."""
+    spread = prior_spread(model, name)
+    mean = (getattr(model, "label_mean_", {}) or {}).get(name)
+    if mean is None:
+        return np.full(np.shape(value), spread)
+    return np.sqrt(spread**2 + (np.asarray(value, float) - float(mean)) ** 2)
+
+
 def own_lines_flags(
     model: Any, pred: LabelPrediction, spectra: Spectra, calibrated: np.ndarray | None
 ) -> np.ndarray | None:
     """``pred.flags`` with ``OWN_LINES_MASKED`` where every line of an abundance's
     element is masked in the spectrum (``models.censor.own_lines_unseen``); there
-    that abundance's calibrated error becomes the training prior's spread (in place)."""
+    that abundance's calibrated error becomes the prior's (:func:`prior_error`, in
+    place)."""
     unseen = own_lines_unseen(
         model.wavelength_, pred.label_names, spectra.ivar, medium=model.medium_
     )
@@ -330,7 +343,8 @@ def own_lines_flags(
         if not rows.any():
             continue
         if calibrated is not None:
-            calibrated[rows, pred.label_names.index(name)] = prior_spread(model, name)
+            k = pred.label_names.index(name)
+            calibrated[rows, k] = prior_error(model, name, pred.mean[rows, k])
         flags = _with_bit(flags, rows, Flag.OWN_LINES_MASKED)
     return flags
 
@@ -343,15 +357,16 @@ def weak_lines_flags(
     flags: np.ndarray | None,
 ) -> np.ndarray | None:
     """``flags`` with ``OWN_LINES_WEAK`` where an abundance's own lines bound it no
-    better than the training prior (``sigma_own`` of ``models.line_sensitivity``
-    above the training spread); there its calibrated error becomes the prior's
-    spread, elsewhere it is at least what the own lines and the prior together
+    better than the training prior (``sigma_own`` of ``models.line_sensitivity``,
+    marginal where the model has a spectrum check, above the training spread); there its calibrated error becomes the prior's
+    (:func:`prior_error`), elsewhere it is at least what the own lines and the prior together
     allow, ``(1 / sigma_own^2 + 1 / spread^2)^(-1/2)`` (in place)."""
     sens: LineSensitivity | None = getattr(model, "line_sensitivity_", None)
     if sens is None or not set(sens.label_names) <= set(pred.label_names):
         return flags
     cols = [pred.label_names.index(n) for n in sens.label_names]
-    bounds = sens.own_bound(pred.mean[:, cols], spectra.ivar)
+    check = getattr(model, "spectrum_check_", None)
+    bounds = sens.bound(pred.mean[:, cols], spectra.ivar, check)
     for name, bound in bounds.items():
         k = pred.label_names.index(name)
         spread = prior_spread(model, name)
@@ -361,8 +376,9 @@ def weak_lines_flags(
             with np.errstate(divide="ignore"):
                 floor = 1.0 / np.sqrt(1.0 / bound**2 + 1.0 / spread**2)
             col = calibrated[:, k]
+            prior = prior_error(model, name, pred.mean[:, k])
             calibrated[:, k] = np.where(
-                weak, spread, np.where(alive, np.fmax(col, floor), col)
+                weak, prior, np.where(alive, np.fmax(col, floor), col)
             )
         flags = _with_bit(flags, weak, Flag.OWN_LINES_WEAK)
     return flags

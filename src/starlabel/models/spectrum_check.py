@@ -42,7 +42,7 @@ from .quadratic_flux import (
 __all__ = ["SpectrumCheck", "fit_spectrum_check"]
 
 #: Training stars the model is fitted on, at most (a per-pixel least squares).
-MAX_STARS = 4000
+MAX_STARS = 8000
 #: Pixels evaluated per block at predict time.
 _BLOCK = 2048
 
@@ -149,8 +149,28 @@ def fit_spectrum_check(
         return None
     y, scaling = standardisation(y_all[rows])
     phi = _features(y)
-    f = np.asarray(flux[rows], float)
-    iv = np.asarray(ivar[rows], float)
+    n_pix = np.shape(flux)[1]
+    theta = np.empty((n_pix, phi.shape[1]))
+    scatter, noise_var = np.empty(n_pix), np.empty(n_pix)
+    for start in range(0, n_pix, _BLOCK):  # per pixel: blocks bound the memory
+        sl = slice(start, start + _BLOCK)
+        theta[sl], scatter[sl], noise_var[sl] = _fit_pixels(
+            phi, np.asarray(flux[rows, sl], float), np.asarray(ivar[rows, sl], float)
+        )
+    return SpectrumCheck(
+        label_names=tuple(label_names),
+        **scaling,
+        theta=theta,
+        scatter=scatter,
+        noise_var=noise_var,
+        cov=np.linalg.inv(phi.T @ phi + _ridge(phi)),
+    )
+
+
+def _fit_pixels(
+    phi: np.ndarray, f: np.ndarray, iv: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Coefficients, intrinsic scatter and mean noise variance of some pixels."""
     usable = (iv > 0) & np.isfinite(f)
     f = np.where(usable, f, 0.0)
     theta = _solve(phi, f, usable)
@@ -169,11 +189,4 @@ def fit_spectrum_check(
         scatter = (resid2.sum(0) * k / dof) / kk - noise_var
     significant = scatter > 3.0 * noise_var * np.sqrt(2.0 / kk)
     scatter = np.where(k > phi.shape[1], np.where(significant, scatter, 0.0), np.nan)
-    return SpectrumCheck(
-        label_names=tuple(label_names),
-        **scaling,
-        theta=theta,
-        scatter=scatter,
-        noise_var=noise_var,
-        cov=np.linalg.inv(phi.T @ phi + _ridge(phi)),
-    )
+    return theta, scatter, noise_var

@@ -8,7 +8,7 @@ from importlib import resources
 
 import numpy as np
 
-__all__ = ["ELEMENTS", "ElementData", "LineList", "load_linelist"]
+__all__ = ["DEFAULT_WINDOW_KMS", "ELEMENTS", "ElementData", "LineList", "load_linelist"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +52,8 @@ ELEMENTS: dict[str, ElementData] = {
     "Eu": ElementData(151.964, 5.670, 8.0, 12.0),
 }
 
-_DEFAULT_WINDOW_KMS = 150.0
+#: Half-width (km/s) of a line's opacity where the line list gives none.
+DEFAULT_WINDOW_KMS = 150.0
 _DEFAULT_LOG_DAMPING = {1: -2.0, 2: -2.3}
 
 
@@ -119,7 +120,7 @@ def load_linelist() -> LineList:
         raise ValueError(f"line list: no atomic data for {unknown}")
     ion = np.array([int(r[col["ion"]]) for r in rows])
     window = np.array(
-        [float(r[col["window_kms"]] or _DEFAULT_WINDOW_KMS) for r in rows]
+        [float(r[col["window_kms"]] or DEFAULT_WINDOW_KMS) for r in rows]
     )
     damping = np.array(
         [
