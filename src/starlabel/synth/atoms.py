@@ -119,9 +119,7 @@ def load_linelist() -> LineList:
     if unknown:
         raise ValueError(f"line list: no atomic data for {unknown}")
     ion = np.array([int(r[col["ion"]]) for r in rows])
-    window = np.array(
-        [float(r[col["window_kms"]] or DEFAULT_WINDOW_KMS) for r in rows]
-    )
+    window = np.array([float(r[col["window_kms"]] or DEFAULT_WINDOW_KMS) for r in rows])
     damping = np.array(
         [
             float(r[col["log_damping"]])
