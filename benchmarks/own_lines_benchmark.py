@@ -56,6 +56,7 @@ from starlabel.diagnostics.leakage import leakage
 from starlabel.errors import StarlabelInputError
 from starlabel.models import build_estimator
 from starlabel.models.line_sensitivity import fit_line_sensitivity
+from starlabel.models.reliability import fit_flux_models
 from starlabel.models.spectrum_check import fit_spectrum_check
 from starlabel.spectra import Flag, read_dataset
 from starlabel.synth.population import sample_population
@@ -132,13 +133,8 @@ def with_current_bounds(est, train):
     predate them)."""
     if hasattr(est, "refine"):  # an emulator: its errors are the fit's
         return est
-    names = list(est.label_names_)
-    y = train.label_array(names)
-    est.label_mean_ = {n: float(np.nanmean(train.labels[n])) for n in names}
-    est.line_sensitivity_ = fit_line_sensitivity(
-        est.wavelength_, train.flux, train.ivar, y, names, medium=est.medium_
-    )
-    est.spectrum_check_ = fit_spectrum_check(train.flux, train.ivar, y, names)
+    est.label_mean_ = {n: float(np.nanmean(train.labels[n])) for n in est.label_names_}
+    fit_flux_models(est, train)
     return est
 
 

@@ -49,6 +49,7 @@ from .quadratic_flux import (
     _features,
     _ridge,
     _solve,
+    scaled,
     scaling_from_manifest,
     scaling_manifest,
     standardisation,
@@ -104,9 +105,7 @@ class LineSensitivity:
                 same labels.
         """
         d = len(self.label_names)
-        y = (np.asarray(labels, float) - check.mean) / check.std
-        dead = ~np.isfinite(y).all(axis=1)
-        y = np.clip(np.nan_to_num(y), check.low, check.high)
+        y, dead = scaled(check, labels)
         n, n_pix = y.shape[0], check.theta.shape[0]
         deriv = np.stack([_feature_derivative(y, a) for a in range(d)], axis=1)
         columns = self._columns(n_pix)
@@ -160,9 +159,7 @@ class LineSensitivity:
             labels: (n, d) predicted labels in the order of ``label_names``.
             ivar: (n, n_pixels) inverse variance on the model's grid.
         """
-        y = (np.asarray(labels, float) - self.mean) / self.std
-        dead = ~np.isfinite(y).all(axis=1)
-        y = np.clip(np.nan_to_num(y), self.low, self.high)
+        y, dead = scaled(self, labels)
         out = {}
         for name, (start, stop) in self.spans.items():
             a = self.label_names.index(name)

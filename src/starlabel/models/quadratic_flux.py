@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["scaling_from_manifest", "scaling_manifest", "standardisation"]
+__all__ = ["scaled", "scaling_from_manifest", "scaling_manifest", "standardisation"]
 
 
 def _features(y: np.ndarray) -> np.ndarray:
@@ -59,6 +59,14 @@ def standardisation(y: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     std = np.where(std > 0, std, 1.0)
     z = (y - mean) / std
     return z, {"mean": mean, "std": std, "low": z.min(axis=0), "high": z.max(axis=0)}
+
+
+def scaled(model: Any, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(y, dead)``: ``labels`` standardised with a quadratic model's scaling and
+    clipped to its training range, and the rows with a NaN label (0 there)."""
+    y = (np.asarray(labels, float) - model.mean) / model.std
+    dead = ~np.isfinite(y).all(axis=1)
+    return np.clip(np.nan_to_num(y), model.low, model.high), dead
 
 
 _SCALING = ("mean", "std", "low", "high")

@@ -172,19 +172,7 @@ def fit_reliability(
     model.calibration_ = {}
     model.calibration_history_ = []
     model.ood_ = None
-    names = list(model.label_names_)
-    model.line_sensitivity_ = fit_line_sensitivity(
-        model.wavelength_,
-        train.flux,
-        train.ivar,
-        train.label_array(names),
-        names,
-        medium=model.medium_,
-        seed=model.random_state,
-    )
-    model.spectrum_check_ = fit_spectrum_check(
-        train.flux, train.ivar, train.label_array(names), names, seed=model.random_state
-    )
+    fit_flux_models(model, train)
     default = model.predict_options()
     first = None
     for key, options in model._calibration_options().items():
@@ -228,6 +216,26 @@ def fit_reliability(
         )
     except ValueError as exc:
         model._warn(f"no OOD score: {exc}")
+
+
+def fit_flux_models(model: Any, train: Spectra) -> None:
+    """Set ``model.line_sensitivity_`` and ``model.spectrum_check_`` (the quadratic
+    flux models of the own lines and of every pixel) from the training stars."""
+    names = list(model.label_names_)
+    labels = train.label_array(names)
+    seed = model.random_state
+    model.line_sensitivity_ = fit_line_sensitivity(
+        model.wavelength_,
+        train.flux,
+        train.ivar,
+        labels,
+        names,
+        medium=model.medium_,
+        seed=seed,
+    )
+    model.spectrum_check_ = fit_spectrum_check(
+        train.flux, train.ivar, labels, names, seed=seed
+    )
 
 
 def apply_reliability(
@@ -358,9 +366,10 @@ def weak_lines_flags(
 ) -> np.ndarray | None:
     """``flags`` with ``OWN_LINES_WEAK`` where an abundance's own lines bound it no
     better than the training prior (``sigma_own`` of ``models.line_sensitivity``,
-    marginal where the model has a spectrum check, above the training spread); there its calibrated error becomes the prior's
-    (:func:`prior_error`), elsewhere it is at least what the own lines and the prior together
-    allow, ``(1 / sigma_own^2 + 1 / spread^2)^(-1/2)`` (in place)."""
+    marginal where the model has a spectrum check, above the training spread);
+    there its calibrated error becomes the prior's (:func:`prior_error`), elsewhere
+    it is at least what the own lines and the prior together allow,
+    ``(1 / sigma_own^2 + 1 / spread^2)^(-1/2)`` (in place)."""
     sens: LineSensitivity | None = getattr(model, "line_sensitivity_", None)
     if sens is None or not set(sens.label_names) <= set(pred.label_names):
         return flags

@@ -34,6 +34,7 @@ from .quadratic_flux import (
     _features,
     _ridge,
     _solve,
+    scaled,
     scaling_from_manifest,
     scaling_manifest,
     standardisation,
@@ -64,9 +65,7 @@ class SpectrumCheck:
     def model_flux(self, labels: np.ndarray) -> np.ndarray:
         """``(n, P)`` model flux at ``labels`` ``(n, d)`` (clipped to the training
         range; NaN rows where a label is NaN)."""
-        y = (np.asarray(labels, float) - self.mean) / self.std
-        dead = ~np.isfinite(y).all(axis=1)
-        y = np.clip(np.nan_to_num(y), self.low, self.high)
+        y, dead = scaled(self, labels)
         out = _features(y) @ self.theta.T
         out[dead] = np.nan
         return out
@@ -76,9 +75,8 @@ class SpectrumCheck:
     ) -> np.ndarray:
         """``(n,)`` reduced chi^2 of each spectrum against the model at ``labels``
         (NaN where the labels are NaN or no pixel is usable)."""
-        phi_y = (np.asarray(labels, float) - self.mean) / self.std
-        dead = ~np.isfinite(phi_y).all(axis=1)
-        phi = _features(np.clip(np.nan_to_num(phi_y), self.low, self.high))
+        y, dead = scaled(self, labels)
+        phi = _features(y)
         # the fitted model's own error at these labels, per unit training noise
         leverage = np.einsum("nk,kl,nl->n", phi, self.cov, phi)[:, None]
         n = phi.shape[0]
